@@ -1,0 +1,175 @@
+"""Find video-gen directives in a rendered page and read their options.
+
+Detection runs on rendered HTML, never on raw Markdown: by then every code block, inline code
+span and nested example fence has been escaped by Python-Markdown, so a directive shown as
+documentation can't match. Comment directives survive rendering verbatim; fenced ones are turned
+into a marker comment by a SuperFences custom fence (`fence_format`). Line numbers, which HTML
+has lost, are recovered by matching each found directive, in order, against a scan of the source.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+
+FENCE_NAME = "video-gen"
+
+_FENCE_MARKER = "<!--wan-fence:{}-->"
+_HTML_DIRECTIVE = re.compile(
+    r"(?P<p><p>\s*)?"
+    r"(?:<!--\s*@video-gen(?=\s|-->)(?P<comment>.*?)-->|<!--wan-fence:(?P<fence>[\w=-]*)-->)"
+    r"(?(p)\s*</p>)",
+    re.DOTALL,
+)
+_RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)(.*?)-->", re.DOTALL)
+_RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
+_TRAILING_OPTIONS = re.compile(r"\{([^{}]*)\}\s*$")
+_OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+class DirectiveError(ValueError):
+    """A directive that cannot be read; `line_offset` points inside a multi-line directive."""
+
+    def __init__(self, message: str, line_offset: int = 0) -> None:
+        super().__init__(message)
+        self.line_offset = line_offset
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One directive found in a page's HTML."""
+
+    kind: Literal["comment", "fence"]
+    text: str  # comment body after `@video-gen`, or the fence's YAML source
+    start: int  # span in the page HTML that the embed replaces
+    end: int
+    line: int  # 1-based line in the page's Markdown source
+
+
+def fence_format(source: str, language: str, css_class: str, options: Any, md: Any, **kwargs: Any) -> str:
+    """SuperFences formatter: leave a marker that `find_directives` picks up in the page HTML."""
+    return _FENCE_MARKER.format(base64.urlsafe_b64encode(source.encode()).decode())
+
+
+def custom_fence() -> dict[str, Any]:
+    """The `pymdownx.superfences` `custom_fences` entry for the fenced form."""
+    return {"name": FENCE_NAME, "class": FENCE_NAME, "format": fence_format}
+
+
+def find_directives(html: str, markdown: str = "") -> list[Directive]:
+    """Every directive in rendered `html`, in order, with lines taken from its `markdown` source."""
+    found: list[tuple[str, str, re.Match[str]]] = []
+    for match in _HTML_DIRECTIVE.finditer(html):
+        if match["fence"] is not None:
+            try:
+                text = base64.urlsafe_b64decode(match["fence"]).decode()
+            except ValueError:  # a hand-written marker, not ours
+                continue
+            found.append(("fence", text, match))
+        else:
+            found.append(("comment", match["comment"], match))
+    lines = _source_lines([(kind, _key(kind, text)) for kind, text, _ in found], markdown)
+    return [
+        Directive(kind, text, match.start(), match.end(), line)  # type: ignore[arg-type]
+        for (kind, text, match), line in zip(found, lines, strict=True)
+    ]
+
+
+def parse_options(directive: Directive) -> dict[str, Any]:
+    """The directive's raw options, `prompt` included; values are validated later by `spec`."""
+    if directive.kind == "fence":
+        return _parse_yaml(directive.text)
+    return _parse_comment(directive.text)
+
+
+def _parse_comment(body: str) -> dict[str, Any]:
+    body = body.strip()
+    options: dict[str, Any] = {}
+    match = _TRAILING_OPTIONS.search(body)
+    if match:
+        body = body[: match.start()]
+        options = _parse_pairs(match[1])
+    elif "{" in body and "}" not in body[body.rindex("{") :]:
+        raise DirectiveError("unclosed '{' in the options")
+    options["prompt"] = " ".join(body.split())
+    return options
+
+
+def _parse_pairs(text: str) -> dict[str, str]:
+    try:
+        tokens = shlex.split(text)
+    except ValueError as err:
+        raise DirectiveError(f"cannot read the options {{{text.strip()}}}: {err}") from None
+    options: dict[str, str] = {}
+    for token in tokens:
+        name, sep, value = token.partition("=")
+        if not sep or not _OPTION_NAME.fullmatch(name):
+            raise DirectiveError(f"expected option=value in the braces, got {token!r}")
+        if name == "prompt":
+            raise DirectiveError("the prompt goes before the braces, not in them")
+        if name in options:
+            raise DirectiveError(f"option '{name}' is given twice")
+        options[name] = value
+    return options
+
+
+def _parse_yaml(source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(source)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        offset = mark.line + 1 if mark is not None else 1
+        raise DirectiveError(f"invalid YAML in the video-gen block: {problem}", offset) from None
+    if data is None:
+        data = {}
+    if isinstance(data, str):  # a block holding only a prompt
+        data = {"prompt": data}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise DirectiveError("a video-gen block must be a YAML mapping (prompt: …, size: …)")
+    return dict(data)
+
+
+def _key(kind: str, text: str) -> str:
+    """What a rendered directive and its source have in common, whitespace-insensitively."""
+    if kind == "comment":
+        return " ".join(text.split())
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return " ".join(first.split())
+
+
+def _source_lines(found: list[tuple[str, str]], markdown: str) -> list[int]:
+    """Match rendered directives in order against raw-source candidates to recover lines.
+
+    Raw candidates include directives shown inside code (which did not render); matching by
+    kind and text in order skips them. If the text can't be matched (e.g. an included file),
+    the next candidate of the same kind is used.
+    """
+    candidates: list[tuple[int, str, str]] = []
+    for m in _RAW_COMMENT.finditer(markdown):
+        candidates.append((markdown.count("\n", 0, m.start()) + 1, "comment", _key("comment", m[1])))
+    source_lines = markdown.splitlines()
+    for m in _RAW_FENCE.finditer(markdown):
+        line = markdown.count("\n", 0, m.start()) + 1
+        body = (re.sub(r"^[ \t>]*", "", s) for s in source_lines[line:])
+        candidates.append((line, "fence", " ".join(next((s for s in body if s.strip()), "").split())))
+    candidates.sort()
+
+    lines: list[int] = []
+    cursor = 0
+    for kind, key in found:
+        pick = next(
+            (i for i in range(cursor, len(candidates)) if candidates[i][1:] == (kind, key)),
+            next((i for i in range(cursor, len(candidates)) if candidates[i][1] == kind), None),
+        )
+        if pick is None:
+            lines.append(lines[-1] if lines else 1)
+        else:
+            lines.append(candidates[pick][0])
+            cursor = pick + 1
+    return lines

@@ -1,0 +1,200 @@
+"""Generate clips with a resident diffusers `WanPipeline`.
+
+torch and diffusers are imported only when a clip is actually missing, so a fully cached build
+never pays for them. The pipeline is loaded once per `WanGenerator` and kept for its lifetime.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mkdocs.plugins import get_plugin_logger
+from tqdm import tqdm
+
+from mkdocs_wan.encode import encode_mp4
+from mkdocs_wan.models import ModelRef
+from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.tiny import ensure_tiny_model
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from mkdocs_wan.cache import ClipCache
+
+log = get_plugin_logger(__name__)
+
+_DOWNLOAD_HINT = (
+    "download it once with `hf download {repo}` (about 34 GB; needs a GPU with ~24 GB+ VRAM to "
+    "run), point `model:` at a local folder, or set `model: tiny` to test offline"
+)
+
+
+class GenerationError(RuntimeError):
+    """A clip could not be made; the message says why and what to do."""
+
+
+class ModelLoadError(GenerationError):
+    """The model could not be loaded; no clip can be made until the cause is fixed."""
+
+
+class WanGenerator:
+    """Text-to-video with Wan2.2-TI2V through diffusers, loaded on first use."""
+
+    def __init__(self, model: ModelRef, cache_dir: Path, device: str = "auto", dtype: str = "auto") -> None:
+        self.model = model
+        self.cache_dir = cache_dir
+        self.device = device
+        self.dtype = dtype
+        self._pipe: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._pipe is not None
+
+    def load(self) -> Any:
+        """Load the pipeline once; later calls return the resident one."""
+        if self._pipe is None:
+            started = time.perf_counter()
+            self._pipe = self._load()
+            log.info("loaded model %s in %.1f s", self.model.name, time.perf_counter() - started)
+        return self._pipe
+
+    def _load(self) -> Any:
+        try:
+            import torch
+            from diffusers import WanPipeline
+            from diffusers.utils import logging as diffusers_logging
+            from transformers.utils import logging as transformers_logging
+        except ImportError as err:
+            raise ModelLoadError(
+                f"cannot load model {self.model.name}: {err}; install the plugin's dependencies "
+                "with `pip install mkdocs-wan` (torch, diffusers, transformers)"
+            ) from None
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+
+        device = self._device(torch)
+        location = self.model.location
+        if self.model.source == "tiny":
+            location = str(ensure_tiny_model(self.cache_dir))
+        try:
+            pipe = WanPipeline.from_pretrained(
+                location, revision=self.model.revision, dtype=self._dtypes(torch, device)
+            )
+            pipe.to(device)
+        except torch.OutOfMemoryError:
+            raise ModelLoadError(
+                f"cannot load model {self.model.name}: out of {device} memory; TI2V-5B needs about "
+                "24 GB for its weights alone — use a larger GPU or `model: tiny` to test"
+            ) from None
+        except (OSError, ValueError) as err:
+            cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            fix = (
+                _DOWNLOAD_HINT.format(repo=location)
+                if self.model.source == "hub"
+                else "check that the folder holds a diffusers Wan pipeline (model_index.json)"
+            )
+            raise ModelLoadError(f"cannot load model {self.model.name}: {cause}; {fix}") from None
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def _device(self, torch: Any) -> str:
+        if self.device != "auto":
+            if self.device.startswith("cuda") and not torch.cuda.is_available():
+                raise ModelLoadError(
+                    f"cannot load model {self.model.name}: device '{self.device}' was asked for "
+                    "but torch sees no CUDA GPU; install a CUDA build of torch or set `device: cpu`"
+                )
+            return self.device
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+
+    def _dtypes(self, torch: Any, device: str) -> Any:
+        """bf16 weights on GPUs with the VAE kept in float32 (decode quality); float32 on CPU."""
+        if self.dtype == "auto":
+            if device == "cpu":
+                return torch.float32
+            return {"default": torch.bfloat16, "vae": torch.float32}
+        return getattr(torch, self.dtype)
+
+    def generate(self, spec: ClipSpec, on_step: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Run the model for one spec; return frames as (F, H, W, 3) uint8."""
+        import numpy as np
+        import torch
+
+        pipe = self.load()
+
+        def step_end(_pipe: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if on_step is not None:
+                on_step(index + 1, spec.steps)
+            return tensors
+
+        try:
+            video = pipe(
+                prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt,
+                height=spec.height,
+                width=spec.width,
+                num_frames=spec.frames,
+                num_inference_steps=spec.steps,
+                guidance_scale=spec.guidance,
+                # A CPU generator draws the same noise on every device: reproducible clips.
+                generator=torch.Generator("cpu").manual_seed(spec.seed),
+                output_type="np",
+                callback_on_step_end=step_end,
+            ).frames[0]
+        except torch.OutOfMemoryError:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise GenerationError(
+                f"out of memory at {spec.width}x{spec.height}, {spec.frames} frames; "
+                "use a smaller size or fewer frames"
+            ) from None
+        return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def generate_missing(
+    jobs: Mapping[str, ClipSpec],
+    cache: ClipCache,
+    generator: WanGenerator,
+    meta: Mapping[str, Any],
+) -> dict[str, GenerationError]:
+    """Generate, encode and store each `key -> spec` job; return the failures by key.
+
+    A model that cannot load fails every job with the same message instead of raising, so the
+    caller reports each affected page once and decides whether the build goes on.
+    """
+    failures: dict[str, GenerationError] = {}
+    with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True) as bar:
+        for key, spec in jobs.items():
+            bar.set_postfix_str(_short(spec.prompt))
+            try:
+
+                def on_step(step: int, total: int, prompt: str = _short(spec.prompt)) -> None:
+                    bar.set_postfix_str(f"{prompt} step {step}/{total}")
+
+                frames = generator.generate(spec, on_step)
+                cache.store(
+                    key,
+                    lambda path, frames=frames, fps=spec.fps: encode_mp4(frames, path, fps),
+                    {**meta, "spec": spec.as_dict(), "frames": spec.frames},
+                )
+            except ModelLoadError as err:
+                failures.update({k: err for k in jobs if k not in failures and not cache.has(k)})
+                break
+            except GenerationError as err:
+                failures[key] = err
+            except Exception as err:  # noqa: BLE001 — one bad clip must not lose the others
+                failures[key] = GenerationError(f"{type(err).__name__}: {err}")
+            bar.update()
+    return failures
+
+
+def _short(prompt: str, width: int = 32) -> str:
+    return prompt if len(prompt) <= width else prompt[: width - 1] + "…"

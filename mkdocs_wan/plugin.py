@@ -1,0 +1,187 @@
+"""The `wan` MkDocs plugin: wires MkDocs events to the directive → clip → embed stages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import BasePlugin, get_plugin_logger
+from mkdocs.structure.files import File, Files
+
+from mkdocs_wan.cache import ClipCache, clip_key
+from mkdocs_wan.config import WanConfig
+from mkdocs_wan.directives import FENCE_NAME, DirectiveError, custom_fence, find_directives, parse_options
+from mkdocs_wan.embed import error_html, video_html
+from mkdocs_wan.encode import ENCODER
+from mkdocs_wan.generate import ModelLoadError, WanGenerator, generate_missing
+from mkdocs_wan.models import ModelRef
+from mkdocs_wan.spec import ClipSpec, SpecError, build_spec, caption_of
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.pages import Page
+
+log = get_plugin_logger(__name__)
+
+VIDEOS_DIR = "assets/videos"
+
+
+@dataclass
+class _Use:
+    """One directive's embed on one page, kept so a failed clip can be swapped for a note."""
+
+    page: Page
+    where: str
+    html: str
+
+
+@dataclass
+class _Build:
+    """What one build found; a fresh one per build, since `mkdocs serve` reuses the plugin."""
+
+    started: float = field(default_factory=time.perf_counter)
+    cached: set[str] = field(default_factory=set)
+    missing: dict[str, ClipSpec] = field(default_factory=dict)
+    uses: dict[str, list[_Use]] = field(default_factory=dict)
+    failed: int = 0
+
+
+class WanPlugin(BasePlugin[WanConfig]):
+    """Generate missing clips for video-gen directives and embed them as `<video>`."""
+
+    def __init__(self) -> None:
+        self.command: Literal["build", "gh-deploy", "serve"] = "build"
+        self.generator: WanGenerator | None = None
+        self.cache: ClipCache | None = None
+        self.build = _Build()
+
+    # Defining on_startup makes MkDocs keep this instance for a whole `mkdocs serve`, so the model
+    # stays resident across rebuilds.
+    def on_startup(self, *, command: Literal["build", "gh-deploy", "serve"], dirty: bool) -> None:
+        self.command = command
+
+    def on_shutdown(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    # Every rebuild brings a fresh config: derive config state here, keep the model if unchanged.
+    def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        base_dir = Path(config.config_file_path or ".").resolve().parent
+        cache_root = (base_dir / self.config.cache_dir).resolve()
+        if self.cache is None or self.cache.root != cache_root:
+            if self.cache is not None:
+                self.cache.close()
+            self.cache = ClipCache(cache_root)
+        model = ModelRef.resolve(self.config.model, base_dir, self.config.revision)
+        settings = (model, cache_root, self.config.device, self.config.dtype)
+        if self.generator is None or settings != (
+            self.generator.model,
+            self.generator.cache_dir,
+            self.generator.device,
+            self.generator.dtype,
+        ):
+            self.generator = WanGenerator(*settings)
+        self.fingerprint = f"{model.fingerprint()}|dtype={self.config.dtype}"
+        self.defaults = self.config.clip_defaults()
+        self.build = _Build()
+        _register_fence(config)
+        return config
+
+    def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
+        directives = find_directives(html, page.markdown or "")
+        if not directives:
+            return html
+        out: list[str] = []
+        end = 0
+        for directive in directives:
+            out.append(html[end : directive.start])
+            end = directive.end
+            where = f"{page.file.src_uri}:{directive.line}"
+            try:
+                options = parse_options(directive)
+                spec = build_spec(options, self.defaults, self.config.style)
+                caption = caption_of(options)
+            except DirectiveError as err:
+                where = f"{page.file.src_uri}:{directive.line + err.line_offset}"
+                out.append(self._reject(where, str(err)))
+                continue
+            except SpecError as err:
+                out.append(self._reject(where, str(err)))
+                continue
+            out.append(self._embed(spec, str(options["prompt"]).strip(), caption, page, where, config, files))
+        out.append(html[end:])
+        return "".join(out)
+
+    # Generate before MkDocs copies static files (right after on_env), so new clips get copied.
+    def on_env(self, env: Environment, /, *, config: MkDocsConfig, files: Files) -> Environment:
+        if not self.build.missing:
+            return env
+        assert self.generator is not None and self.cache is not None
+        meta = {"model": self.generator.model.name, "fingerprint": self.fingerprint}
+        failures = generate_missing(self.build.missing, self.cache, self.generator, meta)
+        if failures and all(isinstance(err, ModelLoadError) for err in failures.values()):
+            raise PluginError(str(next(iter(failures.values()))))
+        for key, err in failures.items():
+            self.build.failed += 1
+            files.remove(files.get_file_from_path(f"{VIDEOS_DIR}/{key}.mp4"))  # type: ignore[arg-type]
+            for use in self.build.uses[key]:
+                log.warning("%s: generation failed: %s", use.where, err)
+                use.page.content = (use.page.content or "").replace(use.html, error_html(use.where, str(err)))
+        return env
+
+    def on_post_build(self, *, config: MkDocsConfig) -> None:
+        build = self.build
+        generated = len(build.missing) - build.failed
+        total = len(build.cached) + len(build.missing)
+        failed = f", {build.failed} failed" if build.failed else ""
+        log.info(
+            "%d clips, %d generated, %d cached%s in %.1f s",
+            total,
+            generated,
+            len(build.cached),
+            failed,
+            time.perf_counter() - build.started,
+        )
+
+    def _reject(self, where: str, problem: str) -> str:
+        log.warning("%s: %s", where, problem)
+        return error_html(where, problem)
+
+    def _embed(
+        self,
+        spec: ClipSpec,
+        prompt: str,
+        caption: str | None,
+        page: Page,
+        where: str,
+        config: MkDocsConfig,
+        files: Files,
+    ) -> str:
+        assert self.cache is not None
+        key = clip_key(spec, self.fingerprint, ENCODER)
+        src_uri = f"{VIDEOS_DIR}/{key}.mp4"
+        clip_file = files.get_file_from_path(src_uri)
+        if clip_file is None:
+            clip_file = File.generated(config, src_uri, abs_src_path=str(self.cache.path(key)))
+            files.append(clip_file)
+        html = video_html(clip_file.url_relative_to(page.file), spec, prompt, key, caption)
+        if key in self.build.missing or not (key in self.build.cached or self.cache.has(key)):
+            self.build.missing[key] = spec
+        else:
+            self.build.cached.add(key)
+        self.build.uses.setdefault(key, []).append(_Use(page, where, html))
+        return html
+
+
+def _register_fence(config: MkDocsConfig) -> None:
+    """Add the `video-gen` custom fence to SuperFences (enabling SuperFences if needed)."""
+    if "pymdownx.superfences" not in config.markdown_extensions:
+        config.markdown_extensions.append("pymdownx.superfences")
+    options: dict[str, Any] = config.mdx_configs.setdefault("pymdownx.superfences", {})
+    fences: list[dict[str, Any]] = options.setdefault("custom_fences", [])
+    if not any(fence.get("name") == FENCE_NAME for fence in fences):
+        fences.append(custom_fence())
