@@ -28,6 +28,7 @@ _HTML_DIRECTIVE = re.compile(
 )
 _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)(.*?)-->", re.DOTALL)
 _RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
+_FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _TRAILING_OPTIONS = re.compile(r"\{([^{}]*)\}\s*$")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -146,30 +147,60 @@ def _key(kind: str, text: str) -> str:
 def _source_lines(found: list[tuple[str, str]], markdown: str) -> list[int]:
     """Match rendered directives in order against raw-source candidates to recover lines.
 
-    Raw candidates include directives shown inside code (which did not render); matching by
-    kind and text in order skips them. If the text can't be matched (e.g. an included file),
-    the next candidate of the same kind is used.
+    The raw scan also sees directives shown inside code, which did not render; candidates that
+    look like code (inside a fence, or after an odd number of backticks on their line) are
+    tried last, so a syntax example followed by the same live directive reports the live line.
+    If the text can't be matched (e.g. an included file), the next same-kind candidate is used.
     """
-    candidates: list[tuple[int, str, str]] = []
+    code = _code_lines(markdown)
+    candidates: list[tuple[int, str, str, bool]] = []
     for m in _RAW_COMMENT.finditer(markdown):
-        candidates.append((markdown.count("\n", 0, m.start()) + 1, "comment", _key("comment", m[1])))
+        line = markdown.count("\n", 0, m.start()) + 1
+        line_start = markdown.rfind("\n", 0, m.start()) + 1
+        in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
+        candidates.append((line, "comment", _key("comment", m[1]), in_code))
     source_lines = markdown.splitlines()
     for m in _RAW_FENCE.finditer(markdown):
         line = markdown.count("\n", 0, m.start()) + 1
         body = (re.sub(r"^[ \t>]*", "", s) for s in source_lines[line:])
-        candidates.append((line, "fence", " ".join(next((s for s in body if s.strip()), "").split())))
+        key = " ".join(next((s for s in body if s.strip()), "").split())
+        candidates.append((line, "fence", key, line in code))
     candidates.sort()
+
+    def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
+        for i in range(cursor, len(candidates)):
+            _, c_kind, c_key, in_code = candidates[i]
+            if c_kind == kind and key in (None, c_key) and (allow_code or not in_code):
+                return i
+        return None
 
     lines: list[int] = []
     cursor = 0
     for kind, key in found:
-        pick = next(
-            (i for i in range(cursor, len(candidates)) if candidates[i][1:] == (kind, key)),
-            next((i for i in range(cursor, len(candidates)) if candidates[i][1] == kind), None),
-        )
-        if pick is None:
+        index = pick(cursor, kind, key, False)
+        if index is None:
+            index = pick(cursor, kind, key, True)
+        if index is None:
+            index = pick(cursor, kind, None, True)
+        if index is None:
             lines.append(lines[-1] if lines else 1)
         else:
-            lines.append(candidates[pick][0])
-            cursor = pick + 1
+            lines.append(candidates[index][0])
+            cursor = index + 1
     return lines
+
+
+def _code_lines(markdown: str) -> set[int]:
+    """1-based lines strictly inside fenced code blocks (backtick or tilde, any nesting depth)."""
+    inside: set[int] = set()
+    fence: str | None = None
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        match = _FENCE_LINE.match(line)
+        if fence is None:
+            if match:
+                fence = match["fence"]
+        elif match and match["fence"].startswith(fence) and not match["info"].strip():
+            fence = None
+        else:
+            inside.add(number)
+    return inside

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = get_plugin_logger(__name__)
 
+_STACKTRACE_NOTE = "Please check out the root cause in the stacktrace above."
 _DOWNLOAD_HINT = (
     "download it once with `hf download {repo}` (about 34 GB; needs a GPU with ~24 GB+ VRAM to "
     "run), point `model:` at a local folder, or set `model: tiny` to test offline"
@@ -80,6 +81,14 @@ class WanGenerator:
         location = self.model.location
         if self.model.source == "tiny":
             location = str(ensure_tiny_model(self.cache_dir))
+        elif self.model.source == "local" and not (Path(location) / "model_index.json").is_file():
+            raise ModelLoadError(
+                f"cannot load model {self.model.name}: {location} has no model_index.json; point "
+                "`model:` at a diffusers Wan pipeline folder (e.g. a `hf download` of "
+                "Wan-AI/Wan2.2-TI2V-5B-Diffusers) or set `model: tiny` to test offline"
+            )
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()  # the failure is explained below, once
         try:
             pipe = WanPipeline.from_pretrained(
                 location, revision=self.model.revision, dtype=self._dtypes(torch, device)
@@ -91,13 +100,12 @@ class WanGenerator:
                 "24 GB for its weights alone — use a larger GPU or `model: tiny` to test"
             ) from None
         except (OSError, ValueError) as err:
-            cause = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            fix = (
-                _DOWNLOAD_HINT.format(repo=location)
-                if self.model.source == "hub"
-                else "check that the folder holds a diffusers Wan pipeline (model_index.json)"
-            )
-            raise ModelLoadError(f"cannot load model {self.model.name}: {cause}; {fix}") from None
+            cause = " ".join(str(err).split()).replace(_STACKTRACE_NOTE, "").strip() or type(err).__name__
+            raise ModelLoadError(
+                f"cannot load model {self.model.name}: {cause} Fix: {_DOWNLOAD_HINT.format(repo=location)}"
+            ) from None
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
         pipe.set_progress_bar_config(disable=True)
         return pipe
 
@@ -153,8 +161,7 @@ class WanGenerator:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             raise GenerationError(
-                f"out of memory at {spec.width}x{spec.height}, {spec.frames} frames; "
-                "use a smaller size or fewer frames"
+                f"out of memory at {spec.width}x{spec.height}, {spec.frames} frames; use a smaller size or fewer frames"
             ) from None
         return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 

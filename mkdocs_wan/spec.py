@@ -53,8 +53,7 @@ def parse_frames(value: Any) -> int:
     if frames % 4 != 1:
         lower = frames // 4 * 4 + 1
         raise SpecError(
-            f"frames must be 4k+1 (the VAE packs 4 frames per latent), got {frames}; "
-            f"use {lower} or {lower + 4}"
+            f"frames must be 4k+1 (the VAE packs 4 frames per latent), got {frames}; use {lower} or {lower + 4}"
         )
     return frames
 

@@ -1,0 +1,96 @@
+"""Shared fixtures: a Markdown renderer like MkDocs', and real temp MkDocs sites."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import markdown
+import pytest
+import yaml
+
+from mkdocs_wan.directives import Directive, custom_fence, find_directives
+
+EXTENSIONS = ["admonition", "md_in_html", "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tabbed"]
+
+
+@pytest.fixture
+def render() -> Callable[[str], str]:
+    """Markdown → HTML with the extensions material sites use and the video-gen fence."""
+
+    def convert(text: str) -> str:
+        md = markdown.Markdown(
+            extensions=EXTENSIONS,
+            extension_configs={"pymdownx.superfences": {"custom_fences": [custom_fence()]}},
+        )
+        return md.convert(textwrap.dedent(text))
+
+    return convert
+
+
+@pytest.fixture
+def directives(render: Callable[[str], str]) -> Callable[[str], list[Directive]]:
+    def find(text: str) -> list[Directive]:
+        text = textwrap.dedent(text)
+        return find_directives(render(text), text)
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One clip cache for the session's builds, so the tiny model is saved once."""
+    return tmp_path_factory.mktemp("wan-cache")
+
+
+class Site:
+    """A real MkDocs site in a temp folder, built by the real `mkdocs` CLI in a subprocess."""
+
+    def __init__(self, root: Path, cache_dir: Path) -> None:
+        self.root = root
+        self.cache_dir = cache_dir
+        self.options: dict[str, object] = {
+            "model": "tiny",
+            "cache_dir": str(cache_dir),
+            "size": "64x64",
+            "frames": 9,
+            "steps": 2,
+        }
+        self.config: dict[str, object] = {"site_name": "Test", "use_directory_urls": True}
+
+    @property
+    def site_dir(self) -> Path:
+        return self.root / "site"
+
+    def page(self, path: str, text: str) -> Path:
+        target = self.root / "docs" / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text))
+        return target
+
+    def write_config(self) -> None:
+        config = {**self.config, "plugins": [{"wan": self.options}]}
+        (self.root / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    def build(self, *args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `mkdocs build ARGS`; with `script`, run it in-process after the build instead."""
+        self.write_config()
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1"}
+        if script is None:
+            cmd = [sys.executable, "-m", "mkdocs", "build", *args]
+        else:
+            code = (
+                "import sys\nfrom mkdocs.__main__ import cli\n"
+                f"cli(['build', *{list(args)!r}], standalone_mode=False)\n{script}"
+            )
+            cmd = [sys.executable, "-c", code]
+        return subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def site(tmp_path: Path, shared_cache: Path) -> Site:
+    return Site(tmp_path, shared_cache)

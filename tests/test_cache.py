@@ -1,0 +1,90 @@
+"""Cache keys cover everything that shapes a clip; stores are atomic; nothing is evicted."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+
+from mkdocs_wan.cache import ClipCache, clip_key
+from mkdocs_wan.directives import parse_options
+from mkdocs_wan.encode import ENCODER
+from mkdocs_wan.spec import ClipSpec, build_spec
+from tests.test_spec import DEFAULTS
+
+BASE = ClipSpec("A kite", "", 1, 9, 24, 64, 64, 2, 5.0)
+CHANGES = {
+    "prompt": "A dog", "negative_prompt": "blurry", "seed": 2, "frames": 13, "fps": 12,
+    "width": 96, "height": 96, "steps": 3, "guidance": 4.0,
+}  # fmt: skip
+
+
+def key(spec=BASE, model="tiny/v1", encoder=ENCODER):
+    return clip_key(spec, model, encoder)
+
+
+def test_every_spec_field_is_covered():
+    assert set(CHANGES) == {f.name for f in dataclasses.fields(ClipSpec)}
+
+
+@pytest.mark.parametrize("field", sorted(CHANGES))
+def test_each_field_changes_the_key(field):
+    assert key(dataclasses.replace(BASE, **{field: CHANGES[field]})) != key()
+
+
+def test_model_and_encoder_change_the_key():
+    assert key(model="hub:Wan-AI/Wan2.2-TI2V-5B-Diffusers@main") != key()
+    assert key(encoder={**ENCODER, "crf": 30}) != key()
+
+
+def test_key_is_a_stable_sha256():
+    assert key() == key() and len(key()) == 64 and int(key(), 16) >= 0
+
+
+def test_option_order_does_not_change_the_key(directives):
+    a, b = directives(
+        "<!-- @video-gen A kite {seed=7 frames=13 size=96x64} -->\n\n"
+        "<!-- @video-gen A kite {size=96x64 frames=13 seed=7} -->\n"
+    )
+    spec_a, spec_b = (build_spec(parse_options(d), DEFAULTS) for d in (a, b))
+    assert key(spec_a) == key(spec_b)
+
+
+def test_store_publishes_complete_file_and_records_it(tmp_path):
+    cache = ClipCache(tmp_path)
+    path = cache.store("k" * 64, lambda p: p.write_bytes(b"clip bytes"), {"model": "tiny"})
+    assert path == cache.path("k" * 64) and path.read_bytes() == b"clip bytes"
+    assert cache.has("k" * 64)
+    record = cache.index["k" * 64]
+    assert record["sha256"] == hashlib.sha256(b"clip bytes").hexdigest() and record["bytes"] == 10
+    assert [p.name for p in cache.clips.iterdir()] == [path.name]
+
+
+def test_failed_write_leaves_nothing_behind(tmp_path):
+    cache = ClipCache(tmp_path)
+
+    def half_write(path):
+        path.write_bytes(b"half a clip")
+        raise KeyboardInterrupt  # a build stopped mid-encode
+
+    with pytest.raises(KeyboardInterrupt):
+        cache.store("a" * 64, half_write, {})
+    assert not cache.has("a" * 64)
+    assert list(cache.clips.iterdir()) == []
+
+
+def test_file_without_index_record_is_not_a_hit(tmp_path):
+    cache = ClipCache(tmp_path)
+    cache.clips.mkdir(parents=True)
+    cache.path("b" * 64).write_bytes(b"stray")
+    assert not cache.has("b" * 64)
+
+
+def test_index_never_evicts(tmp_path):
+    cache = ClipCache(tmp_path)
+    assert cache.index.eviction_policy == "none"
+    cache.index.reset("size_limit", 1)  # even a tiny limit must not drop records
+    for i in range(20):
+        cache.index[f"{i:064d}"] = {"blob": "x" * 4096}
+    assert len(cache.index) == 20

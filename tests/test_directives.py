@@ -1,0 +1,153 @@
+"""Finding directives in rendered pages: both forms, code placements, options, lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from mkdocs_wan.directives import DirectiveError, parse_options
+
+
+def test_comment_directive_found_with_line(directives):
+    found = directives(
+        """\
+        # Title
+
+        Some text.
+
+        <!-- @video-gen A robot arm assembling a smartphone -->
+        """
+    )
+    assert [(d.kind, d.line) for d in found] == [("comment", 5)]
+    assert parse_options(found[0]) == {"prompt": "A robot arm assembling a smartphone"}
+
+
+def test_comment_options_and_quoted_values(directives):
+    (found,) = directives(
+        "<!-- @video-gen A kite in the wind {seed=7 frames=49 size=1280x704 fps=24 steps=30 "
+        'guidance=5.0 caption="A kite, close up"} -->\n'
+    )
+    assert parse_options(found) == {
+        "prompt": "A kite in the wind",
+        "seed": "7",
+        "frames": "49",
+        "size": "1280x704",
+        "fps": "24",
+        "steps": "30",
+        "guidance": "5.0",
+        "caption": "A kite, close up",
+    }
+
+
+def test_multiline_comment_prompt_is_normalised(directives):
+    (found,) = directives("<!-- @video-gen A slow\n   pan over a city -->\n")
+    assert parse_options(found)["prompt"] == "A slow pan over a city"
+
+
+def test_fenced_directive_found_with_line(directives):
+    found = directives(
+        """\
+        Intro
+
+        ```video-gen
+        prompt: A kite in the wind
+        seed: 7
+        frames: 49
+        ```
+        """
+    )
+    assert [(d.kind, d.line) for d in found] == [("fence", 3)]
+    assert parse_options(found[0]) == {"prompt": "A kite in the wind", "seed": 7, "frames": 49}
+
+
+def test_tilde_fenced_directive(directives):
+    (found,) = directives("~~~video-gen\nprompt: Rain on a window\n~~~\n")
+    assert parse_options(found)["prompt"] == "Rain on a window"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("```\n<!-- @video-gen in a fence -->\n```\n", id="backtick-fence"),
+        pytest.param("~~~html\n<!-- @video-gen in a tilde fence -->\n~~~\n", id="tilde-fence"),
+        pytest.param("Para.\n\n    <!-- @video-gen indented code -->\n", id="indented"),
+        pytest.param("Use `<!-- @video-gen inline code -->` like this.\n", id="inline-code"),
+        pytest.param("````markdown\n```video-gen\nprompt: example\n```\n````\n", id="fence-nested-in-longer-fence"),
+        pytest.param("````markdown\n<!-- @video-gen example comment -->\n````\n", id="comment-in-markdown-fence"),
+        pytest.param("~~~~\n~~~video-gen\nprompt: x\n~~~\n~~~~\n", id="tilde-nested"),
+    ],
+)
+def test_directives_in_code_stay_text(render, directives, text):
+    assert directives(text) == []
+    assert "video-gen" in render(text)  # still shown to readers as documentation
+
+
+def test_directives_inside_admonitions_lists_and_tabs(directives):
+    found = directives(
+        """\
+        !!! note
+            <!-- @video-gen In an admonition -->
+
+        - item
+
+            ```video-gen
+            prompt: In a list
+            ```
+
+        === "Tab"
+
+            <!-- @video-gen In a tab -->
+        """
+    )
+    prompts = [parse_options(d)["prompt"] for d in found]
+    assert prompts == ["In an admonition", "In a list", "In a tab"]
+    assert [d.line for d in found] == [2, 6, 12]
+
+
+def test_live_directive_after_identical_syntax_example_gets_its_own_line(directives):
+    found = directives(
+        """\
+        Write this:
+
+        ```markdown
+        <!-- @video-gen A kite -->
+        ```
+
+        `<!-- @video-gen A kite -->` renders as:
+
+        <!-- @video-gen A kite -->
+        """
+    )
+    assert [d.line for d in found] == [9]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<!-- @video-gen A kite {seed=7 -->", "unclosed '{'"),
+        ('<!-- @video-gen A kite {caption="open} -->', "No closing quotation"),
+        ("<!-- @video-gen A kite {seed} -->", "expected option=value"),
+        ("<!-- @video-gen A kite {seed=1 seed=2} -->", "given twice"),
+        ("<!-- @video-gen A kite {prompt=x} -->", "before the braces"),
+    ],
+)
+def test_malformed_comment_options(directives, text, message):
+    (found,) = directives(text + "\n")
+    with pytest.raises(DirectiveError, match=message):
+        parse_options(found)
+
+
+def test_bad_yaml_reports_line_inside_block(directives):
+    (found,) = directives("Intro\n\n```video-gen\nprompt: ok\nseed: [1, 2\n```\n")
+    with pytest.raises(DirectiveError, match="invalid YAML") as info:
+        parse_options(found)
+    assert found.line + info.value.line_offset in (5, 6)  # PyYAML marks the end of the flow list
+
+
+def test_yaml_must_be_a_mapping(directives):
+    (found,) = directives("```video-gen\n- a\n- b\n```\n")
+    with pytest.raises(DirectiveError, match="YAML mapping"):
+        parse_options(found)
+
+
+def test_not_a_directive_without_separator(directives):
+    assert directives("<!-- @video-generator nope -->\n<!-- video-gen nope -->\n") == []
