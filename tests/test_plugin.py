@@ -1,0 +1,117 @@
+"""Real `mkdocs build` runs over temp sites with the tiny model."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+
+from mkdocs_wan.encode import count_frames
+
+
+class Videos(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.srcs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "video":
+            self.srcs.append(dict(attrs)["src"])
+
+
+def video_srcs(html_file: Path) -> list[str]:
+    parser = Videos()
+    parser.feed(html_file.read_text())
+    return parser.srcs
+
+
+def resolve(site_dir: Path, page_html: Path, src: str) -> Path:
+    """Where a browser would fetch `src` from, for a page served from `page_html`."""
+    page_url = "/" + page_html.relative_to(site_dir).as_posix()
+    return site_dir / posixpath.normpath(posixpath.join(posixpath.dirname(page_url), src)).lstrip("/")
+
+
+@pytest.mark.parametrize("directory_urls", [True, False], ids=["directory-urls", "file-urls"])
+def test_build_generates_embeds_and_resolves_from_nested_pages(site, directory_urls):
+    site.config["use_directory_urls"] = directory_urls
+    prompt = f"A robot arm assembling a smartphone ({directory_urls})"
+    site.page("index.md", f"# Home\n\n<!-- @video-gen {prompt} -->\n")
+    site.page(
+        "guide/deep/page.md",
+        f"# Deep\n\n<!-- @video-gen {prompt} -->\n\n```video-gen\nprompt: A kite ({directory_urls})\nframes: 5\n```\n",
+    )
+
+    result = site.build("--strict")
+    assert result.returncode == 0, result.stderr
+    assert "2 clips, 2 generated, 0 cached" in result.stderr  # identical directives generate once
+    assert result.stderr.count("loaded model tiny in") == 1
+    assert "Traceback" not in result.stderr
+
+    deep = site.site_dir / ("guide/deep/page/index.html" if directory_urls else "guide/deep/page.html")
+    srcs = video_srcs(deep)
+    assert len(srcs) == 2 and all(src.startswith("../") for src in srcs)
+    clips = [resolve(site.site_dir, deep, src) for src in srcs]
+    assert all(clip.is_file() for clip in clips)
+    assert [count_frames(clip) for clip in clips] == [9, 5]
+    assert next(imageio_ffmpeg.read_frames(str(clips[0])))["size"] == (64, 64)
+    assert video_srcs(site.site_dir / "index.html") == [srcs[0].replace("../", "", srcs[0].count("../"))]
+
+
+def test_second_build_generates_nothing_and_never_imports_torch(site):
+    site.page("index.md", "<!-- @video-gen A lighthouse at dusk {seed=5} -->\n")
+    site.page("other.md", "```video-gen\nprompt: Waves on rocks\n```\n")
+    first = site.build()
+    assert first.returncode == 0, first.stderr
+    assert "2 clips, 2 generated, 0 cached" in first.stderr
+
+    check = (
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\nprint('heavy', heavy)"
+    )
+    second = site.build("--strict", script=check)
+    assert second.returncode == 0, second.stderr
+    assert "2 clips, 0 generated, 2 cached" in second.stderr
+    assert "loaded model" not in second.stderr
+    assert "heavy []" in second.stdout
+
+
+def test_strict_build_fails_on_malformed_directive_with_file_and_line(site):
+    site.page(
+        "sub/page.md",
+        "# Page\n\nText.\n\n<!-- @video-gen A kite {frames=ten} -->\n\n```video-gen\nprompt: x\nsize: [1\n```\n",
+    )
+    result = site.build("--strict")
+    assert result.returncode == 1
+    assert "sub/page.md:5: frames must be an integer, got 'ten'" in result.stderr
+    assert re.search(r"sub/page\.md:(9|10): invalid YAML", result.stderr)
+    assert "Aborted with 2 warnings in strict mode" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_malformed_directive_renders_a_visible_note_without_strict(site):
+    site.page("index.md", "<!-- @video-gen <b>bold</b> {colour=red} -->\n")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    html = (site.site_dir / "index.html").read_text()
+    assert "Video not generated" in html and "index.md:1" in html and "unknown option &#x27;colour&#x27;" in html
+    assert "<b>bold</b>" not in html
+
+
+def test_unloadable_model_is_a_clear_error(site):
+    site.options["model"] = "./weights-not-downloaded"
+    site.page("index.md", "<!-- @video-gen A kite -->\n")
+    result = site.build()
+    assert result.returncode == 1
+    assert "cannot load model ./weights-not-downloaded" in result.stderr and "model: tiny" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_site_default_is_a_config_error(site):
+    site.options["size"] = "1000x1000"
+    site.page("index.md", "# Nothing\n")
+    result = site.build()
+    assert result.returncode == 1
+    assert "size sides must be multiples of 32" in result.stderr

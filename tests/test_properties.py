@@ -1,0 +1,126 @@
+"""Property-based tests: arbitrary directives never crash the plugin or leak markup into pages."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from html.parser import HTMLParser
+
+import markdown
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mkdocs.config import load_config
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+from mkdocs_wan.directives import DirectiveError, fence_format, find_directives, parse_options
+from mkdocs_wan.plugin import WanPlugin
+
+OUR_TAGS = {"figure", "video", "figcaption", "div", "p", "code"}
+CODE_TAGS = {"pre", "code", "span", "div", "p"}
+
+
+class Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags_of(page_html: str) -> list[tuple[str, dict[str, str | None]]]:
+    collector = Collect()
+    collector.feed(page_html)
+    return collector.tags
+
+
+@pytest.fixture(scope="module")
+def mkdocs_env(tmp_path_factory):
+    """A real MkDocs config with the wan plugin, as `mkdocs build` would set it up."""
+    root = tmp_path_factory.mktemp("fuzz-site")
+    (root / "docs").mkdir()
+    (root / "mkdocs.yml").write_text(
+        yaml.safe_dump(
+            {
+                "site_name": "Fuzz",
+                "plugins": [{"wan": {"model": "tiny", "cache_dir": str(root / "cache"), "size": "64x64"}}],
+                "markdown_extensions": ["admonition", "pymdownx.highlight", "pymdownx.superfences"],
+            }
+        )
+    )
+    config = load_config(str(root / "mkdocs.yml"))
+    plugin = config.plugins["wan"]
+    assert isinstance(plugin, WanPlugin)
+    config.plugins.on_startup(command="build", dirty=False)
+    config = config.plugins.on_config(config)
+    return config, plugin
+
+
+def run_page(mkdocs_env, text: str) -> tuple[str, str]:
+    """Render `text` as index.md and pass it through the plugin; return (before, after) HTML."""
+    config, _plugin = mkdocs_env
+    file = File("index.md", config.docs_dir, config.site_dir, config.use_directory_urls)
+    page = Page(None, file, config)
+    page.markdown = text
+    before = markdown.Markdown(extensions=config.markdown_extensions, extension_configs=config.mdx_configs).convert(
+        text
+    )
+    return before, config.plugins.on_page_content(before, page=page, config=config, files=Files([file]))
+
+
+MARKUP = ["<b>", "</figure>", "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "&amp;", '"', "'", ">", "<"]
+prompt_text = (
+    st.lists(st.one_of(st.sampled_from(MARKUP), st.text(st.characters(exclude_categories=("Cs", "Cc")), max_size=8)))
+    .map("".join)
+    .filter(lambda s: "--" not in s and not s.endswith("-"))
+)
+option_text = st.text(st.sampled_from("abfmrsz=\" {}'x0123456789_,.-"), max_size=30).filter(lambda s: "--" not in s)
+code_block = st.sampled_from(
+    [
+        "",
+        "```\n<!-- @video-gen shown in code -->\n```\n\n",
+        "    <!-- @video-gen indented -->\n\n",
+        "Use `<!-- @video-gen inline -->` here.\n\n",
+        "!!! note\n    Admonition text.\n\n",
+        "- a list item\n- <b>html</b> item\n\n",
+        "````markdown\n```video-gen\nprompt: example\n```\n````\n\n",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prompt=prompt_text, options=option_text)
+def test_comment_parser_only_raises_directive_errors(directives, prompt, options):
+    for directive in directives(f"<!-- @video-gen {prompt} {{{options}}} -->\n"):
+        try:
+            parsed = parse_options(directive)
+        except DirectiveError:
+            continue
+        assert isinstance(parsed["prompt"], str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.text(max_size=80))
+def test_fence_parser_only_raises_directive_errors(body):
+    (directive,) = find_directives(fence_format(body, "video-gen", "video-gen", {}, None))
+    with contextlib.suppress(DirectiveError):
+        assert isinstance(parse_options(directive), dict)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=code_block, prompt=prompt_text, options=option_text, after=code_block)
+def test_pages_never_gain_unescaped_markup(mkdocs_env, before, prompt, options, after):
+    text = f"{before}<!-- @video-gen {prompt} {{{options}}} -->\n\n{after}"
+    rendered, out = run_page(mkdocs_env, text)
+    original_tags = {tag for tag, _ in tags_of(rendered)}
+    added = {tag for tag, _ in tags_of(out)} - original_tags
+    assert added <= OUR_TAGS, f"unexpected tags {added}"
+    for tag, attrs in tags_of(out):
+        if tag == "video":
+            label = attrs["aria-label"] or ""
+            assert label.startswith("Generated clip: ")
+            assert html.escape(label) in out  # the label round-trips through escaping
+    assert "shown in code" not in out or "&lt;!-- @video-gen shown in code" in out
