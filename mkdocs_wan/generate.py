@@ -6,6 +6,7 @@ never pays for them. The pipeline is loaded once per `WanGenerator` and kept for
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -178,7 +179,8 @@ def generate_missing(
     caller reports each affected page once and decides whether the build goes on.
     """
     failures: dict[str, GenerationError] = {}
-    with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True) as bar:
+    quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
+    with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
         for key, spec in jobs.items():
             bar.set_postfix_str(_short(spec.prompt))
             try:
