@@ -103,12 +103,21 @@ class WanGenerator:
         except (OSError, ValueError) as err:
             cause = " ".join(str(err).split()).replace(_STACKTRACE_NOTE, "").strip() or type(err).__name__
             raise ModelLoadError(
-                f"cannot load model {self.model.name}: {cause} Fix: {_DOWNLOAD_HINT.format(repo=location)}"
+                f"cannot load model {self.model.name}: {cause} Fix: {self._load_fix(location)}"
             ) from None
         finally:
             diffusers_logging.set_verbosity(verbosity)
         pipe.set_progress_bar_config(disable=True)
         return pipe
+
+    def _load_fix(self, location: str) -> str:
+        if self.model.source == "hub":
+            return _DOWNLOAD_HINT.format(repo=location)
+        if self.model.source == "tiny":
+            return (
+                f"reinstall mkdocs-wan's dependencies (`pip install -U mkdocs-wan`), or delete {location} to rebuild it"
+            )
+        return f"check that {location} holds a complete diffusers Wan pipeline, or set `model: tiny` to test offline"
 
     def _device(self, torch: Any) -> str:
         if self.device != "auto":

@@ -20,7 +20,7 @@ CHANGES = {
 }  # fmt: skip
 
 
-def key(spec=BASE, model="tiny/v1", encoder=ENCODER):
+def key(spec=BASE, model="tiny/v2", encoder=ENCODER):
     return clip_key(spec, model, encoder)
 
 

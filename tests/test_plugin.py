@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -115,3 +117,32 @@ def test_invalid_site_default_is_a_config_error(site):
     result = site.build()
     assert result.returncode == 1
     assert "size sides must be multiples of 32" in result.stderr
+
+
+def test_generation_failure_is_a_warning_and_a_note_and_other_clips_survive(site, shared_cache):
+    """A local checkpoint that loads but cannot decode: each affected page says so, the build goes on."""
+    from mkdocs_wan.tiny import ensure_tiny_model
+
+    broken = site.root / "weights"
+    shutil.copytree(ensure_tiny_model(shared_cache), broken)
+    vae_config = broken / "vae" / "config.json"
+    config = json.loads(vae_config.read_text())
+    config["latents_std"] = config["latents_std"][:47]  # 47 of 48 channels: fails at decode time
+    vae_config.write_text(json.dumps(config))
+    site.options["model"] = "./weights"
+    site.page("a.md", "# A\n\n<!-- @video-gen A broken clip -->\n")
+    site.page("b.md", "# B\n\nText\n\n<!-- @video-gen A broken clip -->\n")
+
+    result = site.build("--strict")
+    assert result.returncode == 1
+    assert "loaded model ./weights in" in result.stderr
+    assert re.search(r"a\.md:3: generation failed: RuntimeError", result.stderr)
+    assert re.search(r"b\.md:5: generation failed: RuntimeError", result.stderr)
+    assert "1 clips, 0 generated, 0 cached, 1 failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(site.site_dir.glob("assets/videos/*.mp4"))  # no clip file is published
+
+    result = site.build()  # without --strict the site is still built, with a visible note
+    assert result.returncode == 0
+    html = (site.site_dir / "b" / "index.html").read_text()
+    assert "Video not generated" in html and "b.md:5" in html and "<video" not in html
