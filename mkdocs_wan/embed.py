@@ -33,3 +33,17 @@ def error_html(where: str, problem: str) -> str:
         '<p class="admonition-title">Video not generated</p>'
         f"<p><code>{escape(where)}</code>: {escape(problem)}</p></div>"
     )
+
+
+def placeholder_html(spec: ClipSpec, prompt: str, key: str) -> str:
+    """A box the size of the coming clip, shown while it generates during `mkdocs serve`."""
+    box = (
+        f"width:{spec.width}px;max-width:100%;aspect-ratio:{spec.width}/{spec.height};display:flex;"
+        "flex-direction:column;align-items:center;justify-content:center;gap:.5em;box-sizing:border-box;"
+        "padding:1em;border:1px dashed currentColor;border-radius:.2rem;opacity:.75;text-align:center"
+    )
+    return (
+        f'<figure class="wan-video wan-video-pending" data-wan-key="{key}">'
+        f'<div class="wan-placeholder" role="img" aria-label="{escape("Generating clip: " + prompt)}" '
+        f'style="{box}"><strong>generating…</strong><span>{escape(prompt)}</span></div></figure>'
+    )

@@ -42,6 +42,10 @@ class ModelLoadError(GenerationError):
     """The model could not be loaded; no clip can be made until the cause is fixed."""
 
 
+class GenerationCancelled(GenerationError):
+    """Generation was interrupted on purpose (server shutdown); nothing was produced."""
+
+
 class WanGenerator:
     """Text-to-video with Wan2.2-TI2V through diffusers, loaded on first use."""
 
@@ -141,16 +145,27 @@ class WanGenerator:
             return {"default": torch.bfloat16, "vae": torch.float32}
         return getattr(torch, self.dtype)
 
-    def generate(self, spec: ClipSpec, on_step: Callable[[int, int], None] | None = None) -> np.ndarray:
-        """Run the model for one spec; return frames as (F, H, W, 3) uint8."""
+    def generate(
+        self,
+        spec: ClipSpec,
+        on_step: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Run the model for one spec; return frames as (F, H, W, 3) uint8.
+
+        `should_stop` is polled after every step; when it turns true the remaining steps are
+        skipped and `GenerationCancelled` is raised instead of returning a half-denoised clip.
+        """
         import numpy as np
         import torch
 
         pipe = self.load()
 
-        def step_end(_pipe: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        def step_end(running: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
                 on_step(index + 1, spec.steps)
+            if should_stop is not None and should_stop():
+                running._interrupt = True  # diffusers' documented way to end the loop early
             return tensors
 
         try:
@@ -173,6 +188,8 @@ class WanGenerator:
             raise GenerationError(
                 f"out of memory at {spec.width}x{spec.height}, {spec.frames} frames; use a smaller size or fewer frames"
             ) from None
+        if should_stop is not None and should_stop():
+            raise GenerationCancelled("generation cancelled")
         return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 

@@ -14,15 +14,17 @@ from mkdocs.structure.files import File, Files
 from mkdocs_wan.cache import ClipCache, clip_key
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.directives import FENCE_NAME, DirectiveError, custom_fence, find_directives, parse_options
-from mkdocs_wan.embed import error_html, video_html
+from mkdocs_wan.embed import error_html, placeholder_html, video_html
 from mkdocs_wan.encode import ENCODER
 from mkdocs_wan.generate import ModelLoadError, WanGenerator, generate_missing
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.spec import ClipSpec, SpecError, build_spec, caption_of
+from mkdocs_wan.worker import ClipWorker, touch
 
 if TYPE_CHECKING:
     from jinja2 import Environment
     from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.livereload import LiveReloadServer
     from mkdocs.structure.pages import Page
 
 log = get_plugin_logger(__name__)
@@ -47,6 +49,7 @@ class _Build:
     cached: set[str] = field(default_factory=set)
     missing: dict[str, ClipSpec] = field(default_factory=dict)
     uses: dict[str, list[_Use]] = field(default_factory=dict)
+    queued: set[str] = field(default_factory=set)
     failed: int = 0
 
 
@@ -58,13 +61,22 @@ class WanPlugin(BasePlugin[WanConfig]):
         self.generator: WanGenerator | None = None
         self.cache: ClipCache | None = None
         self.build = _Build()
+        # Serve-only state, kept across rebuilds.
+        self.worker: ClipWorker | None = None
+        self.server: LiveReloadServer | None = None
+        self.page_keys: dict[str, set[str]] = {}  # page src_uri -> clip keys it references
+        self.pending_pages: set[str] = set()  # pages showing a placeholder
 
     # Defining on_startup makes MkDocs keep this instance for a whole `mkdocs serve`, so the model
-    # stays resident across rebuilds.
+    # stays resident across rebuilds. `serve --clean` reports "build": it generates blocking.
     def on_startup(self, *, command: Literal["build", "gh-deploy", "serve"], dirty: bool) -> None:
         self.command = command
+        if command == "serve":
+            self.worker = ClipWorker(lambda: self.cache, self._reload)  # type: ignore[arg-type,return-value]
 
     def on_shutdown(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
         if self.cache is not None:
             self.cache.close()
 
@@ -88,11 +100,32 @@ class WanPlugin(BasePlugin[WanConfig]):
         self.fingerprint = f"{model.fingerprint()}|dtype={self.config.dtype}"
         self.defaults = self.config.clip_defaults()
         self.build = _Build()
+        self.sentinel = cache_root / "serve" / "reload.txt"
+        if self.worker is not None and not self.sentinel.exists():
+            touch(self.sentinel)  # the watched path must exist before the server starts
         _register_fence(config)
         return config
 
+    # Under `serve --dirty` only pages whose source changed are re-rendered; deleting the output of
+    # pages that showed a placeholder makes MkDocs render them again once their clip lands.
+    def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
+        if self.worker is not None:
+            for src_uri in self.pending_pages:
+                page_file = files.get_file_from_path(src_uri)
+                if page_file is not None:
+                    Path(page_file.abs_dest_path).unlink(missing_ok=True)
+            self.pending_pages = set()
+            self.page_keys = {uri: keys for uri, keys in self.page_keys.items() if files.get_file_from_path(uri)}
+        return files
+
+    def on_serve(self, server: LiveReloadServer, /, *, config: MkDocsConfig, builder: Any) -> LiveReloadServer:
+        self.server = server
+        server.watch(str(self.sentinel.parent))
+        return server
+
     def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:
         directives = find_directives(html, page.markdown or "")
+        self.page_keys[page.file.src_uri] = set()
         if not directives:
             return html
         out: list[str] = []
@@ -135,17 +168,26 @@ class WanPlugin(BasePlugin[WanConfig]):
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         build = self.build
+        if self.worker is not None:
+            self.worker.retain(set().union(*self.page_keys.values()))
         generated = len(build.missing) - build.failed
-        total = len(build.cached) + len(build.missing)
-        failed = f", {build.failed} failed" if build.failed else ""
-        log.info(
-            "%d clips, %d generated, %d cached%s in %.1f s",
-            total,
-            generated,
-            len(build.cached),
-            failed,
-            time.perf_counter() - build.started,
+        total = len(build.cached) + len(build.missing) + len(build.queued)
+        extra = "".join(
+            f", {count} {label}" for count, label in ((build.failed, "failed"), (len(build.queued), "queued")) if count
         )
+        elapsed = time.perf_counter() - build.started
+        log.info("%d clips, %d generated, %d cached%s in %.1f s", total, generated, len(build.cached), extra, elapsed)
+
+    def _reload(self) -> None:
+        """Called by the worker when a clip lands: touch the sentinel once the watcher runs.
+
+        A clip from the first build can finish before `server.serve()` starts its observer; a
+        touch before the observer's first snapshot would be missed, so wait for it briefly.
+        """
+        deadline = time.monotonic() + 10
+        while (self.server is None or not self.server.observer.is_alive()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        touch(self.sentinel)
 
     def _reject(self, where: str, problem: str) -> str:
         log.warning("%s: %s", where, problem)
@@ -161,20 +203,44 @@ class WanPlugin(BasePlugin[WanConfig]):
         config: MkDocsConfig,
         files: Files,
     ) -> str:
-        assert self.cache is not None
+        assert self.cache is not None and self.generator is not None
         key = clip_key(spec, self.fingerprint, ENCODER)
+        self.page_keys[page.file.src_uri].add(key)
+        ready = key in self.build.cached or self.cache.has(key)
+        if not ready and self.worker is not None:
+            return self._queue(key, spec, prompt, page, where)
         src_uri = f"{VIDEOS_DIR}/{key}.mp4"
         clip_file = files.get_file_from_path(src_uri)
         if clip_file is None:
             clip_file = File.generated(config, src_uri, abs_src_path=str(self.cache.path(key)))
             files.append(clip_file)
         html = video_html(clip_file.url_relative_to(page.file), spec, prompt, key, caption)
-        if key in self.build.missing or not (key in self.build.cached or self.cache.has(key)):
-            self.build.missing[key] = spec
-        else:
+        if ready:
             self.build.cached.add(key)
+        else:
+            self.build.missing[key] = spec
         self.build.uses.setdefault(key, []).append(_Use(page, where, html))
         return html
+
+    def _queue(self, key: str, spec: ClipSpec, prompt: str, page: Page, where: str) -> str:
+        """Serve: hand a missing clip to the worker and show a placeholder (or its failure)."""
+        assert self.worker is not None and self.generator is not None
+        mtime = _mtime(page.file.abs_src_path)
+        failure = self.worker.failure(key, mtime)
+        if failure is not None:
+            return self._reject(where, f"generation failed: {failure}")
+        meta = {"model": self.generator.model.name, "fingerprint": self.fingerprint}
+        self.worker.submit(key, spec, self.generator, meta, mtime, where)
+        self.build.queued.add(key)
+        self.pending_pages.add(page.file.src_uri)
+        return placeholder_html(spec, prompt, key)
+
+
+def _mtime(path: str | None) -> float:
+    try:
+        return Path(path).stat().st_mtime if path else 0.0
+    except OSError:
+        return 0.0
 
 
 def _register_fence(config: MkDocsConfig) -> None:

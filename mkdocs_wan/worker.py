@@ -1,0 +1,134 @@
+"""One background thread that generates clips during `mkdocs serve`.
+
+MkDocs blocks every page request while a rebuild runs, so serve builds only queue missing clips
+and render placeholders; this worker makes the clips one at a time (one GPU, one resident model)
+and touches a watched sentinel when each lands, which makes the live server rebuild and reload.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mkdocs.plugins import get_plugin_logger
+
+from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.encode import encode_mp4
+from mkdocs_wan.generate import GenerationCancelled, WanGenerator
+from mkdocs_wan.spec import ClipSpec
+
+log = get_plugin_logger(__name__)
+
+
+@dataclass(order=True)
+class _Job:
+    priority: tuple[float, int]  # (page mtime, submission order): newest edit first
+    key: str = field(compare=False)
+    spec: ClipSpec = field(compare=False)
+    generator: WanGenerator = field(compare=False)
+    meta: dict[str, Any] = field(compare=False)
+    where: str = field(compare=False)
+
+
+class ClipWorker:
+    """Generate queued clips in the background; remember failures until their page changes."""
+
+    def __init__(self, cache: Callable[[], ClipCache], on_done: Callable[[], None]) -> None:
+        self._cache = cache
+        self._on_done = on_done
+        self._jobs: dict[str, _Job] = {}
+        self._failures: dict[str, tuple[str, float]] = {}  # key -> (message, when)
+        self._running: str | None = None
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mkdocs-wan-worker", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self, key: str, spec: ClipSpec, generator: WanGenerator, meta: dict[str, Any], page_mtime: float, where: str
+    ) -> None:
+        """Queue a clip (or raise its priority if already queued)."""
+        with self._wake:
+            if key == self._running:
+                return
+            job = self._jobs.get(key)
+            priority = (page_mtime, -next(self._order))
+            if job is None or priority > job.priority:
+                self._jobs[key] = _Job(priority, key, spec, generator, meta, where)
+            self._wake.notify()
+
+    def failure(self, key: str, page_mtime: float) -> str | None:
+        """The failure message for `key`, unless its page was edited since (then retry)."""
+        with self._wake:
+            failed = self._failures.get(key)
+            if failed and failed[1] < page_mtime:
+                del self._failures[key]
+                return None
+            return failed[0] if failed else None
+
+    def retain(self, keys: Iterable[str]) -> None:
+        """Drop queued jobs that no page references any more."""
+        wanted = set(keys)
+        with self._wake:
+            for key in [k for k in self._jobs if k not in wanted]:
+                log.debug("dropped queued clip %s: its directive is gone", key[:12])
+                del self._jobs[key]
+
+    @property
+    def busy(self) -> bool:
+        with self._wake:
+            return bool(self._jobs) or self._running is not None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Cancel the queue, interrupt the clip in flight (nothing half-written is kept), join."""
+        self._stop.set()
+        with self._wake:
+            self._jobs.clear()
+            self._wake.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._wake:
+                while not self._jobs and not self._stop.is_set():
+                    self._wake.wait()
+                if self._stop.is_set():
+                    return
+                job = max(self._jobs.values())
+                del self._jobs[job.key]
+                self._running = job.key
+            try:
+                self._make(job)
+            finally:
+                with self._wake:
+                    self._running = None
+            if not self._stop.is_set():
+                self._on_done()
+
+    def _make(self, job: _Job) -> None:
+        cache = self._cache()
+        started = time.perf_counter()
+        try:
+            frames = job.generator.generate(job.spec, should_stop=self._stop.is_set)
+            cache.store(job.key, lambda path: encode_mp4(frames, path, job.spec.fps), job.meta)
+        except GenerationCancelled:
+            return
+        except Exception as err:  # noqa: BLE001 — a failure is shown in the page; the server lives on
+            message = str(err) if err.__class__.__module__.startswith("mkdocs_wan") else f"{type(err).__name__}: {err}"
+            log.warning("%s: generation failed: %s", job.where, message)
+            with self._wake:
+                self._failures[job.key] = (message, time.time())
+            return
+        log.info("generated clip for %s in %.1f s", job.where, time.perf_counter() - started)
+
+
+def touch(sentinel: Path) -> None:
+    """Write the watched sentinel so the live server rebuilds."""
+    sentinel.parent.mkdir(parents=True, exist_ok=True)
+    sentinel.write_text(f"{time.time()}\n")
