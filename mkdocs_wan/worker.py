@@ -81,6 +81,12 @@ class ClipWorker:
                 del self._jobs[key]
 
     @property
+    def running(self) -> str | None:
+        """The key of the clip being generated now, if any."""
+        with self._wake:
+            return self._running
+
+    @property
     def busy(self) -> bool:
         with self._wake:
             return bool(self._jobs) or self._running is not None

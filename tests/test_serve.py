@@ -1,0 +1,168 @@
+"""A real `mkdocs serve` on a loopback port with the tiny model, driven like a writer would.
+
+The tests share one server and run in file order: each step edits pages and waits for the
+live rebuild, exactly as a browser tab would see it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+SLOW = "A slow kite over the dunes {size=256x256 frames=33 steps=8}"
+
+
+class Server:
+    def __init__(self, root: Path, *args: str) -> None:
+        self.root = root
+        self.log = root / "serve.log"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{self.port}", *args],
+            cwd=root,
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def get(self, path: str) -> tuple[bytes, str, float]:
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=30) as response:
+            body = response.read()
+            return body, response.headers.get("Content-Type", ""), time.perf_counter() - started
+
+    def page(self, path: str) -> str:
+        return self.get(path)[0].decode()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, path: str, pattern: str, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc.poll() is None, self.output()
+            try:
+                html = self.page(path)
+                if re.search(pattern, html):
+                    return html
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"{path} never matched {pattern!r}\n{self.output()}"
+            time.sleep(0.2)
+
+
+def clip_key(html: str) -> str | None:
+    match = re.search(r'data-wan-key="(\w+)"><video', html)
+    return match[1] if match else None
+
+
+def write(path: Path, text: str) -> None:
+    path.write_text(text)
+    os.utime(path, (time.time() + 1, time.time() + 1))  # make sure the poller sees a new mtime
+
+
+def make_site(root: Path) -> Path:
+    (root / "docs").mkdir()
+    options = {"model": "tiny", "size": "64x64", "frames": 9, "steps": 2}
+    (root / "mkdocs.yml").write_text(yaml.safe_dump({"site_name": "Serve", "plugins": [{"wan": options}]}))
+    (root / "docs" / "index.md").write_text(f"# Home\n\n<!-- @video-gen {SLOW} -->\n")
+    (root / "docs" / "other.md").write_text("# Other\n\n<!-- @video-gen A quiet dog asleep -->\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(make_site(tmp_path_factory.mktemp("serve-site")))
+    srv.wait_for("/", "generating…", timeout=60)
+    yield srv
+    if srv.proc.poll() is None:
+        srv.proc.kill()
+
+
+def test_pages_answer_quickly_while_a_clip_generates(server):
+    html = server.page("/")
+    assert "generating…" in html and "A slow kite over the dunes" in html
+    times = []
+    while "generated clip for index.md" not in server.output():
+        _body, _, seconds = server.get("/other/")
+        times.append(seconds)
+        time.sleep(0.1)
+    assert len(times) >= 3, "the slow clip finished too fast to observe the server"
+    assert max(times) < 2.0, times
+
+
+def test_clip_appears_and_its_url_serves_an_mp4(server):
+    html = server.wait_for("/", r"<video ")
+    src = re.search(r'<video src="([^"]+)"', html)[1]
+    body, content_type, _ = server.get("/" + src)
+    assert content_type == "video/mp4" and body[4:8] == b"ftyp"
+
+
+def test_edited_prompt_makes_a_new_clip_and_leaves_the_other_page_alone(server):
+    other_before = server.wait_for("/other/", r"<video ")
+    first = clip_key(server.page("/"))
+    other_key = clip_key(other_before)
+    other_src = re.search(r'<video src="([^"]+)"', other_before)[1]
+    other_bytes = server.get("/other/" + other_src)[0]
+
+    write(server.root / "docs" / "index.md", "# Home\n\n<!-- @video-gen A red kite over the dunes -->\n")
+    html = server.wait_for("/", r'data-wan-key="(?!' + first + r')\w+"><video ')
+    assert "A red kite over the dunes" in html
+    other_after = server.page("/other/")
+    assert clip_key(other_after) == other_key
+    assert server.get("/other/" + other_src)[0] == other_bytes
+    test_edited_prompt_makes_a_new_clip_and_leaves_the_other_page_alone.first = first  # type: ignore[attr-defined]
+
+
+def test_reverting_the_prompt_brings_back_the_first_clip_without_generating(server):
+    first = test_edited_prompt_makes_a_new_clip_and_leaves_the_other_page_alone.first  # type: ignore[attr-defined]
+    generated_before = server.output().count("generated clip for")
+    write(server.root / "docs" / "index.md", f"# Home\n\n<!-- @video-gen {SLOW} -->\n")
+    html = server.wait_for("/", "slow kite")
+    assert clip_key(html) == first  # the first rebuild already shows the cached clip
+    time.sleep(1)
+    assert server.output().count("generated clip for") == generated_before
+
+
+def test_malformed_directive_does_not_kill_the_server_and_fixing_it_recovers(server):
+    write(server.root / "docs" / "other.md", "# Other\n\n<!-- @video-gen A dog {frames=ten} -->\n")
+    html = server.wait_for("/other/", "Video not generated")
+    assert "other.md:3" in html and "frames must be an integer" in html
+    assert "other.md:3: frames must be an integer" in server.output()
+    write(server.root / "docs" / "other.md", "# Other\n\n<!-- @video-gen A dog {frames=13} -->\n")
+    server.wait_for("/other/", r"<video ")
+
+
+def test_model_loaded_once_and_ctrl_c_stops_cleanly(server):
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(timeout=60) == 0
+    log = server.output()
+    assert log.count("loaded model tiny in") == 1
+    assert "Traceback" not in log
+    clips = server.root / ".cache" / "mkdocs-wan" / "clips"
+    assert not list(clips.glob("*.tmp.mp4"))
+
+
+def test_dirty_serve_still_rerenders_pages_when_their_clip_lands(tmp_path):
+    """`serve --dirty` re-renders only changed sources; a placeholder page must update anyway."""
+    srv = Server(make_site(tmp_path), "--dirty")
+    try:
+        srv.wait_for("/", "generating…", timeout=60)
+        srv.wait_for("/", r"<video ")
+        srv.wait_for("/other/", r"<video ")
+    finally:
+        srv.proc.send_signal(signal.SIGINT)
+        srv.proc.wait(timeout=60)

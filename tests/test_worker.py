@@ -1,0 +1,90 @@
+"""The serve worker with the real tiny model: order, dropping, failures, clean stop."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+
+import pytest
+
+from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.generate import WanGenerator
+from mkdocs_wan.models import ModelRef
+from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.tiny import ensure_tiny_model
+from mkdocs_wan.worker import ClipWorker
+
+SLOW = ClipSpec("A slow clip", "", 1, 33, 24, 256, 256, 8, 5.0)  # a few seconds on 2 cores
+
+
+def small(prompt: str) -> ClipSpec:
+    return ClipSpec(prompt, "", 1, 5, 24, 64, 64, 1, 1.0)
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    gen = WanGenerator(ModelRef.resolve("tiny", tmp_path_factory.mktemp("m")), tmp_path_factory.mktemp("c"))
+    gen.load()
+    return gen
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return ClipCache(tmp_path / "cache")
+
+
+def wait(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_newest_edit_first_and_vanished_jobs_dropped(generator, cache):
+    done = threading.Semaphore(0)
+    worker = ClipWorker(lambda: cache, done.release)
+    try:
+        worker.submit("slow", SLOW, generator, {}, page_mtime=0.0, where="a.md:1")
+        wait(lambda: worker.running == "slow")
+        worker.submit("old", small("old"), generator, {}, page_mtime=1.0, where="b.md:1")
+        worker.submit("newest", small("newest"), generator, {}, page_mtime=3.0, where="c.md:1")
+        worker.submit("middle", small("middle"), generator, {}, page_mtime=2.0, where="d.md:1")
+        worker.submit("gone", small("gone"), generator, {}, page_mtime=9.0, where="e.md:1")
+        worker.retain({"slow", "old", "newest", "middle"})  # "gone" was deleted from its page
+        wait(lambda: not worker.busy)
+    finally:
+        worker.stop()
+    order = sorted(("slow", "newest", "middle", "old"), key=lambda k: cache.index[k]["created"])
+    assert order == ["slow", "newest", "middle", "old"]
+    assert not cache.has("gone")
+
+
+def test_failure_is_remembered_until_the_page_changes(generator, cache, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(ensure_tiny_model(generator.cache_dir), broken)
+    vae = broken / "vae" / "config.json"
+    vae.write_text(json.dumps({**json.loads(vae.read_text()), "latents_std": [1.0] * 47}))
+    bad = WanGenerator(ModelRef.resolve(str(broken), tmp_path), tmp_path)
+    worker = ClipWorker(lambda: cache, lambda: None)
+    try:
+        worker.submit("k", small("k"), bad, {}, page_mtime=100.0, where="a.md:1")
+        wait(lambda: worker.failure("k", 100.0) is not None)
+        assert worker.failure("k", 100.0).startswith("RuntimeError")
+        assert worker.failure("k", time.time() + 1) is None  # edited page: retry
+        assert worker.failure("k", 100.0) is None
+    finally:
+        worker.stop()
+
+
+def test_stop_interrupts_the_clip_in_flight_and_writes_nothing(generator, cache):
+    worker = ClipWorker(lambda: cache, lambda: None)
+    worker.submit("slow", SLOW, generator, {}, page_mtime=0.0, where="a.md:1")
+    wait(lambda: worker.running == "slow")
+    time.sleep(0.3)
+    started = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - started < 5  # the loop ends after the current step
+    assert not cache.has("slow")
+    assert not list(cache.clips.glob("*"))  # no temp file left behind either
