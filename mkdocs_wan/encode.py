@@ -58,3 +58,14 @@ def count_frames(path: Path) -> int:
 
     frames, _seconds = imageio_ffmpeg.count_frames_and_secs(str(path))
     return frames
+
+
+def decode_mp4(path: Path) -> np.ndarray:
+    """Every frame of a clip as (F, H, W, 3) uint8 — what a player shows, compression included."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    width, height = next(reader)["size"]
+    frames = [np.frombuffer(frame, dtype=np.uint8) for frame in reader]
+    return np.stack(frames).reshape(len(frames), height, width, 3)

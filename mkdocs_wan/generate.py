@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 from mkdocs.plugins import get_plugin_logger
 from tqdm import tqdm
 
-from mkdocs_wan.encode import encode_mp4
+from mkdocs_wan.encode import decode_mp4, encode_mp4
+from mkdocs_wan.images import fit_image, load_image
 from mkdocs_wan.models import ModelRef
+from mkdocs_wan.plan import Plan, Stitch
 from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.stitch import crossfade
 from mkdocs_wan.tiny import ensure_tiny_model
 
 if TYPE_CHECKING:
@@ -55,6 +58,7 @@ class WanGenerator:
         self.device = device
         self.dtype = dtype
         self._pipe: Any = None
+        self._i2v: Any = None
 
     @property
     def loaded(self) -> bool:
@@ -67,6 +71,24 @@ class WanGenerator:
             self._pipe = self._load()
             log.info("loaded model %s in %.1f s", self.model.name, time.perf_counter() - started)
         return self._pipe
+
+    def image_pipeline(self) -> Any:
+        """The image-to-video pipeline over the same resident modules (no second load)."""
+        if self._i2v is None:
+            from diffusers import WanImageToVideoPipeline
+            from diffusers.utils import logging as diffusers_logging
+            from transformers.utils import logging as transformers_logging
+
+            levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+            diffusers_logging.set_verbosity_error()  # from_pipe warns about casts it does not do here
+            transformers_logging.set_verbosity_error()
+            try:
+                self._i2v = WanImageToVideoPipeline.from_pipe(self.load())
+            finally:
+                diffusers_logging.set_verbosity(levels[0])
+                transformers_logging.set_verbosity(levels[1])
+            self._i2v.set_progress_bar_config(disable=True)
+        return self._i2v
 
     def _load(self) -> Any:
         try:
@@ -148,10 +170,14 @@ class WanGenerator:
     def generate(
         self,
         spec: ClipSpec,
+        image: np.ndarray | None = None,
         on_step: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> np.ndarray:
         """Run the model for one spec; return frames as (F, H, W, 3) uint8.
+
+        With `image` (H, W, 3 uint8) the clip starts from that picture, fitted to the clip size
+        without stretching, through `WanImageToVideoPipeline` sharing the resident modules.
 
         `should_stop` is polled after every step; when it turns true the remaining steps are
         skipped and `GenerationCancelled` is raised instead of returning a half-denoised clip.
@@ -159,7 +185,8 @@ class WanGenerator:
         import numpy as np
         import torch
 
-        pipe = self.load()
+        pipe = self.load() if image is None else self.image_pipeline()
+        extra = {} if image is None else {"image": fit_image(image, spec.width, spec.height)}
 
         def step_end(running: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
@@ -170,6 +197,7 @@ class WanGenerator:
 
         try:
             video = pipe(
+                **extra,
                 prompt=spec.prompt,
                 negative_prompt=spec.negative_prompt,
                 height=spec.height,
@@ -193,13 +221,43 @@ class WanGenerator:
         return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
+def run_plan(
+    plan: Plan,
+    cache: ClipCache,
+    generator: WanGenerator,
+    meta: Mapping[str, Any],
+    on_step: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> None:
+    """Make every step of a plan that is not cached yet, in order, storing each atomically."""
+    for step in plan.steps:
+        if cache.has(step.key):
+            continue
+        if isinstance(step, Stitch):
+            frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
+            fps, record = step.fps, {"stitch": list(step.parts), "transition": step.transition}
+        else:
+            image = None
+            if step.image is not None:
+                image = load_image(step.image)
+            elif step.spec.image and step.spec.image.startswith("clip:"):
+                image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
+            frames = generator.generate(step.spec, image, on_step, should_stop)
+            fps, record = step.spec.fps, {"spec": step.spec.as_dict()}
+        cache.store(
+            step.key,
+            lambda path, frames=frames, fps=fps: encode_mp4(frames, path, fps),
+            {**meta, **record, "frames": len(frames)},
+        )
+
+
 def generate_missing(
-    jobs: Mapping[str, ClipSpec],
+    jobs: Mapping[str, Plan],
     cache: ClipCache,
     generator: WanGenerator,
     meta: Mapping[str, Any],
 ) -> dict[str, GenerationError]:
-    """Generate, encode and store each `key -> spec` job; return the failures by key.
+    """Run each `key -> plan` job (a tqdm bar over clips); return the failures by key.
 
     A model that cannot load fails every job with the same message instead of raising, so the
     caller reports each affected page once and decides whether the build goes on.
@@ -207,19 +265,15 @@ def generate_missing(
     failures: dict[str, GenerationError] = {}
     quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
     with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
-        for key, spec in jobs.items():
-            bar.set_postfix_str(_short(spec.prompt))
+        for key, plan in jobs.items():
+            label = _short(plan.display.prompt)
+            bar.set_postfix_str(label)
+
+            def on_step(step: int, total: int, label: str = label) -> None:
+                bar.set_postfix_str(f"{label} step {step}/{total}")
+
             try:
-
-                def on_step(step: int, total: int, prompt: str = _short(spec.prompt)) -> None:
-                    bar.set_postfix_str(f"{prompt} step {step}/{total}")
-
-                frames = generator.generate(spec, on_step)
-                cache.store(
-                    key,
-                    lambda path, frames=frames, fps=spec.fps: encode_mp4(frames, path, fps),
-                    {**meta, "spec": spec.as_dict(), "frames": spec.frames},
-                )
+                run_plan(plan, cache, generator, meta, on_step)
             except ModelLoadError as err:
                 failures.update({k: err for k in jobs if k not in failures and not cache.has(k)})
                 break

@@ -11,14 +11,15 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files
 
-from mkdocs_wan.cache import ClipCache, clip_key
+from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.directives import FENCE_NAME, DirectiveError, custom_fence, find_directives, parse_options
 from mkdocs_wan.embed import error_html, placeholder_html, video_html
-from mkdocs_wan.encode import ENCODER
 from mkdocs_wan.generate import ModelLoadError, WanGenerator, generate_missing
+from mkdocs_wan.images import resolve_image
 from mkdocs_wan.models import ModelRef
-from mkdocs_wan.spec import ClipSpec, SpecError, build_spec, caption_of
+from mkdocs_wan.plan import Plan, plan_clip
+from mkdocs_wan.spec import SpecError, caption_of
 from mkdocs_wan.worker import ClipWorker, touch
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class _Build:
 
     started: float = field(default_factory=time.perf_counter)
     cached: set[str] = field(default_factory=set)
-    missing: dict[str, ClipSpec] = field(default_factory=dict)
+    missing: dict[str, Plan] = field(default_factory=dict)
     uses: dict[str, list[_Use]] = field(default_factory=dict)
     queued: set[str] = field(default_factory=set)
     failed: int = 0
@@ -136,7 +137,7 @@ class WanPlugin(BasePlugin[WanConfig]):
             where = f"{page.file.src_uri}:{directive.line}"
             try:
                 options = parse_options(directive)
-                spec = build_spec(options, self.defaults, self.config.style)
+                plan = self._plan(options, directive.kind, page, config)
                 caption = caption_of(options)
             except DirectiveError as err:
                 where = f"{page.file.src_uri}:{directive.line + err.line_offset}"
@@ -145,7 +146,7 @@ class WanPlugin(BasePlugin[WanConfig]):
             except SpecError as err:
                 out.append(self._reject(where, str(err)))
                 continue
-            out.append(self._embed(spec, str(options["prompt"]).strip(), caption, page, where, config, files))
+            out.append(self._embed(plan, caption, page, where, config, files))
         out.append(html[end:])
         return "".join(out)
 
@@ -193,47 +194,54 @@ class WanPlugin(BasePlugin[WanConfig]):
         log.warning("%s: %s", where, problem)
         return error_html(where, problem)
 
+    def _plan(self, options: dict[str, Any], kind: str, page: Page, config: MkDocsConfig) -> Plan:
+        if "segments" in options and kind != "fence":
+            raise SpecError("segments need the fenced form (a video-gen block with YAML)")
+        image = None
+        if "image" in options:
+            image = resolve_image(options["image"], page.file.src_uri, Path(config.docs_dir))
+        return plan_clip(options, self.defaults, self.config.style, self.fingerprint, image)
+
     def _embed(
         self,
-        spec: ClipSpec,
-        prompt: str,
+        plan: Plan,
         caption: str | None,
         page: Page,
         where: str,
         config: MkDocsConfig,
         files: Files,
     ) -> str:
-        assert self.cache is not None and self.generator is not None
-        key = clip_key(spec, self.fingerprint, ENCODER)
+        assert self.cache is not None
+        key = plan.key
         self.page_keys[page.file.src_uri].add(key)
         ready = key in self.build.cached or self.cache.has(key)
         if not ready and self.worker is not None:
-            return self._queue(key, spec, prompt, page, where)
+            return self._queue(plan, page, where)
         src_uri = f"{VIDEOS_DIR}/{key}.mp4"
         clip_file = files.get_file_from_path(src_uri)
         if clip_file is None:
             clip_file = File.generated(config, src_uri, abs_src_path=str(self.cache.path(key)))
             files.append(clip_file)
-        html = video_html(clip_file.url_relative_to(page.file), spec, prompt, key, caption)
+        html = video_html(clip_file.url_relative_to(page.file), plan.display, plan.title, key, caption)
         if ready:
             self.build.cached.add(key)
         else:
-            self.build.missing[key] = spec
+            self.build.missing[key] = plan
         self.build.uses.setdefault(key, []).append(_Use(page, where, html))
         return html
 
-    def _queue(self, key: str, spec: ClipSpec, prompt: str, page: Page, where: str) -> str:
+    def _queue(self, plan: Plan, page: Page, where: str) -> str:
         """Serve: hand a missing clip to the worker and show a placeholder (or its failure)."""
         assert self.worker is not None and self.generator is not None
         mtime = _mtime(page.file.abs_src_path)
-        failure = self.worker.failure(key, mtime)
+        failure = self.worker.failure(plan.key, mtime)
         if failure is not None:
             return self._reject(where, f"generation failed: {failure}")
         meta = {"model": self.generator.model.name, "fingerprint": self.fingerprint}
-        self.worker.submit(key, spec, self.generator, meta, mtime, where)
-        self.build.queued.add(key)
+        self.worker.submit(plan, self.generator, meta, mtime, where)
+        self.build.queued.add(plan.key)
         self.pending_pages.add(page.file.src_uri)
-        return placeholder_html(spec, prompt, key)
+        return placeholder_html(plan.display, plan.title, plan.key)
 
 
 def _mtime(path: str | None) -> float:

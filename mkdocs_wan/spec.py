@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 #: Generation limits (documented in the README). A default TI2V-5B clip is 1280x704, 121 frames.
@@ -22,10 +22,13 @@ MAX_GUIDANCE = 20.0
 MAX_SEED = 2**32 - 1
 SIZE_MULTIPLE = 32  # VAE stride 16 x transformer patch 2
 
+MAX_SEGMENTS = 8  # drift makes more than ~5-6 chained segments incoherent anyway
+DEFAULT_TRANSITION = 4  # crossfade frames between segments
+
 #: Options a directive may carry that do not shape the clip's bytes.
 PRESENTATION_OPTIONS = frozenset({"caption"})
-#: Options that a later release will support; rejected clearly until then.
-RESERVED_OPTIONS = frozenset({"image", "segments"})
+#: Options resolved by other stages (the picture by `images`, segments by `plan`).
+STRUCTURE_OPTIONS = frozenset({"image", "segments", "transition"})
 
 
 class SpecError(ValueError):
@@ -117,7 +120,7 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "seed": parse_seed,
     "negative_prompt": parse_text("negative_prompt"),
 }
-KNOWN_OPTIONS = frozenset(FIELDS) | PRESENTATION_OPTIONS | {"prompt"}
+KNOWN_OPTIONS = frozenset(FIELDS) | PRESENTATION_OPTIONS | STRUCTURE_OPTIONS | {"prompt"}
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class ClipSpec:
     height: int
     steps: int
     guidance: float
+    image: str | None = None  # identity of the start picture: "sha256:…" or "clip:<key>" (last frame)
 
     @property
     def latent_tokens(self) -> int:
@@ -149,10 +153,8 @@ def default_seed(prompt: str) -> int:
 
 
 def check_options(options: Mapping[str, Any]) -> None:
-    """Reject option names that no release knows, and those reserved for later."""
+    """Reject option names that no release knows."""
     for name in options:
-        if name in RESERVED_OPTIONS:
-            raise SpecError(f"option '{name}' is not supported yet")
         if name not in KNOWN_OPTIONS:
             known = ", ".join(sorted(KNOWN_OPTIONS - {"prompt"}))
             raise SpecError(f"unknown option '{name}' (known: {known})")
@@ -166,13 +168,18 @@ def caption_of(options: Mapping[str, Any]) -> str | None:
     return caption
 
 
-def build_spec(options: Mapping[str, Any], defaults: Mapping[str, Any], style: str = "") -> ClipSpec:
+def build_spec(
+    options: Mapping[str, Any], defaults: Mapping[str, Any], style: str = "", image: str | None = None
+) -> ClipSpec:
     """Merge a directive's options over the site defaults and validate the result.
 
     `options` holds `prompt` plus any per-directive options; `defaults` holds already-parsed
-    site defaults (see `FIELDS`); `style` is appended to every prompt.
+    site defaults (see `FIELDS`); `style` is appended to every prompt; `image` identifies the
+    start picture, if any.
     """
     check_options(options)
+    if "transition" in options:
+        raise SpecError("transition only applies to a directive with segments")
     prompt = parse_text("prompt")(options.get("prompt", ""))
     if not prompt:
         raise SpecError("the prompt is empty")
@@ -183,20 +190,62 @@ def build_spec(options: Mapping[str, Any], defaults: Mapping[str, Any], style: s
     final_prompt = f"{prompt}, {style.strip()}" if style.strip() else prompt
     seed = values.get("seed")
     width, height = values["size"]
-    spec = ClipSpec(
-        prompt=final_prompt,
-        negative_prompt=values["negative_prompt"],
-        seed=default_seed(final_prompt) if seed is None else seed,
-        frames=values["frames"],
-        fps=values["fps"],
-        width=width,
-        height=height,
-        steps=values["steps"],
-        guidance=values["guidance"],
+    return _checked(
+        ClipSpec(
+            prompt=final_prompt,
+            negative_prompt=values["negative_prompt"],
+            seed=default_seed(final_prompt) if seed is None else seed,
+            frames=values["frames"],
+            fps=values["fps"],
+            width=width,
+            height=height,
+            steps=values["steps"],
+            guidance=values["guidance"],
+            image=image,
+        )
     )
+
+
+def build_segment_specs(
+    options: Mapping[str, Any], defaults: Mapping[str, Any], style: str = "", image: str | None = None
+) -> tuple[list[ClipSpec], int]:
+    """Validate a `segments:` directive into one spec per segment, plus the crossfade length.
+
+    Segment seeds form a family derived from the directive's seed (or the first prompt) and the
+    site style, so editing segment 3 leaves the seeds, and clips, of segments 1-2 unchanged.
+    Each later segment's `image` is filled in by the planner (the previous segment's last frame).
+    """
+    check_options(options)
+    segments = options["segments"]
+    if not isinstance(segments, list) or not segments:
+        raise SpecError("segments must be a non-empty list of prompts or of {prompt, frames} mappings")
+    if len(segments) > MAX_SEGMENTS:
+        raise SpecError(f"at most {MAX_SEGMENTS} segments, got {len(segments)}; drift makes longer chains incoherent")
+    shared = {k: v for k, v in options.items() if k in FIELDS and k != "seed"}
+    specs = []
+    for number, segment in enumerate(segments, start=1):
+        item = {"prompt": segment} if isinstance(segment, str) else segment
+        if not isinstance(item, dict) or set(item) - {"prompt", "frames"}:
+            raise SpecError(f"segment {number} must be a prompt or a mapping with prompt and frames")
+        try:
+            spec = build_spec({**shared, **item}, defaults, style, image if number == 1 else None)
+        except SpecError as err:
+            raise SpecError(f"segment {number}: {err}") from None
+        specs.append(spec)
+    seed = parse_seed(options["seed"]) if "seed" in options else defaults.get("seed")
+    base = specs[0].seed if seed is None else seed
+    specs = [replace(s, seed=default_seed(f"{base}/{style.strip()}/{i}")) for i, s in enumerate(specs)]
+    transition = _integer("transition", options.get("transition", DEFAULT_TRANSITION))
+    shortest = min(s.frames for s in specs)
+    if len(specs) > 1 and not 0 <= transition < shortest:
+        raise SpecError(f"transition must be between 0 and {shortest - 1} (the shortest segment), got {transition}")
+    return specs, transition
+
+
+def _checked(spec: ClipSpec) -> ClipSpec:
     if spec.latent_tokens > MAX_TOKENS:
         raise SpecError(
-            f"{spec.frames} frames at {width}x{height} is {spec.latent_tokens:,} latent tokens, "
+            f"{spec.frames} frames at {spec.width}x{spec.height} is {spec.latent_tokens:,} latent tokens, "
             f"over the limit of {MAX_TOKENS:,}; use fewer frames or a smaller size"
         )
     return spec

@@ -18,9 +18,8 @@ from typing import Any
 from mkdocs.plugins import get_plugin_logger
 
 from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import encode_mp4
-from mkdocs_wan.generate import GenerationCancelled, WanGenerator
-from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.generate import GenerationCancelled, WanGenerator, run_plan
+from mkdocs_wan.plan import Plan
 
 log = get_plugin_logger(__name__)
 
@@ -29,7 +28,7 @@ log = get_plugin_logger(__name__)
 class _Job:
     priority: tuple[float, int]  # (page mtime, submission order): newest edit first
     key: str = field(compare=False)
-    spec: ClipSpec = field(compare=False)
+    plan: Plan = field(compare=False)
     generator: WanGenerator = field(compare=False)
     meta: dict[str, Any] = field(compare=False)
     where: str = field(compare=False)
@@ -50,17 +49,16 @@ class ClipWorker:
         self._thread = threading.Thread(target=self._run, name="mkdocs-wan-worker", daemon=True)
         self._thread.start()
 
-    def submit(
-        self, key: str, spec: ClipSpec, generator: WanGenerator, meta: dict[str, Any], page_mtime: float, where: str
-    ) -> None:
+    def submit(self, plan: Plan, generator: WanGenerator, meta: dict[str, Any], page_mtime: float, where: str) -> None:
         """Queue a clip (or raise its priority if already queued)."""
+        key = plan.key
         with self._wake:
             if key == self._running:
                 return
             job = self._jobs.get(key)
             priority = (page_mtime, -next(self._order))
             if job is None or priority > job.priority:
-                self._jobs[key] = _Job(priority, key, spec, generator, meta, where)
+                self._jobs[key] = _Job(priority, key, plan, generator, meta, where)
             self._wake.notify()
 
     def failure(self, key: str, page_mtime: float) -> str | None:
@@ -121,8 +119,7 @@ class ClipWorker:
         cache = self._cache()
         started = time.perf_counter()
         try:
-            frames = job.generator.generate(job.spec, should_stop=self._stop.is_set)
-            cache.store(job.key, lambda path: encode_mp4(frames, path, job.spec.fps), job.meta)
+            run_plan(job.plan, cache, job.generator, job.meta, should_stop=self._stop.is_set)
         except GenerationCancelled:
             return
         except Exception as err:  # noqa: BLE001 — a failure is shown in the page; the server lives on

@@ -16,7 +16,7 @@ from tests.test_spec import DEFAULTS
 BASE = ClipSpec("A kite", "", 1, 9, 24, 64, 64, 2, 5.0)
 CHANGES = {
     "prompt": "A dog", "negative_prompt": "blurry", "seed": 2, "frames": 13, "fps": 12,
-    "width": 96, "height": 96, "steps": 3, "guidance": 4.0,
+    "width": 96, "height": 96, "steps": 3, "guidance": 4.0, "image": "sha256:00ff",
 }  # fmt: skip
 
 

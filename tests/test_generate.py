@@ -12,6 +12,7 @@ from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.encode import count_frames
 from mkdocs_wan.generate import ModelLoadError, WanGenerator, generate_missing
 from mkdocs_wan.models import ModelRef
+from mkdocs_wan.plan import Generate, Plan
 from mkdocs_wan.spec import ClipSpec
 from mkdocs_wan.tiny import ensure_tiny_model
 
@@ -53,7 +54,8 @@ def test_generate_loads_once_and_is_reproducible(generator, caplog):
 def test_generate_missing_stores_decodable_clips(generator, tmp_path):
     cache = ClipCache(tmp_path)
     small = ClipSpec("A kite", "", 1, 5, 8, 96, 64, 2, 1.0)
-    assert generate_missing({"k1": SPEC, "k2": small}, cache, generator, {"model": "tiny"}) == {}
+    jobs = {k: Plan((Generate(k, spec),), spec, spec.prompt) for k, spec in (("k1", SPEC), ("k2", small))}
+    assert generate_missing(jobs, cache, generator, {"model": "tiny"}) == {}
     assert count_frames(cache.path("k1")) == 9
     assert count_frames(cache.path("k2")) == 5
     assert cache.index["k2"]["spec"]["width"] == 96
@@ -67,7 +69,7 @@ def test_unloadable_model_names_model_cause_and_fix(tmp_path, monkeypatch):
     local = WanGenerator(ModelRef.resolve("./missing-folder", tmp_path), tmp_path)
     with pytest.raises(ModelLoadError, match=r"cannot load model ./missing-folder: .*has no model_index.json"):
         local.load()
-    failures = generate_missing({"k": SPEC}, ClipCache(tmp_path), hub, {})
+    failures = generate_missing({"k": Plan((Generate("k", SPEC),), SPEC, "")}, ClipCache(tmp_path), hub, {})
     assert isinstance(failures["k"], ModelLoadError)
 
 

@@ -44,8 +44,7 @@ def test_defaults_fill_in_and_directive_overrides():
         ({"negative_prompt": 5}, "negative_prompt must be text"),
         ({"prompt": "   "}, "the prompt is empty"),
         ({"colour": "red"}, "unknown option 'colour'"),
-        ({"image": "a.png"}, "option 'image' is not supported yet"),
-        ({"segments": ["a"]}, "option 'segments' is not supported yet"),
+        ({"transition": 2}, "transition only applies to a directive with segments"),
         ({"frames": 241, "size": "1920x1088"}, f"over the limit of {MAX_TOKENS:,}"),
     ],
 )

@@ -12,6 +12,7 @@ import pytest
 from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.generate import WanGenerator
 from mkdocs_wan.models import ModelRef
+from mkdocs_wan.plan import Generate, Plan
 from mkdocs_wan.spec import ClipSpec
 from mkdocs_wan.tiny import ensure_tiny_model
 from mkdocs_wan.worker import ClipWorker
@@ -19,8 +20,12 @@ from mkdocs_wan.worker import ClipWorker
 SLOW = ClipSpec("A slow clip", "", 1, 33, 24, 256, 256, 8, 5.0)  # a few seconds on 2 cores
 
 
-def small(prompt: str) -> ClipSpec:
-    return ClipSpec(prompt, "", 1, 5, 24, 64, 64, 1, 1.0)
+def small(key: str) -> Plan:
+    return plan(key, ClipSpec(key, "", 1, 5, 24, 64, 64, 1, 1.0))
+
+
+def plan(key: str, spec: ClipSpec) -> Plan:
+    return Plan((Generate(key, spec),), spec, spec.prompt)
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +51,12 @@ def test_newest_edit_first_and_vanished_jobs_dropped(generator, cache):
     done = threading.Semaphore(0)
     worker = ClipWorker(lambda: cache, done.release)
     try:
-        worker.submit("slow", SLOW, generator, {}, page_mtime=0.0, where="a.md:1")
+        worker.submit(plan("slow", SLOW), generator, {}, page_mtime=0.0, where="a.md:1")
         wait(lambda: worker.running == "slow")
-        worker.submit("old", small("old"), generator, {}, page_mtime=1.0, where="b.md:1")
-        worker.submit("newest", small("newest"), generator, {}, page_mtime=3.0, where="c.md:1")
-        worker.submit("middle", small("middle"), generator, {}, page_mtime=2.0, where="d.md:1")
-        worker.submit("gone", small("gone"), generator, {}, page_mtime=9.0, where="e.md:1")
+        worker.submit(small("old"), generator, {}, page_mtime=1.0, where="b.md:1")
+        worker.submit(small("newest"), generator, {}, page_mtime=3.0, where="c.md:1")
+        worker.submit(small("middle"), generator, {}, page_mtime=2.0, where="d.md:1")
+        worker.submit(small("gone"), generator, {}, page_mtime=9.0, where="e.md:1")
         worker.retain({"slow", "old", "newest", "middle"})  # "gone" was deleted from its page
         wait(lambda: not worker.busy)
     finally:
@@ -69,7 +74,7 @@ def test_failure_is_remembered_until_the_page_changes(generator, cache, tmp_path
     bad = WanGenerator(ModelRef.resolve(str(broken), tmp_path), tmp_path)
     worker = ClipWorker(lambda: cache, lambda: None)
     try:
-        worker.submit("k", small("k"), bad, {}, page_mtime=100.0, where="a.md:1")
+        worker.submit(small("k"), bad, {}, page_mtime=100.0, where="a.md:1")
         wait(lambda: worker.failure("k", 100.0) is not None)
         assert worker.failure("k", 100.0).startswith("RuntimeError")
         assert worker.failure("k", time.time() + 1) is None  # edited page: retry
@@ -80,7 +85,7 @@ def test_failure_is_remembered_until_the_page_changes(generator, cache, tmp_path
 
 def test_stop_interrupts_the_clip_in_flight_and_writes_nothing(generator, cache):
     worker = ClipWorker(lambda: cache, lambda: None)
-    worker.submit("slow", SLOW, generator, {}, page_mtime=0.0, where="a.md:1")
+    worker.submit(plan("slow", SLOW), generator, {}, page_mtime=0.0, where="a.md:1")
     wait(lambda: worker.running == "slow")
     time.sleep(0.3)
     started = time.monotonic()

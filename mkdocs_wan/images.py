@@ -1,0 +1,69 @@
+"""Start pictures for image-to-video: resolve safely inside docs_dir, hash, load, fit.
+
+Only files that resolve (symlinks followed) inside docs_dir are ever opened, so a directive can't
+read `/etc/passwd` through `../../` or a link. Fitting keeps the aspect ratio (resize to cover,
+then center-crop); diffusers alone would stretch the picture to the clip size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from mkdocs_wan.encode import decode_mp4
+from mkdocs_wan.spec import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+
+def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Path, str]:
+    """The picture a directive names, as (absolute path, sha256 of its bytes).
+
+    Relative paths are relative to the page; a leading `/` means relative to docs_dir.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"image must be a path to a picture, got {value!r}")
+    text = value.strip()
+    relative = PurePosixPath(text.lstrip("/")) if text.startswith("/") else PurePosixPath(page_src_uri).parent / text
+    root = docs_dir.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise SpecError(f"image {text!r} resolves outside docs_dir; only pictures inside docs_dir can be used")
+    if not path.is_file():
+        raise SpecError(f"image {text!r} not found (looked for {path.relative_to(root).as_posix()} in docs_dir)")
+    data = path.read_bytes()
+    try:
+        from PIL import Image, UnidentifiedImageError
+
+        with Image.open(path) as img:
+            img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise SpecError(f"image {text!r} cannot be read as a picture: {err}") from None
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def load_image(path: Path) -> np.ndarray:
+    """A picture as (H, W, 3) uint8; for an MP4, its last frame (a segment's visual anchor)."""
+    import numpy as np
+
+    if path.suffix == ".mp4":
+        return decode_mp4(path)[-1]
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB")).copy()
+
+
+def fit_image(pixels: np.ndarray, width: int, height: int) -> Image.Image:
+    """Scale to cover width x height, then center-crop: no stretching, no borders."""
+    from PIL import Image
+
+    img = Image.fromarray(pixels)
+    scale = max(width / img.width, height / img.height)
+    size = (max(width, round(img.width * scale)), max(height, round(img.height * scale)))
+    img = img.resize(size, Image.Resampling.LANCZOS)
+    left, top = (size[0] - width) // 2, (size[1] - height) // 2
+    return img.crop((left, top, left + width, top + height))
