@@ -75,15 +75,19 @@ class WanGenerator:
     def image_pipeline(self) -> Any:
         """The image-to-video pipeline over the same resident modules (no second load)."""
         if self._i2v is None:
-            from diffusers import WanImageToVideoPipeline
             from diffusers.utils import logging as diffusers_logging
             from transformers.utils import logging as transformers_logging
 
+            pipe = self.load()
             levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
-            diffusers_logging.set_verbosity_error()  # from_pipe warns about casts it does not do here
+            # Importing the I2V module warns about an image processor TI2V does not use, and
+            # from_pipe about casts it does not do here.
+            diffusers_logging.set_verbosity_error()
             transformers_logging.set_verbosity_error()
             try:
-                self._i2v = WanImageToVideoPipeline.from_pipe(self.load())
+                from diffusers import WanImageToVideoPipeline
+
+                self._i2v = WanImageToVideoPipeline.from_pipe(pipe)
             finally:
                 diffusers_logging.set_verbosity(levels[0])
                 transformers_logging.set_verbosity(levels[1])
@@ -266,7 +270,7 @@ def generate_missing(
     quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
     with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
         for key, plan in jobs.items():
-            label = _short(plan.display.prompt)
+            label = _short(plan.title or plan.display.prompt)
             bar.set_postfix_str(label)
 
             def on_step(step: int, total: int, label: str = label) -> None:

@@ -146,3 +146,52 @@ def test_generation_failure_is_a_warning_and_a_note_and_other_clips_survive(site
     assert result.returncode == 0
     html = (site.site_dir / "b" / "index.html").read_text()
     assert "Video not generated" in html and "b.md:5" in html and "<video" not in html
+
+
+def test_image_and_segment_directives_in_a_real_build(site):
+    from PIL import Image
+
+    picture = site.root / "docs" / "img" / "product.png"
+    picture.parent.mkdir(parents=True)
+    Image.new("RGB", (120, 80), (30, 140, 220)).save(picture)
+    site.page("guide/page.md", "# P\n\n<!-- @video-gen A product turning slowly {image=../img/product.png} -->\n")
+    site.page(
+        "story.md",
+        "# Story\n\n```video-gen\nimage: /img/product.png\nsegments:\n  - The box opens\n"
+        "  - prompt: The product rises\n    frames: 13\ntransition: 2\n```\n",
+    )
+    result = site.build("--strict")
+    assert result.returncode == 0, result.stderr
+    assert "2 clips, 2 generated, 0 cached" in result.stderr
+    story = site.site_dir / "story" / "index.html"
+    (src,) = video_srcs(story)
+    assert count_frames(resolve(site.site_dir, story, src)) == 9 + 13 - 2
+    assert "The box opens → The product rises" in story.read_text()
+
+    Image.new("RGB", (120, 80), (220, 40, 30)).save(picture)  # a new picture means new clips
+    result = site.build("--strict")
+    assert "2 clips, 2 generated, 0 cached" in result.stderr, result.stderr
+
+
+def test_bad_image_paths_fail_strict_builds_with_page_and_line(site, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside") / "secret.png"
+    outside.write_bytes(b"\x89PNG not really")
+    (site.root / "docs" / "img").mkdir(parents=True)
+    (site.root / "docs" / "img" / "link.png").symlink_to(outside)
+    (site.root / "docs" / "img" / "notes.png").write_text("plain text")
+    site.page(
+        "page.md",
+        "<!-- @video-gen A {image=img/missing.png} -->\n\n"
+        "<!-- @video-gen B {image=../../../../etc/passwd} -->\n\n"
+        "<!-- @video-gen C {image=img/link.png} -->\n\n"
+        "<!-- @video-gen D {image=img/notes.png} -->\n\n"
+        "<!-- @video-gen E {segments=a} -->\n",
+    )
+    result = site.build("--strict")
+    assert result.returncode == 1
+    assert "page.md:1: image 'img/missing.png' not found" in result.stderr
+    assert "page.md:3: image '../../../../etc/passwd' resolves outside docs_dir" in result.stderr
+    assert "page.md:5: image 'img/link.png' resolves outside docs_dir" in result.stderr
+    assert "page.md:7: image 'img/notes.png' cannot be read as a picture" in result.stderr
+    assert "page.md:9: segments need the fenced form" in result.stderr
+    assert "Aborted with 5 warnings" in result.stdout + result.stderr

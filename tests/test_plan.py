@@ -1,0 +1,111 @@
+"""Segmented clips: chained keys, crossfaded frame counts, real conditioning on the last frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.encode import count_frames, decode_mp4, encode_mp4
+from mkdocs_wan.generate import WanGenerator, run_plan
+from mkdocs_wan.images import load_image
+from mkdocs_wan.models import ModelRef
+from mkdocs_wan.plan import Generate, Stitch, plan_clip
+from mkdocs_wan.spec import MAX_SEGMENTS, SpecError
+from mkdocs_wan.stitch import crossfade
+from tests.test_spec import DEFAULTS
+
+FP = "tiny/v2"
+
+
+def segments(*prompts, **options):
+    return {"segments": list(prompts), **options}
+
+
+def test_plain_directive_is_one_step():
+    plan = plan_clip({"prompt": "A kite"}, DEFAULTS, "", FP)
+    assert len(plan.steps) == 1 and isinstance(plan.steps[0], Generate)
+    assert plan.frames == 9 and plan.title == "A kite"
+
+
+def test_segment_keys_chain_and_stitch_count():
+    plan = plan_clip(segments("a", {"prompt": "b", "frames": 13}, "c", transition=2), DEFAULTS, "", FP)
+    *parts, stitch = plan.steps
+    assert isinstance(stitch, Stitch) and stitch.parts == tuple(p.key for p in parts)
+    assert [p.spec.frames for p in parts] == [9, 13, 9]
+    assert plan.frames == 9 + 13 + 9 - 2 * 2
+    assert parts[0].spec.image is None
+    assert [p.spec.image for p in parts[1:]] == [f"clip:{parts[0].key}", f"clip:{parts[1].key}"]
+    assert plan.title == "a → b → c"
+    assert len({p.spec.seed for p in parts}) == 3  # a seed family, one per segment
+
+
+def test_editing_segment_three_changes_only_three_onwards():
+    before = plan_clip(segments("a", "b", "c", "d"), DEFAULTS, "", FP).steps
+    after = plan_clip(segments("a", "b", "c edited", "d"), DEFAULTS, "", FP).steps
+    same = [x.key == y.key for x, y in zip(before, after, strict=True)]
+    assert same == [True, True, False, False, False]
+
+
+def test_style_and_seed_shape_the_seed_family():
+    base = plan_clip(segments("a", "b"), DEFAULTS, "", FP).steps
+    styled = plan_clip(segments("a", "b"), DEFAULTS, "noir", FP).steps
+    seeded = plan_clip(segments("a", "b", seed=5), DEFAULTS, "", FP).steps
+    assert base[1].spec.seed != styled[1].spec.seed and base[1].spec.seed != seeded[1].spec.seed
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"segments": "a"}, "non-empty list"),
+        ({"segments": []}, "non-empty list"),
+        (segments(*"abcdefghi"), f"at most {MAX_SEGMENTS} segments"),
+        (segments("a", {"prompt": "b", "size": "64x64"}), "segment 2 must be a prompt or a mapping"),
+        (segments("a", {"prompt": "b", "frames": 10}), "segment 2: frames must be 4k\\+1"),
+        (segments("a", "b", transition=9), "transition must be between 0 and 8"),
+        (segments("a", "", transition=1), "segment 2: the prompt is empty"),
+    ],
+)
+def test_segment_validation(options, message):
+    with pytest.raises(SpecError, match=message):
+        plan_clip(options, DEFAULTS, "", FP)
+
+
+def test_crossfade_blends_the_overlap():
+    a = np.zeros((5, 2, 2, 3), np.uint8)
+    b = np.full((5, 2, 2, 3), 200, np.uint8)
+    out = crossfade([a, b, a], 2)
+    assert len(out) == 5 + 5 + 5 - 2 * 2
+    assert [round(f.mean()) for f in out] == [0, 0, 0, 67, 133, 200, 133, 67, 0, 0, 0]
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    return WanGenerator(ModelRef.resolve("tiny", tmp_path_factory.mktemp("m")), tmp_path_factory.mktemp("c"))
+
+
+def test_real_segments_are_conditioned_on_the_previous_last_frame(generator, tmp_path):
+    cache = ClipCache(tmp_path / "cache")
+    plan = plan_clip(segments("A red kite", "The kite climbs", transition=3), DEFAULTS, "", FP)
+    run_plan(plan, cache, generator, {})
+    first, second, stitch = plan.steps
+    assert count_frames(cache.path(stitch.key)) == 9 + 9 - 3
+
+    # Re-running segment 2 from the decoded last frame of segment 1 reproduces it byte for byte,
+    # and from any other picture it does not: that frame is what the I2V pipeline was given.
+    anchor = load_image(cache.path(first.key))
+    for image, expected in ((anchor, True), (decode_mp4(cache.path(first.key))[0], False)):
+        encode_mp4(generator.generate(second.spec, image), tmp_path / "again.mp4", second.spec.fps)
+        assert ((tmp_path / "again.mp4").read_bytes() == cache.path(second.key).read_bytes()) is expected
+
+
+def test_editing_a_segment_regenerates_it_and_later_ones_only(generator, tmp_path):
+    cache = ClipCache(tmp_path / "cache")
+    run_plan(plan_clip(segments("one", "two", "three"), DEFAULTS, "", FP), cache, generator, {})
+    stamps = {key: cache.index[key]["created"] for key in list(cache.index)}
+    edited = plan_clip(segments("one", "two edited", "three"), DEFAULTS, "", FP)
+    run_plan(edited, cache, generator, {})
+    one, two, three, stitched = edited.steps
+    assert cache.index[one.key]["created"] == stamps[one.key]  # reused
+    assert two.key not in stamps and three.key not in stamps and stitched.key not in stamps
+    assert count_frames(cache.path(stitched.key)) == 9 * 3 - 4 * 2
