@@ -3,6 +3,9 @@
 Clips live at `<cache_dir>/clips/<key>.mp4`, so a clip's URL never changes while its spec
 doesn't. diskcache holds only small metadata records, with eviction off: its default policy
 silently drops entries past 1 GiB, which must never cost a clip that took minutes of GPU time.
+The cache is a build artifact that CI jobs pass around, so it defends itself: every clip is
+checked against its recorded sha256 before use, writes are atomic, and a per-key lock across
+processes makes concurrent builds generate each clip once.
 """
 
 from __future__ import annotations
@@ -11,18 +14,26 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import diskcache
+import filelock
 
 from mkdocs_wan.spec import ClipSpec
 
 #: Bump when a change to the generation code changes what a spec produces.
 CODE_VERSION = "1"
+
+Status = Literal["ok", "missing", "corrupt"]
+
+
+class CacheError(OSError):
+    """The cache folder cannot be used (read-only, full, not a folder); the message says which."""
 
 
 def clip_key(spec: ClipSpec, model_fingerprint: str, encoder: Mapping[str, Any]) -> str:
@@ -48,16 +59,55 @@ class ClipCache:
     @property
     def index(self) -> diskcache.Cache:
         if self._index is None:
-            self.clips.mkdir(parents=True, exist_ok=True)
-            self._index = diskcache.Cache(str(self.root / "index"), eviction_policy="none")
+            with _clear_errors(self.root, "open the clip cache"):
+                self.clips.mkdir(parents=True, exist_ok=True)
+                self._index = diskcache.Cache(str(self.root / "index"), eviction_policy="none")
         return self._index
 
     def path(self, key: str) -> Path:
         return self.clips / f"{key}.mp4"
 
     def has(self, key: str) -> bool:
-        """A clip counts only once both its file and its index record exist."""
-        return self.path(key).is_file() and key in self.index
+        """A usable clip: file and index record present, and the bytes match the checksum."""
+        return self.check(key) == "ok"
+
+    def check(self, key: str) -> Status:
+        """Verify a clip before use; a corrupt one (truncated, bit-flipped) is removed.
+
+        Hashing every clip on every build would cost seconds on a big site, so a clip whose
+        size and mtime still match the record made at write time is trusted; anything else
+        (including a cache restored by CI, with fresh mtimes) is re-hashed once.
+        """
+        path = self.path(key)
+        if not path.is_file():
+            return "missing"
+        with _clear_errors(self.root, "read the clip cache"):
+            record = self.index.get(key)
+        if record is None:
+            return "missing"
+        stat = path.stat()
+        if stat.st_size == record.get("bytes") and stat.st_mtime_ns == record.get("mtime_ns"):
+            return "ok"
+        if stat.st_size == record.get("bytes") and _sha256(path) == record.get("sha256"):
+            with contextlib.suppress(OSError, sqlite3.Error):  # a read-only cache still serves
+                self.index[key] = {**record, "mtime_ns": stat.st_mtime_ns}
+            return "ok"
+        self.discard(key)
+        return "corrupt"
+
+    def discard(self, key: str) -> None:
+        with contextlib.suppress(OSError, sqlite3.Error):
+            self.path(key).unlink(missing_ok=True)
+            self.index.pop(key, None)
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the cross-process lock for one key (released by the OS if the process dies)."""
+        locks = self.root / "locks"
+        with _clear_errors(self.root, "lock a clip in the cache"):
+            locks.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(locks / f"{key}.lock"):
+            yield
 
     def store(self, key: str, write: Callable[[Path], None], meta: Mapping[str, Any]) -> Path:
         """Let `write` fill a temp file, then publish it atomically and record it.
@@ -66,20 +116,39 @@ class ClipCache:
         any moment never leaves a half-written clip that a later build would serve.
         """
         final = self.path(key)
-        self.clips.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp.mp4", dir=self.clips)
-        os.close(fd)
+        with _clear_errors(self.root, "write a clip to the cache"):
+            self.clips.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.{os.getpid()}.", suffix=".tmp.mp4", dir=self.clips)
+            os.close(fd)
         tmp = Path(tmp_name)
         try:
             write(tmp)
-            digest, size = _sha256_and_fsync(tmp)
-            tmp.replace(final)
+            with _clear_errors(self.root, "write a clip to the cache"):
+                digest, size = _sha256_and_fsync(tmp)
+                tmp.replace(final)
+                _fsync_dir(self.clips)
+                record = {**meta, "sha256": digest, "bytes": size, "mtime_ns": final.stat().st_mtime_ns}
+                self.index[key] = {**record, "created": time.time()}
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.clips)
-        self.index[key] = {**meta, "sha256": digest, "bytes": size, "created": time.time()}
         return final
+
+    def keys(self) -> list[str]:
+        """Every clip key with a file in the cache."""
+        return sorted(p.stem for p in self.clips.glob("*.mp4") if not p.name.startswith("."))
+
+    def sweep(self) -> list[Path]:
+        """Delete temp files left by builds that were killed (their process is gone)."""
+        removed = []
+        for tmp in self.clips.glob(".*.tmp.mp4"):
+            parts = tmp.name.split(".")
+            pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
+            if pid and _alive(pid):
+                continue
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+        return removed
 
     def close(self) -> None:
         if self._index is not None:
@@ -87,13 +156,44 @@ class ClipCache:
             self._index = None
 
 
-def _sha256_and_fsync(path: Path) -> tuple[str, int]:
+@contextlib.contextmanager
+def _clear_errors(root: Path, action: str) -> Iterator[None]:
+    """Turn low-level I/O failures into one readable message naming the folder and the fix."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as err:
+        if isinstance(err, CacheError):
+            raise
+        reason = getattr(err, "strerror", None) or str(err)
+        raise CacheError(
+            f"cannot {action} at {root}: {reason}; make the folder writable and give it free space, "
+            "or point `cache_dir` elsewhere"
+        ) from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb+") as f:
+    with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _sha256_and_fsync(path: Path) -> tuple[str, int]:
+    with path.open("rb+") as f:
         os.fsync(f.fileno())
-        return digest.hexdigest(), f.tell()
+        size = f.seek(0, os.SEEK_END)
+    return _sha256(path), size
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -37,6 +37,7 @@ class WanConfig(base.Config):
     device = c.Type(str, default="auto")
     dtype = c.Choice(("auto", "bfloat16", "float16", "float32"), default="auto")
     style = c.Type(str, default="")
+    generate = c.Choice(("auto", "never"), default="auto")  # never: cached clips only (CPU CI)
 
     frames = ClipOption(FIELDS["frames"], default=121)
     fps = ClipOption(FIELDS["fps"], default=24)

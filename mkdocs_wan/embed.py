@@ -35,8 +35,8 @@ def error_html(where: str, problem: str) -> str:
     )
 
 
-def placeholder_html(spec: ClipSpec, prompt: str, key: str) -> str:
-    """A box the size of the coming clip, shown while it generates during `mkdocs serve`."""
+def placeholder_html(spec: ClipSpec, prompt: str, key: str, state: str = "generating…") -> str:
+    """A box the size of the clip, shown while it generates (serve) or when it is not cached."""
     box = (
         f"width:{spec.width}px;max-width:100%;aspect-ratio:{spec.width}/{spec.height};display:flex;"
         "flex-direction:column;align-items:center;justify-content:center;gap:.5em;box-sizing:border-box;"
@@ -45,5 +45,5 @@ def placeholder_html(spec: ClipSpec, prompt: str, key: str) -> str:
     return (
         f'<figure class="wan-video wan-video-pending" data-wan-key="{key}">'
         f'<div class="wan-placeholder" role="img" aria-label="{escape("Generating clip: " + prompt)}" '
-        f'style="{box}"><strong>generating…</strong><span>{escape(prompt)}</span></div></figure>'
+        f'style="{box}"><strong>{escape(state)}</strong><span>{escape(prompt)}</span></div></figure>'
     )

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 from mkdocs.plugins import get_plugin_logger
 from tqdm import tqdm
 
+from mkdocs_wan.cache import CacheError
 from mkdocs_wan.encode import decode_mp4, encode_mp4
 from mkdocs_wan.images import fit_image, load_image
 from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Plan, Stitch
+from mkdocs_wan.plan import Plan, Step, Stitch
 from mkdocs_wan.spec import ClipSpec
 from mkdocs_wan.stitch import crossfade
 from mkdocs_wan.tiny import ensure_tiny_model
@@ -232,27 +233,47 @@ def run_plan(
     meta: Mapping[str, Any],
     on_step: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> None:
-    """Make every step of a plan that is not cached yet, in order, storing each atomically."""
+) -> bool:
+    """Make every step of a plan that is not cached yet, in order; True if any was made here.
+
+    Each step runs under its key's cross-process lock and re-checks the cache once it holds
+    it, so concurrent builds sharing a cache generate every clip exactly once.
+    """
+    made = False
     for step in plan.steps:
         if cache.has(step.key):
             continue
-        if isinstance(step, Stitch):
-            frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
-            fps, record = step.fps, {"stitch": list(step.parts), "transition": step.transition}
-        else:
-            image = None
-            if step.image is not None:
-                image = load_image(step.image)
-            elif step.spec.image and step.spec.image.startswith("clip:"):
-                image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
-            frames = generator.generate(step.spec, image, on_step, should_stop)
-            fps, record = step.spec.fps, {"spec": step.spec.as_dict()}
-        cache.store(
-            step.key,
-            lambda path, frames=frames, fps=fps: encode_mp4(frames, path, fps),
-            {**meta, **record, "frames": len(frames)},
-        )
+        with cache.lock(step.key):
+            if not cache.has(step.key):
+                _make_step(step, cache, generator, meta, on_step, should_stop)
+                made = True
+    return made
+
+
+def _make_step(
+    step: Step,
+    cache: ClipCache,
+    generator: WanGenerator,
+    meta: Mapping[str, Any],
+    on_step: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> None:
+    if isinstance(step, Stitch):
+        frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
+        fps, record = step.fps, {"stitch": list(step.parts), "transition": step.transition}
+    else:
+        image = None
+        if step.image is not None:
+            image = load_image(step.image)
+        elif step.spec.image and step.spec.image.startswith("clip:"):
+            image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
+        frames = generator.generate(step.spec, image, on_step, should_stop)
+        fps, record = step.spec.fps, {"spec": step.spec.as_dict()}
+    cache.store(
+        step.key,
+        lambda path: encode_mp4(frames, path, fps),
+        {**meta, **record, "frames": len(frames)},
+    )
 
 
 def generate_missing(
@@ -260,12 +281,13 @@ def generate_missing(
     cache: ClipCache,
     generator: WanGenerator,
     meta: Mapping[str, Any],
-) -> dict[str, GenerationError]:
-    """Run each `key -> plan` job (a tqdm bar over clips); return the failures by key.
+) -> tuple[set[str], dict[str, GenerationError]]:
+    """Run each `key -> plan` job (a tqdm bar over clips); return (keys made here, failures).
 
-    A model that cannot load fails every job with the same message instead of raising, so the
-    caller reports each affected page once and decides whether the build goes on.
+    A clip another process made meanwhile is not "made here". A model that cannot load or a
+    cache that cannot be written (`ModelLoadError`, `CacheError`) stops everything: raised.
     """
+    made: set[str] = set()
     failures: dict[str, GenerationError] = {}
     quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
     with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
@@ -277,16 +299,16 @@ def generate_missing(
                 bar.set_postfix_str(f"{label} step {step}/{total}")
 
             try:
-                run_plan(plan, cache, generator, meta, on_step)
-            except ModelLoadError as err:
-                failures.update({k: err for k in jobs if k not in failures and not cache.has(k)})
-                break
+                if run_plan(plan, cache, generator, meta, on_step):
+                    made.add(key)
+            except (ModelLoadError, CacheError):
+                raise
             except GenerationError as err:
                 failures[key] = err
             except Exception as err:  # noqa: BLE001 — one bad clip must not lose the others
                 failures[key] = GenerationError(f"{type(err).__name__}: {err}")
             bar.update()
-    return failures
+    return made, failures
 
 
 def _short(prompt: str, width: int = 32) -> str:

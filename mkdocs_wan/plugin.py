@@ -11,7 +11,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files
 
-from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.directives import FENCE_NAME, DirectiveError, custom_fence, find_directives, parse_options
 from mkdocs_wan.embed import error_html, placeholder_html, video_html
@@ -51,6 +51,7 @@ class _Build:
     missing: dict[str, Plan] = field(default_factory=dict)
     uses: dict[str, list[_Use]] = field(default_factory=dict)
     queued: set[str] = field(default_factory=set)
+    made: int = 0
     failed: int = 0
 
 
@@ -151,33 +152,36 @@ class WanPlugin(BasePlugin[WanConfig]):
         return "".join(out)
 
     # Generate before MkDocs copies static files (right after on_env), so new clips get copied.
+    # Generate before MkDocs copies static files (right after on_env), so new clips get copied.
     def on_env(self, env: Environment, /, *, config: MkDocsConfig, files: Files) -> Environment:
         if not self.build.missing:
             return env
         assert self.generator is not None and self.cache is not None
         meta = {"model": self.generator.model.name, "fingerprint": self.fingerprint}
-        failures = generate_missing(self.build.missing, self.cache, self.generator, meta)
-        if failures and all(isinstance(err, ModelLoadError) for err in failures.values()):
-            raise PluginError(str(next(iter(failures.values()))))
+        try:
+            made, failures = generate_missing(self.build.missing, self.cache, self.generator, meta)
+        except (ModelLoadError, CacheError) as err:
+            raise PluginError(str(err)) from None
+        self.build.made = len(made)
         for key, err in failures.items():
-            self.build.failed += 1
             files.remove(files.get_file_from_path(f"{VIDEOS_DIR}/{key}.mp4"))  # type: ignore[arg-type]
             for use in self.build.uses[key]:
                 log.warning("%s: generation failed: %s", use.where, err)
                 use.page.content = (use.page.content or "").replace(use.html, error_html(use.where, str(err)))
+        self.build.failed = len(failures)
         return env
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         build = self.build
         if self.worker is not None:
             self.worker.retain(set().union(*self.page_keys.values()))
-        generated = len(build.missing) - build.failed
+        cached = len(build.cached) + len(build.missing) - build.made - build.failed  # incl. made by another build
         total = len(build.cached) + len(build.missing) + len(build.queued)
         extra = "".join(
             f", {count} {label}" for count, label in ((build.failed, "failed"), (len(build.queued), "queued")) if count
         )
         elapsed = time.perf_counter() - build.started
-        log.info("%d clips, %d generated, %d cached%s in %.1f s", total, generated, len(build.cached), extra, elapsed)
+        log.info("%d clips, %d generated, %d cached%s in %.1f s", total, build.made, cached, extra, elapsed)
 
     def _reload(self) -> None:
         """Called by the worker when a clip lands: touch the sentinel once the watcher runs.
@@ -214,7 +218,10 @@ class WanPlugin(BasePlugin[WanConfig]):
         assert self.cache is not None
         key = plan.key
         self.page_keys[page.file.src_uri].add(key)
-        ready = key in self.build.cached or self.cache.has(key)
+        ready = self._ready(key, where)
+        if not ready and self.config.generate == "never":
+            log.warning("%s: clip not in the cache and `generate: never`: %s", where, plan.title)
+            return placeholder_html(plan.display, plan.title, key, state="not generated")
         if not ready and self.worker is not None:
             return self._queue(plan, page, where)
         src_uri = f"{VIDEOS_DIR}/{key}.mp4"
@@ -229,6 +236,19 @@ class WanPlugin(BasePlugin[WanConfig]):
             self.build.missing[key] = plan
         self.build.uses.setdefault(key, []).append(_Use(page, where, html))
         return html
+
+    def _ready(self, key: str, where: str) -> bool:
+        """Is the clip cached and intact? Checked once per key per build."""
+        assert self.cache is not None
+        if key in self.build.cached or key in self.build.missing:
+            return key in self.build.cached
+        try:
+            status = self.cache.check(key)
+        except CacheError as err:
+            raise PluginError(str(err)) from None
+        if status == "corrupt":
+            log.warning("%s: cached clip %s failed its checksum (truncated or altered); regenerating", where, key[:12])
+        return status == "ok"
 
     def _queue(self, plan: Plan, page: Page, where: str) -> str:
         """Serve: hand a missing clip to the worker and show a placeholder (or its failure)."""

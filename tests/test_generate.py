@@ -55,7 +55,8 @@ def test_generate_missing_stores_decodable_clips(generator, tmp_path):
     cache = ClipCache(tmp_path)
     small = ClipSpec("A kite", "", 1, 5, 8, 96, 64, 2, 1.0)
     jobs = {k: Plan((Generate(k, spec),), spec, spec.prompt) for k, spec in (("k1", SPEC), ("k2", small))}
-    assert generate_missing(jobs, cache, generator, {"model": "tiny"}) == {}
+    assert generate_missing(jobs, cache, generator, {"model": "tiny"}) == ({"k1", "k2"}, {})
+    assert generate_missing(jobs, cache, generator, {"model": "tiny"}) == (set(), {})  # all cached now
     assert count_frames(cache.path("k1")) == 9
     assert count_frames(cache.path("k2")) == 5
     assert cache.index["k2"]["spec"]["width"] == 96
@@ -69,8 +70,8 @@ def test_unloadable_model_names_model_cause_and_fix(tmp_path, monkeypatch):
     local = WanGenerator(ModelRef.resolve("./missing-folder", tmp_path), tmp_path)
     with pytest.raises(ModelLoadError, match=r"cannot load model ./missing-folder: .*has no model_index.json"):
         local.load()
-    failures = generate_missing({"k": Plan((Generate("k", SPEC),), SPEC, "")}, ClipCache(tmp_path), hub, {})
-    assert isinstance(failures["k"], ModelLoadError)
+    with pytest.raises(ModelLoadError):  # fatal for every clip: the caller stops the build
+        generate_missing({"k": Plan((Generate("k", SPEC),), SPEC, "")}, ClipCache(tmp_path), hub, {})
 
 
 def test_missing_cuda_is_explained(tmp_path):
