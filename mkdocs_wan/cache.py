@@ -134,7 +134,25 @@ class ClipCache:
             raise
         return final
 
-    def keys(self) -> list[str]:
+    def audit(self, key: str) -> str | None:
+        """A full check of one clip (checksum, decodes, frame count); the problem, or None."""
+        from mkdocs_wan.encode import count_frames
+
+        record = self.index.get(key)
+        path = self.path(key)
+        if record is None:
+            return "no index record"
+        if path.stat().st_size != record.get("bytes") or _sha256(path) != record.get("sha256"):
+            return "checksum mismatch"
+        try:
+            frames = count_frames(path)
+        except (RuntimeError, OSError) as err:
+            return f"does not decode: {err}"
+        if frames != record.get("frames"):
+            return f"{frames} frames, expected {record.get('frames')}"
+        return None
+
+    def clip_keys(self) -> list[str]:
         """Every clip key with a file in the cache."""
         return sorted(p.stem for p in self.clips.glob("*.mp4") if not p.name.startswith("."))
 

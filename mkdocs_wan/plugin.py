@@ -49,6 +49,7 @@ class _Build:
     started: float = field(default_factory=time.perf_counter)
     cached: set[str] = field(default_factory=set)
     missing: dict[str, Plan] = field(default_factory=dict)
+    plans: dict[str, Plan] = field(default_factory=dict)  # every clip the pages reference
     uses: dict[str, list[_Use]] = field(default_factory=dict)
     queued: set[str] = field(default_factory=set)
     made: int = 0
@@ -218,6 +219,7 @@ class WanPlugin(BasePlugin[WanConfig]):
         assert self.cache is not None
         key = plan.key
         self.page_keys[page.file.src_uri].add(key)
+        self.build.plans[key] = plan
         ready = self._ready(key, where)
         if not ready and self.config.generate == "never":
             log.warning("%s: clip not in the cache and `generate: never`: %s", where, plan.title)

@@ -1,0 +1,140 @@
+"""The `mkdocs-wan` command: cache operations for CI and for people (generate, list, prune, verify)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from mkdocs.exceptions import MkDocsException
+
+from mkdocs_wan.cache import CacheError, ClipCache
+from mkdocs_wan.collect import load_site, render_pages
+from mkdocs_wan.generate import ModelLoadError, generate_missing
+from mkdocs_wan.plugin import WanPlugin
+
+config_option = click.option(
+    "-f",
+    "--config-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Path to mkdocs.yml (default: ./mkdocs.yml).",
+)
+
+
+def _site(config_file: str | None, verbose: bool = False) -> tuple[WanPlugin, ClipCache]:
+    """Load the site and render its pages so the plugin knows every clip the site needs."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    config, plugin = load_site(config_file)
+    plugin.config.generate = "auto"  # the command decides what to generate, not the build option
+    render_pages(config)
+    assert plugin.cache is not None
+    return plugin, plugin.cache
+
+
+def _run(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Report MkDocs, model and cache errors as one line and exit 1, like `mkdocs build`."""
+
+    def wrapper(**kwargs: Any) -> Any:
+        try:
+            return command(**kwargs)
+        except (MkDocsException, ModelLoadError, CacheError) as err:
+            raise click.ClickException(str(err)) from None
+
+    wrapper.__name__ = command.__name__
+    wrapper.__doc__ = command.__doc__
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="mkdocs-wan")
+def cli() -> None:
+    """Manage the clip cache of an MkDocs site that uses the `wan` plugin."""
+
+
+@cli.command()
+@config_option
+@_run
+def generate(config_file: str | None) -> None:
+    """Generate every clip the site needs into the cache, without building the site."""
+    started = time.perf_counter()
+    plugin, cache = _site(config_file, verbose=True)
+    assert plugin.generator is not None
+    meta = {"model": plugin.generator.model.name, "fingerprint": plugin.fingerprint}
+    made, failures = generate_missing(plugin.build.missing, cache, plugin.generator, meta)
+    for key, err in failures.items():
+        for use in plugin.build.uses[key]:
+            click.echo(f"{use.where}: generation failed: {err}", err=True)
+    total = len(plugin.build.plans)
+    click.echo(
+        f"{total} clips, {len(made)} generated, {total - len(made) - len(failures)} cached, "
+        f"{len(failures)} failed in {time.perf_counter() - started:.1f} s"
+    )
+    if failures:
+        sys.exit(1)
+
+
+@cli.command(name="list")
+@config_option
+@_run
+def list_clips(config_file: str | None) -> None:
+    """Every directive of the site: page:line, prompt, cached or missing, size on disk."""
+    plugin, cache = _site(config_file)
+    for key, uses in plugin.build.uses.items():
+        cached = key in plugin.build.cached
+        size = f"{cache.path(key).stat().st_size / 1e6:.2f} MB" if cached else "-"
+        for use in uses:
+            state = "cached" if cached else "missing"
+            click.echo(f"{use.where}\t{state}\t{size}\t{key[:12]}\t{plugin.build.plans[key].title}")
+
+
+@cli.command()
+@config_option
+@click.option("--dry-run", is_flag=True, help="Show what would be deleted, delete nothing.")
+@_run
+def prune(config_file: str | None, dry_run: bool) -> None:
+    """Delete cached clips that no page of the site references."""
+    plugin, cache = _site(config_file)
+    wanted = {step.key for plan in plugin.build.plans.values() for step in plan.steps}
+    freed = 0
+    doomed = [key for key in cache.clip_keys() if key not in wanted]
+    for key in doomed:
+        size = cache.path(key).stat().st_size
+        freed += size
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {key}.mp4 ({size / 1e6:.2f} MB)")
+        if not dry_run:
+            cache.discard(key)
+    if not dry_run:
+        cache.sweep()
+    verb = "would free" if dry_run else "freed"
+    click.echo(f"{len(doomed)} unreferenced clips, {verb} {freed / 1e6:.2f} MB; {len(wanted)} kept")
+
+
+@cli.command()
+@config_option
+@_run
+def verify(config_file: str | None) -> None:
+    """Re-check every cached clip (checksum, decodes, frame count); drop the bad ones."""
+    _plugin, cache = _site(config_file)
+    good = bad = 0
+    for key in cache.clip_keys():
+        problem = cache.audit(key)
+        if problem is None:
+            good += 1
+            continue
+        bad += 1
+        cache.discard(key)
+        click.echo(f"dropped {key}.mp4: {problem}")
+    swept = cache.sweep()
+    click.echo(f"{good} ok, {bad} bad (dropped), {len(swept)} stale temp files removed")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,45 @@
+"""Render a site's pages through MkDocs' own page pipeline, without writing a site.
+
+The `mkdocs-wan` command needs every directive of a site exactly as a build sees it — after
+other plugins' `on_page_markdown`, with the site's Markdown extensions — so it runs the same
+events a build runs for each page and lets the `wan` plugin record what it finds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mkdocs.config import load_config
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import get_files
+from mkdocs.structure.nav import get_navigation
+from mkdocs.structure.pages import Page
+
+from mkdocs_wan.plugin import WanPlugin
+
+if TYPE_CHECKING:
+    from mkdocs.config.defaults import MkDocsConfig
+
+
+def load_site(config_file: str | None) -> tuple[MkDocsConfig, WanPlugin]:
+    """Load mkdocs.yml and run the start-up events; return the config and the wan plugin."""
+    config = load_config(config_file)
+    config.plugins.on_startup(command="build", dirty=False)
+    config = config.plugins.on_config(config)
+    plugin = next((p for p in config.plugins.values() if isinstance(p, WanPlugin)), None)
+    if plugin is None:
+        raise PluginError(f"{config.config_file_path} does not enable the `wan` plugin")
+    return config, plugin
+
+
+def render_pages(config: MkDocsConfig) -> None:
+    """Run every page through the events of a build up to `on_page_content` (no output)."""
+    files = config.plugins.on_files(get_files(config), config=config)
+    config.plugins.on_nav(get_navigation(files, config), config=config, files=files)
+    for file in files.documentation_pages():
+        page = file.page if isinstance(file.page, Page) else Page(None, file, config)
+        config.plugins.on_pre_page(page, config=config, files=files)
+        page.read_source(config)
+        page.markdown = config.plugins.on_page_markdown(page.markdown or "", page=page, config=config, files=files)
+        page.render(config, files)
+        page.content = config.plugins.on_page_content(page.content or "", page=page, config=config, files=files)
