@@ -11,9 +11,11 @@ processes makes concurrent builds generate each clip once.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -122,7 +124,15 @@ class ClipCache:
             os.close(fd)
         tmp = Path(tmp_name)
         try:
-            write(tmp)
+            try:
+                write(tmp)
+            except OSError as err:  # the encoder reports a full disk as a broken pipe
+                if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) or _nearly_full(self.clips):
+                    raise CacheError(
+                        f"cannot write a clip to the cache at {self.root}: No space left on device; "
+                        "free some space or point `cache_dir` elsewhere"
+                    ) from None
+                raise
             with _clear_errors(self.root, "write a clip to the cache"):
                 digest, size = _sha256_and_fsync(tmp)
                 tmp.replace(final)
@@ -187,6 +197,13 @@ def _clear_errors(root: Path, action: str) -> Iterator[None]:
             f"cannot {action} at {root}: {reason}; make the folder writable and give it free space, "
             "or point `cache_dir` elsewhere"
         ) from None
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -25,8 +25,8 @@ config_option = click.option(
 )
 
 
-def _site(config_file: str | None, verbose: bool = False) -> tuple[WanPlugin, ClipCache]:
-    """Load the site and render its pages so the plugin knows every clip the site needs."""
+def _site(config_file: str | None, verbose: bool = False, render: bool = True) -> tuple[WanPlugin, ClipCache]:
+    """Load the site and (with `render`) its pages, so the plugin knows every clip it needs."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
     logger = logging.getLogger("mkdocs")
@@ -34,7 +34,8 @@ def _site(config_file: str | None, verbose: bool = False) -> tuple[WanPlugin, Cl
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
     config, plugin = load_site(config_file)
     plugin.config.generate = "auto"  # the command decides what to generate, not the build option
-    render_pages(config)
+    if render:
+        render_pages(config)
     assert plugin.cache is not None
     return plugin, plugin.cache
 
@@ -122,7 +123,7 @@ def prune(config_file: str | None, dry_run: bool) -> None:
 @_run
 def verify(config_file: str | None) -> None:
     """Re-check every cached clip (checksum, decodes, frame count); drop the bad ones."""
-    _plugin, cache = _site(config_file)
+    _plugin, cache = _site(config_file, render=False)  # rendering would already drop bad clips
     good = bad = 0
     for key in cache.clip_keys():
         problem = cache.audit(key)
@@ -134,7 +135,3 @@ def verify(config_file: str | None) -> None:
         click.echo(f"dropped {key}.mp4: {problem}")
     swept = cache.sweep()
     click.echo(f"{good} ok, {bad} bad (dropped), {len(swept)} stale temp files removed")
-
-
-def main() -> None:
-    cli()

@@ -112,7 +112,14 @@ class WanGenerator:
         device = self._device(torch)
         location = self.model.location
         if self.model.source == "tiny":
-            location = str(ensure_tiny_model(self.cache_dir))
+            try:
+                location = str(ensure_tiny_model(self.cache_dir))
+            except Exception as err:  # noqa: BLE001 — safetensors reports disk errors as its own type
+                reason = getattr(err, "strerror", None) or str(err)
+                raise ModelLoadError(
+                    f"cannot load model tiny: saving it under {self.cache_dir} failed: {reason}; "
+                    "make the cache folder writable and give it free space, or point `cache_dir` elsewhere"
+                ) from None
         elif self.model.source == "local" and not (Path(location) / "model_index.json").is_file():
             raise ModelLoadError(
                 f"cannot load model {self.model.name}: {location} has no model_index.json; point "
@@ -289,6 +296,8 @@ def generate_missing(
     """
     made: set[str] = set()
     failures: dict[str, GenerationError] = {}
+    if not jobs:
+        return made, failures
     quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
     with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
         for key, plan in jobs.items():

@@ -76,10 +76,26 @@ class Site:
         config = {**self.config, "plugins": [{"wan": self.options}]}
         (self.root / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1"}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the `mkdocs-wan` command in the site folder."""
+        self.write_config()
+        cmd = [sys.executable, "-m", "mkdocs_wan", *args]
+        return subprocess.run(cmd, cwd=self.root, env=self.env(), capture_output=True, text=True, timeout=300)
+
+    def popen_build(self, *args: str) -> subprocess.Popen[str]:
+        self.write_config()
+        cmd = [sys.executable, "-m", "mkdocs", "build", *args]
+        return subprocess.Popen(
+            cmd, cwd=self.root, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
     def build(self, *args: str, script: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run `mkdocs build ARGS`; with `script`, run it in-process after the build instead."""
         self.write_config()
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1"}
+        env = self.env()
         if script is None:
             cmd = [sys.executable, "-m", "mkdocs", "build", *args]
         else:

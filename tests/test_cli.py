@@ -1,0 +1,85 @@
+"""The `mkdocs-wan` command on a real site: generate, list, prune, verify; `generate: never`."""
+
+from __future__ import annotations
+
+from mkdocs_wan.cache import ClipCache
+
+PAGES = {
+    "index.md": "# Home\n\n<!-- @video-gen A lantern swinging in the dark -->\n",
+    "sub/page.md": "# Sub\n\nText.\n\n```video-gen\nprompt: Steam rising from a cup\nframes: 5\n```\n",
+}
+
+
+def make(site):
+    for path, text in PAGES.items():
+        site.page(path, text)
+
+
+def test_generate_then_cache_only_build(site):
+    site.cache_dir = site.root / "cache"
+    site.options["cache_dir"] = "cache"
+    make(site)
+    listed = site.cli("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "index.md:3\tmissing" in listed.stdout and "sub/page.md:5\tmissing" in listed.stdout
+
+    generated = site.cli("generate", "-f", "mkdocs.yml")
+    assert generated.returncode == 0, generated.stderr
+    assert "2 clips, 2 generated, 0 cached, 0 failed" in generated.stdout
+    assert generated.stderr.count("loaded model tiny in") == 1
+    assert not site.site_dir.exists()  # nothing was built
+
+    listed = site.cli("list")
+    assert "index.md:3\tcached\t0.0" in listed.stdout and "Steam rising from a cup" in listed.stdout
+
+    site.options["generate"] = "never"
+    check = "print('heavy', sorted(m for m in ('torch', 'diffusers') if m in sys.modules))"
+    built = site.build("--strict", script=check)
+    assert built.returncode == 0, built.stderr
+    assert "2 clips, 0 generated, 2 cached" in built.stderr and "heavy []" in built.stdout
+
+
+def test_generate_never_warns_with_page_and_prompt(site):
+    site.options["generate"] = "never"
+    site.page("index.md", "# Home\n\n<!-- @video-gen An uncached <em>comet</em> -->\n")
+    result = site.build("--strict")
+    assert result.returncode == 1
+    assert "index.md:3: clip not in the cache and `generate: never`: An uncached <em>comet</em>" in result.stderr
+    assert "loaded model" not in result.stderr
+    result = site.build()
+    html = (site.site_dir / "index.html").read_text()
+    assert "not generated" in html and "An uncached &lt;em&gt;comet&lt;/em&gt;" in html and "<video" not in html
+
+
+def test_prune_and_verify(site):
+    site.options["cache_dir"] = "cache"
+    make(site)
+    assert site.cli("generate").returncode == 0
+    cache = ClipCache(site.root / "cache")
+    keys = cache.clip_keys()
+    assert len(keys) == 2
+
+    site.page("sub/page.md", "# Sub\n\nNo clip any more.\n")
+    dry = site.cli("prune", "--dry-run")
+    assert dry.returncode == 0 and "would delete" in dry.stdout and "1 unreferenced clips" in dry.stdout
+    assert cache.clip_keys() == keys
+    pruned = site.cli("prune")
+    assert "deleted" in pruned.stdout
+    (kept,) = cache.clip_keys()
+    assert kept in keys
+
+    data = bytearray(cache.path(kept).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    cache.path(kept).write_bytes(bytes(data))
+    verified = site.cli("verify")
+    assert verified.returncode == 0
+    assert f"dropped {kept}.mp4: checksum mismatch" in verified.stdout and "0 ok, 1 bad" in verified.stdout
+    assert cache.clip_keys() == []
+
+
+def test_errors_are_one_line(site):
+    site.options["model"] = "./no-weights-here"
+    site.page("index.md", "<!-- @video-gen A -->\n")
+    result = site.cli("generate")
+    assert result.returncode == 1
+    assert "Error: cannot load model ./no-weights-here" in result.stderr and "Traceback" not in result.stderr
