@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import html
 from html.parser import HTMLParser
+from pathlib import Path
 
 import markdown
 import pytest
@@ -124,3 +125,51 @@ def test_pages_never_gain_unescaped_markup(mkdocs_env, before, prompt, options, 
             assert label.startswith("Generated clip: ")
             assert html.escape(label) in out  # the label round-trips through escaping
     assert "shown in code" not in out or "&lt;!-- @video-gen shown in code" in out
+
+
+directive_text = st.one_of(
+    st.builds(lambda p, o: f"<!-- @video-gen {p} {{{o}}} -->", prompt_text, option_text),
+    st.builds(lambda p: f"<!-- @video-gen {p} -->", prompt_text),
+    st.builds(
+        lambda p, img: f"<!-- @video-gen {p} {{image={img}}} -->",
+        prompt_text,
+        st.sampled_from(["../../etc/passwd", "/img/x.png", "missing.png", "/../outside", '"a b.png"']),
+    ),
+    st.builds(
+        lambda body: f"```video-gen\n{body}\n```",
+        st.one_of(
+            st.builds(lambda p: f"prompt: {p!r}", prompt_text),
+            st.builds(lambda a, b: f"segments:\n  - {a!r}\n  - {b!r}\ntransition: 2", prompt_text, prompt_text),
+            st.text(st.sampled_from("abc:-[]{}'\" \n0123456789"), max_size=40),
+        ),
+    ),
+)
+prose = st.sampled_from(
+    [
+        "Some *emphasis* and `inline code`.",
+        "- a list\n- with <b>html</b>",
+        "!!! warning\n    Inside an admonition.",
+        '<div class="raw">raw HTML block</div>',
+        "    indented code <!-- @video-gen not live -->",
+        "```python\nprint('<!-- @video-gen not live -->')\n```",
+        "| a | b |\n|---|---|\n| 1 | 2 |",
+    ]
+)
+page_text = st.lists(st.one_of(prose, directive_text), min_size=1, max_size=10).map("\n\n".join)
+
+
+def snapshot(root) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if "cache" not in p.relative_to(root).parts}
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=page_text)
+def test_realistic_pages_never_crash_leak_markup_or_write_files(mkdocs_env, text):
+    config, _plugin = mkdocs_env
+    root = Path(config.config_file_path).parent
+    before = snapshot(root)
+    rendered, out = run_page(mkdocs_env, text)
+    added = {tag for tag, _ in tags_of(out)} - {tag for tag, _ in tags_of(rendered)}
+    assert added <= OUR_TAGS | {"strong", "span"}, f"unexpected tags {added}"
+    assert "not live" not in out or "not live" in rendered  # code stays code
+    assert snapshot(root) == before  # rendering a page writes nothing outside the cache
