@@ -29,7 +29,7 @@ import filelock
 from mkdocs_wan.spec import ClipSpec
 
 #: Bump when a change to the generation code changes what a spec produces.
-CODE_VERSION = "1"
+CODE_VERSION = "2"  # 2: provenance tags in the MP4
 
 Status = Literal["ok", "missing", "corrupt"]
 
@@ -69,6 +69,28 @@ class ClipCache:
     def path(self, key: str) -> Path:
         return self.clips / f"{key}.mp4"
 
+    def poster_path(self, key: str) -> Path:
+        return self.clips / f"{key}.jpg"
+
+    def ensure_poster(self, key: str) -> None:
+        """Make the clip's poster (its first frame) if it is missing."""
+        from mkdocs_wan.encode import decode_first_frame
+
+        if not self.poster_path(key).is_file():
+            self.write_poster(key, decode_first_frame(self.path(key)))
+
+    def write_poster(self, key: str, frame: Any) -> None:
+        from mkdocs_wan.encode import write_poster
+
+        with _clear_errors(self.root, "write a poster to the cache"):
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.{os.getpid()}.", suffix=".tmp.jpg", dir=self.clips)
+            os.close(fd)
+            try:
+                write_poster(frame, Path(tmp_name))
+                Path(tmp_name).replace(self.poster_path(key))
+            finally:
+                Path(tmp_name).unlink(missing_ok=True)
+
     def has(self, key: str) -> bool:
         """A usable clip: file and index record present, and the bytes match the checksum."""
         return self.check(key) == "ok"
@@ -100,6 +122,7 @@ class ClipCache:
     def discard(self, key: str) -> None:
         with contextlib.suppress(OSError, sqlite3.Error):
             self.path(key).unlink(missing_ok=True)
+            self.poster_path(key).unlink(missing_ok=True)
             self.index.pop(key, None)
 
     @contextlib.contextmanager
@@ -169,7 +192,7 @@ class ClipCache:
     def sweep(self) -> list[Path]:
         """Delete temp files left by builds that were killed (their process is gone)."""
         removed = []
-        for tmp in self.clips.glob(".*.tmp.mp4"):
+        for tmp in [*self.clips.glob(".*.tmp.mp4"), *self.clips.glob(".*.tmp.jpg")]:
             parts = tmp.name.split(".")
             pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
             if pid and _alive(pid):

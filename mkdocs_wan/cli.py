@@ -74,8 +74,9 @@ def generate(config_file: str | None) -> None:
         for use in plugin.build.uses[key]:
             click.echo(f"{use.where}: generation failed: {err}", err=True)
     total = len(plugin.build.plans)
+    size = sum(p.stat().st_size for key in plugin.build.plans if (p := cache.path(key)).is_file())
     click.echo(
-        f"{total} clips, {len(made)} generated, {total - len(made) - len(failures)} cached, "
+        f"{total} clips ({size / 1e6:.1f} MB), {len(made)} generated, {total - len(made) - len(failures)} cached, "
         f"{len(failures)} failed in {time.perf_counter() - started:.1f} s"
     )
     if failures:

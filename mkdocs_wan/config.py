@@ -8,7 +8,8 @@ from typing import Any
 from mkdocs.config import base
 from mkdocs.config import config_options as c
 
-from mkdocs_wan.spec import FIELDS, SpecError
+from mkdocs_wan.encode import ENCODER
+from mkdocs_wan.spec import FIELDS, SpecError, parse_crf
 
 DEFAULT_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 
@@ -38,6 +39,8 @@ class WanConfig(base.Config):
     dtype = c.Choice(("auto", "bfloat16", "float16", "float32"), default="auto")
     style = c.Type(str, default="")
     generate = c.Choice(("auto", "never"), default="auto")  # never: cached clips only (CPU CI)
+    crf = ClipOption(parse_crf, default=ENCODER["crf"])  # H.264 quality: lower = better, bigger
+    ai_label = c.Type(bool, default=True)  # the visible "AI-generated" label under each clip
 
     frames = ClipOption(FIELDS["frames"], default=121)
     fps = ClipOption(FIELDS["fps"], default=24)

@@ -5,24 +5,45 @@ Every piece of writer-supplied text is escaped here, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 
-from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.spec import ClipSpec, Presentation
+
+#: WCAG 2.2.2: moving content that starts by itself and lasts longer than this needs a pause control.
+PAUSE_CONTROL_SECONDS = 5.0
 
 
-def video_html(src: str, spec: ClipSpec, prompt: str, key: str, caption: str | None = None) -> str:
-    """A muted, looping, inline-playing clip with its prompt as accessible name and caption.
+def video_html(
+    src: str,
+    poster: str | None,
+    spec: ClipSpec,
+    frames: int,
+    prompt: str,
+    key: str,
+    show: Presentation = Presentation(),  # noqa: B008 — frozen, shared safely
+    provenance: Mapping[str, str] | None = None,
+    label: bool = True,
+) -> str:
+    """A muted, inline-playing clip with an accessible name, caption, poster and provenance.
 
     `prompt` is the writer's prompt as shown to readers (without the site `style`).
     """
-    caption_text = prompt if caption is None else caption
-    figcaption = f"<figcaption>{escape(caption_text)}</figcaption>" if caption_text else ""
+    caption = prompt if show.caption is None else show.caption
+    name = show.alt or f"Generated clip: {prompt}"
+    # An autoplaying clip longer than 5 s keeps its controls, whatever the directive says.
+    controls = show.controls or (show.autoplay and frames / spec.fps > PAUSE_CONTROL_SECONDS)
+    flags = [flag for flag, on in (("loop", show.loop), ("autoplay", show.autoplay), ("controls", controls)) if on]
+    data = "".join(f' data-{name}="{escape(value)}"' for name, value in (provenance or {}).items())
     return (
-        f'<figure class="wan-video" data-wan-key="{key}">'
-        f'<video src="{escape(src)}" width="{spec.width}" height="{spec.height}" '
-        'muted loop playsinline autoplay controls preload="metadata" '
-        f'aria-label="{escape("Generated clip: " + prompt)}"></video>'
-        f"{figcaption}</figure>"
+        f'<figure class="wan-video" data-wan-key="{key}"{data}>'
+        f'<video src="{escape(src)}"'
+        + (f' poster="{escape(poster)}"' if poster else "")
+        + f' width="{spec.width}" height="{spec.height}" muted playsinline {" ".join(flags)} preload="metadata"'
+        f' aria-label="{escape(name)}"></video>'
+        + ('<span class="wan-video-label">AI-generated</span>' if label else "")
+        + (f"<figcaption>{escape(caption)}</figcaption>" if caption else "")
+        + "</figure>"
     )
 
 

@@ -9,7 +9,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 #: Encoder settings; they shape the clip's bytes, so they are part of every cache key.
-#: Threads are pinned because x264's output depends on its thread count.
+#: Threads are pinned because x264's output depends on its thread count. `crf` is the default
+#: of the `crf` option (lower = better and bigger; 20 is visually clean for generated clips).
 ENCODER: dict[str, Any] = {
     "codec": "libx264",
     "pix_fmt": "yuv420p",
@@ -18,11 +19,19 @@ ENCODER: dict[str, Any] = {
     "threads": 2,
     "faststart": True,
 }
+POSTER_QUALITY = 80  # JPEG quality of the poster frame
 
 
-def encode_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
-    """Write `frames` (F, H, W, 3, uint8) to `path` as an MP4 that browsers play inline."""
+def encode_mp4(
+    frames: np.ndarray, path: Path, fps: int, crf: int = ENCODER["crf"], metadata: dict[str, str] | None = None
+) -> None:
+    """Write `frames` (F, H, W, 3, uint8) to `path` as an MP4 that browsers play inline.
+
+    `metadata` lands in the MP4's tags (title, comment, …) for provenance.
+    """
     import imageio_ffmpeg
+
+    tags = [arg for name, value in (metadata or {}).items() for arg in ("-metadata", f"{name}={value}")]
 
     count, height, width, _ = frames.shape
     writer = imageio_ffmpeg.write_frames(
@@ -36,11 +45,12 @@ def encode_mp4(frames: np.ndarray, path: Path, fps: int) -> None:
         macro_block_size=16,
         ffmpeg_log_level="error",
         output_params=[
-            "-crf", str(ENCODER["crf"]),
+            "-crf", str(crf),
             "-preset", ENCODER["preset"],
             "-threads", str(ENCODER["threads"]),
             "-movflags", "+faststart",
             "-an",
+            *tags,
             "-f", "mp4",
         ],
     )  # fmt: skip
@@ -69,3 +79,39 @@ def decode_mp4(path: Path) -> np.ndarray:
     width, height = next(reader)["size"]
     frames = [np.frombuffer(frame, dtype=np.uint8) for frame in reader]
     return np.stack(frames).reshape(len(frames), height, width, 3)
+
+
+def decode_first_frame(path: Path) -> np.ndarray:
+    """The clip's first frame as (H, W, 3) uint8, without decoding the rest."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        width, height = next(reader)["size"]
+        return np.frombuffer(next(reader), dtype=np.uint8).reshape(height, width, 3).copy()
+    finally:
+        reader.close()
+
+
+def write_poster(frame: np.ndarray, path: Path) -> None:
+    """Save one frame as the small JPEG a page shows before the clip loads."""
+    from PIL import Image
+
+    Image.fromarray(frame).save(path, format="JPEG", quality=POSTER_QUALITY, optimize=True)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The MP4's container tags, as ffmpeg reports them (used by tests and `verify`)."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path), "-f", "ffmetadata", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pairs = (line.split("=", 1) for line in probe.stdout.splitlines() if "=" in line and not line.startswith(";"))
+    return {key: value for key, value in pairs}

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 from mkdocs.plugins import get_plugin_logger
 from tqdm import tqdm
 
+from mkdocs_wan import __version__
 from mkdocs_wan.cache import CacheError
 from mkdocs_wan.encode import decode_mp4, encode_mp4
 from mkdocs_wan.images import fit_image, load_image
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Plan, Step, Stitch
+from mkdocs_wan.quality import quality_problem
 from mkdocs_wan.spec import ClipSpec
 from mkdocs_wan.stitch import crossfade
 from mkdocs_wan.tiny import ensure_tiny_model
@@ -252,13 +254,14 @@ def run_plan(
             continue
         with cache.lock(step.key):
             if not cache.has(step.key):
-                _make_step(step, cache, generator, meta, on_step, should_stop)
+                _make_step(step, plan, cache, generator, meta, on_step, should_stop)
                 made = True
     return made
 
 
 def _make_step(
     step: Step,
+    plan: Plan,
     cache: ClipCache,
     generator: WanGenerator,
     meta: Mapping[str, Any],
@@ -267,6 +270,7 @@ def _make_step(
 ) -> None:
     if isinstance(step, Stitch):
         frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
+        title, seed = plan.title, plan.display.seed
         fps, record = step.fps, {"stitch": list(step.parts), "transition": step.transition}
     else:
         image = None
@@ -275,12 +279,22 @@ def _make_step(
         elif step.spec.image and step.spec.image.startswith("clip:"):
             image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
         frames = generator.generate(step.spec, image, on_step, should_stop)
+        title, seed = step.spec.prompt, step.spec.seed
         fps, record = step.spec.fps, {"spec": step.spec.as_dict()}
+    tags = {
+        "title": title,
+        "comment": f"AI-generated with {generator.model.name} (seed {seed}) by mkdocs-wan {__version__}",
+    }
+    final = step.key == plan.key
+    if final:
+        record["quality"] = quality_problem(frames)
     cache.store(
         step.key,
-        lambda path: encode_mp4(frames, path, fps),
+        lambda path: encode_mp4(frames, path, fps, step.crf, tags),
         {**meta, **record, "frames": len(frames)},
     )
+    if final:
+        cache.write_poster(step.key, frames[0])
 
 
 def generate_missing(

@@ -25,7 +25,8 @@ class Generate:
 
     key: str
     spec: ClipSpec
-    image: Path | None = None  # a picture in docs_dir, or the previous segment's clip (its last frame)
+    image: Path | None = None  # a picture in docs_dir (later segments start from the previous clip)
+    crf: int = ENCODER["crf"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Stitch:
     parts: tuple[str, ...]
     transition: int
     fps: int
+    crf: int = ENCODER["crf"]
 
 
 Step = Generate | Stitch
@@ -68,14 +70,16 @@ def plan_clip(
     style: str,
     model_fingerprint: str,
     image: tuple[Path, str] | None = None,
+    crf: int = ENCODER["crf"],
 ) -> Plan:
     """The plan for a directive; `image` is its start picture as (path, sha256), if any."""
+    encoder = {**ENCODER, "crf": crf}
     title = " ".join(str(options.get("prompt") or "").split())
     image_id = f"sha256:{image[1]}" if image else None
     image_path = image[0] if image else None
     if "segments" not in options:
         spec = build_spec(options, defaults, style, image_id)
-        return Plan((Generate(clip_key(spec, model_fingerprint, ENCODER), spec, image_path),), spec, title)
+        return Plan((Generate(clip_key(spec, model_fingerprint, encoder), spec, image_path, crf),), spec, title)
 
     specs, transition = build_segment_specs(options, defaults, style, image_id)
     segments = [s if isinstance(s, str) else s.get("prompt", "") for s in options["segments"]]
@@ -85,10 +89,10 @@ def plan_clip(
         if steps:  # start from the previous segment's last frame
             spec = replace(spec, image=f"clip:{steps[-1].key}")
             image_path = None
-        steps.append(Generate(clip_key(spec, model_fingerprint, ENCODER), spec, image_path))
+        steps.append(Generate(clip_key(spec, model_fingerprint, encoder), spec, image_path, crf))
     if len(steps) == 1:
         return Plan(tuple(steps), specs[0], title)
     parts = tuple(step.key for step in steps)
-    payload = {"code": CODE_VERSION, "stitch": parts, "transition": transition, "encoder": ENCODER}
+    payload = {"code": CODE_VERSION, "stitch": parts, "transition": transition, "encoder": encoder}
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    return Plan((*steps, Stitch(key, parts, transition, specs[0].fps)), specs[0], title)
+    return Plan((*steps, Stitch(key, parts, transition, specs[0].fps, crf)), specs[0], title)

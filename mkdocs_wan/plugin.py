@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -11,6 +12,7 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files
 
+from mkdocs_wan import __version__
 from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.directives import FENCE_NAME, DirectiveError, custom_fence, find_directives, parse_options
@@ -19,7 +21,7 @@ from mkdocs_wan.generate import ModelLoadError, WanGenerator, generate_missing
 from mkdocs_wan.images import resolve_image
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Plan, plan_clip
-from mkdocs_wan.spec import SpecError, caption_of
+from mkdocs_wan.spec import Presentation, SpecError, presentation_of
 from mkdocs_wan.worker import ClipWorker, touch
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 log = get_plugin_logger(__name__)
 
 VIDEOS_DIR = "assets/videos"
+CSS_URI = "assets/stylesheets/mkdocs-wan.css"
 
 
 @dataclass
@@ -107,11 +110,16 @@ class WanPlugin(BasePlugin[WanConfig]):
         if self.worker is not None and not self.sentinel.exists():
             touch(self.sentinel)  # the watched path must exist before the server starts
         _register_fence(config)
+        if CSS_URI not in config.extra_css:
+            config.extra_css.append(CSS_URI)
         return config
 
     # Under `serve --dirty` only pages whose source changed are re-rendered; deleting the output of
     # pages that showed a placeholder makes MkDocs render them again once their clip lands.
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
+        if files.get_file_from_path(CSS_URI) is None:
+            css = resources.files("mkdocs_wan").joinpath("assets/mkdocs-wan.css").read_text()
+            files.append(File.generated(config, CSS_URI, content=css))
         if self.worker is not None:
             for src_uri in self.pending_pages:
                 page_file = files.get_file_from_path(src_uri)
@@ -140,7 +148,7 @@ class WanPlugin(BasePlugin[WanConfig]):
             try:
                 options = parse_options(directive)
                 plan = self._plan(options, directive.kind, page, config)
-                caption = caption_of(options)
+                show = presentation_of(options)
             except DirectiveError as err:
                 where = f"{page.file.src_uri}:{directive.line + err.line_offset}"
                 out.append(self._reject(where, str(err)))
@@ -148,7 +156,7 @@ class WanPlugin(BasePlugin[WanConfig]):
             except SpecError as err:
                 out.append(self._reject(where, str(err)))
                 continue
-            out.append(self._embed(plan, caption, page, where, config, files))
+            out.append(self._embed(plan, show, page, where, config, files))
         out.append(html[end:])
         return "".join(out)
 
@@ -164,8 +172,13 @@ class WanPlugin(BasePlugin[WanConfig]):
         except (ModelLoadError, CacheError) as err:
             raise PluginError(str(err)) from None
         self.build.made = len(made)
+        for key in made:
+            problem = self.cache.index[key].get("quality")
+            for use in self.build.uses[key] if problem else ():
+                log.warning("%s: the generated clip looks %s: %s", use.where, problem, self.build.plans[key].title)
         for key, err in failures.items():
-            files.remove(files.get_file_from_path(f"{VIDEOS_DIR}/{key}.mp4"))  # type: ignore[arg-type]
+            for suffix in ("mp4", "jpg"):
+                files.remove(files.get_file_from_path(f"{VIDEOS_DIR}/{key}.{suffix}"))  # type: ignore[arg-type]
             for use in self.build.uses[key]:
                 log.warning("%s: generation failed: %s", use.where, err)
                 use.page.content = (use.page.content or "").replace(use.html, error_html(use.where, str(err)))
@@ -182,7 +195,16 @@ class WanPlugin(BasePlugin[WanConfig]):
             f", {count} {label}" for count, label in ((build.failed, "failed"), (len(build.queued), "queued")) if count
         )
         elapsed = time.perf_counter() - build.started
-        log.info("%d clips, %d generated, %d cached%s in %.1f s", total, build.made, cached, extra, elapsed)
+        size = sum(p.stat().st_size for k in build.plans if (p := self.cache.path(k)).is_file()) if self.cache else 0
+        log.info(
+            "%d clips (%.1f MB), %d generated, %d cached%s in %.1f s",
+            total,
+            size / 1e6,
+            build.made,
+            cached,
+            extra,
+            elapsed,
+        )
 
     def _reload(self) -> None:
         """Called by the worker when a clip lands: touch the sentinel once the watcher runs.
@@ -205,18 +227,18 @@ class WanPlugin(BasePlugin[WanConfig]):
         image = None
         if "image" in options:
             image = resolve_image(options["image"], page.file.src_uri, Path(config.docs_dir))
-        return plan_clip(options, self.defaults, self.config.style, self.fingerprint, image)
+        return plan_clip(options, self.defaults, self.config.style, self.fingerprint, image, self.config.crf)
 
     def _embed(
         self,
         plan: Plan,
-        caption: str | None,
+        show: Presentation,
         page: Page,
         where: str,
         config: MkDocsConfig,
         files: Files,
     ) -> str:
-        assert self.cache is not None
+        assert self.cache is not None and self.generator is not None
         key = plan.key
         self.page_keys[page.file.src_uri].add(key)
         self.build.plans[key] = plan
@@ -226,18 +248,42 @@ class WanPlugin(BasePlugin[WanConfig]):
             return placeholder_html(plan.display, plan.title, key, state="not generated")
         if not ready and self.worker is not None:
             return self._queue(plan, page, where)
-        src_uri = f"{VIDEOS_DIR}/{key}.mp4"
-        clip_file = files.get_file_from_path(src_uri)
-        if clip_file is None:
-            clip_file = File.generated(config, src_uri, abs_src_path=str(self.cache.path(key)))
-            files.append(clip_file)
-        html = video_html(clip_file.url_relative_to(page.file), plan.display, plan.title, key, caption)
+        if ready:
+            self.cache.ensure_poster(key)  # e.g. the poster was deleted by hand
+        clip = self._publish(f"{key}.mp4", self.cache.path(key), config, files)
+        poster = self._publish(f"{key}.jpg", self.cache.poster_path(key), config, files)
+        provenance = {
+            "prompt": plan.title,
+            "model": self.generator.model.name,
+            "seed": str(plan.display.seed),
+            "generator": f"mkdocs-wan {__version__}",
+        }
+        html = video_html(
+            clip.url_relative_to(page.file),
+            poster.url_relative_to(page.file),
+            plan.display,
+            plan.frames,
+            plan.title,
+            key,
+            show,
+            provenance,
+            self.config.ai_label,
+        )
         if ready:
             self.build.cached.add(key)
         else:
             self.build.missing[key] = plan
         self.build.uses.setdefault(key, []).append(_Use(page, where, html))
         return html
+
+    def _publish(self, name: str, path: Path, config: MkDocsConfig, files: Files) -> File:
+        """Add a cached file to the build once, at its stable content-addressed URL."""
+        src_uri = f"{VIDEOS_DIR}/{name}"
+        published = files.get_file_from_path(src_uri)
+        if published is None:
+            published = File.generated(config, src_uri, abs_src_path=str(path))
+            files.append(published)
+        return published
 
     def _ready(self, key: str, where: str) -> bool:
         """Is the clip cached and intact? Checked once per key per build."""

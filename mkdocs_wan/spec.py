@@ -26,7 +26,7 @@ MAX_SEGMENTS = 8  # drift makes more than ~5-6 chained segments incoherent anywa
 DEFAULT_TRANSITION = 4  # crossfade frames between segments
 
 #: Options a directive may carry that do not shape the clip's bytes.
-PRESENTATION_OPTIONS = frozenset({"caption"})
+PRESENTATION_OPTIONS = frozenset({"caption", "alt", "autoplay", "loop", "controls"})
 #: Options resolved by other stages (the picture by `images`, segments by `plan`).
 STRUCTURE_OPTIONS = frozenset({"image", "segments", "transition"})
 
@@ -71,6 +71,10 @@ def parse_steps(value: Any) -> int:
 
 def parse_seed(value: Any) -> int:
     return _bounded("seed", _integer("seed", value), 0, MAX_SEED)
+
+
+def parse_crf(value: Any) -> int:
+    return _bounded("crf", _integer("crf", value), 0, 51)
 
 
 def parse_guidance(value: Any) -> float:
@@ -160,12 +164,39 @@ def check_options(options: Mapping[str, Any]) -> None:
             raise SpecError(f"unknown option '{name}' (known: {known})")
 
 
-def caption_of(options: Mapping[str, Any]) -> str | None:
-    """The figcaption override, if the directive sets one."""
+@dataclass(frozen=True)
+class Presentation:
+    """How the page shows a clip; none of it changes the clip's bytes."""
+
+    caption: str | None = None  # None: the prompt; "": no caption
+    alt: str | None = None  # accessible name; default: the prompt
+    autoplay: bool = True
+    loop: bool = True
+    controls: bool = True
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise SpecError(f"{name} must be true or false, got {value!r}")
+
+
+def presentation_of(options: Mapping[str, Any]) -> Presentation:
+    """Read caption/alt/autoplay/loop/controls; `caption=false` hides the caption."""
     caption = options.get("caption")
-    if caption is not None and not isinstance(caption, str):
-        raise SpecError(f"caption must be text, got {caption!r}")
-    return caption
+    if caption is False or (isinstance(caption, str) and caption.strip().lower() == "false"):
+        caption = ""
+    for name, value in (("caption", caption), ("alt", options.get("alt"))):
+        if value is not None and not isinstance(value, str):
+            raise SpecError(f"{name} must be text, got {value!r}")
+    flags = {name: parse_bool(name, options[name]) for name in ("autoplay", "loop", "controls") if name in options}
+    return Presentation(caption=caption, alt=options.get("alt"), **flags)
 
 
 def build_spec(

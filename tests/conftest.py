@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -45,6 +46,12 @@ def directives(render: Callable[[str], str]) -> Callable[[str], list[Directive]]
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One clip cache for the session's builds, so the tiny model is saved once."""
     return tmp_path_factory.mktemp("wan-cache")
+
+
+def summary(expected: str, output: str) -> bool:
+    """The build's summary line, with the clip bytes (which vary) wildcarded."""
+    pattern = re.escape(expected).replace(re.escape("(MB)"), r"\([\d.]+ MB\)")
+    return re.search(pattern, output) is not None
 
 
 class Site:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from conftest import summary
+
 from mkdocs_wan.cache import ClipCache
 
 PAGES = {
@@ -25,7 +27,7 @@ def test_generate_then_cache_only_build(site):
 
     generated = site.cli("generate", "-f", "mkdocs.yml")
     assert generated.returncode == 0, generated.stderr
-    assert "2 clips, 2 generated, 0 cached, 0 failed" in generated.stdout
+    assert summary("2 clips (MB), 2 generated, 0 cached, 0 failed", generated.stdout)
     assert generated.stderr.count("loaded model tiny in") == 1
     assert not site.site_dir.exists()  # nothing was built
 
@@ -36,7 +38,7 @@ def test_generate_then_cache_only_build(site):
     check = "print('heavy', sorted(m for m in ('torch', 'diffusers') if m in sys.modules))"
     built = site.build("--strict", script=check)
     assert built.returncode == 0, built.stderr
-    assert "2 clips, 0 generated, 2 cached" in built.stderr and "heavy []" in built.stdout
+    assert summary("2 clips (MB), 0 generated, 2 cached", built.stderr) and "heavy []" in built.stdout
 
 
 def test_generate_never_warns_with_page_and_prompt(site):

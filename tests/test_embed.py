@@ -1,11 +1,13 @@
-"""The embed HTML: valid attributes, escaped text everywhere."""
+"""The embed HTML: valid attributes, accessibility, provenance, escaped text everywhere."""
 
 from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from mkdocs_wan.embed import error_html, video_html
-from mkdocs_wan.spec import ClipSpec
+import pytest
+
+from mkdocs_wan.embed import error_html, placeholder_html, video_html
+from mkdocs_wan.spec import ClipSpec, Presentation, SpecError, presentation_of
 
 SPEC = ClipSpec("x", "", 1, 9, 24, 640, 352, 2, 5.0)
 
@@ -25,28 +27,76 @@ def parse(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
+def video(show: Presentation | None = None, frames: int = 9) -> dict[str, str | None]:
+    html = video_html("v.mp4", "v.jpg", SPEC, frames, "A kite", "k", show or Presentation())
+    return dict(parse(html))["video"]
+
+
 def test_video_attributes():
-    tags = parse(video_html("../assets/videos/k.mp4", SPEC, "A kite", "k"))
-    assert [t for t, _ in tags] == ["figure", "video", "figcaption"]
-    video = tags[1][1]
-    assert video["src"] == "../assets/videos/k.mp4"
-    assert (video["width"], video["height"]) == ("640", "352")
-    assert {"muted", "loop", "playsinline", "autoplay", "controls"} <= set(video)
-    assert video["preload"] == "metadata"
-    assert video["aria-label"] == "Generated clip: A kite"
+    html = video_html("../assets/videos/k.mp4", "../assets/videos/k.jpg", SPEC, 9, "A kite", "k")
+    tags = parse(html)
+    assert [t for t, _ in tags] == ["figure", "video", "span", "figcaption"]
+    attrs = tags[1][1]
+    assert attrs["src"] == "../assets/videos/k.mp4" and attrs["poster"] == "../assets/videos/k.jpg"
+    assert (attrs["width"], attrs["height"]) == ("640", "352")
+    assert {"muted", "loop", "playsinline", "autoplay", "controls"} <= set(attrs)
+    assert attrs["preload"] == "metadata"
+    assert attrs["aria-label"] == "Generated clip: A kite"
+    assert "AI-generated" in html and "<figcaption>A kite</figcaption>" in html
 
 
-def test_prompt_and_caption_are_escaped():
+def test_switches_alt_and_caption():
+    assert {"autoplay", "loop", "controls"}.isdisjoint(video(Presentation(autoplay=False, loop=False, controls=False)))
+    assert video(Presentation(alt="A red kite on a blue sky"))["aria-label"] == "A red kite on a blue sky"
+    html = video_html("v.mp4", "v.jpg", SPEC, 9, "A kite", "k", Presentation(caption=""), label=False)
+    assert "figcaption" not in html and "AI-generated" not in html
+    html = video_html("v.mp4", "v.jpg", SPEC, 9, "A kite", "k", Presentation(caption="Close up"))
+    assert "<figcaption>Close up</figcaption>" in html
+
+
+def test_long_autoplaying_clips_keep_their_controls():
+    no_controls = Presentation(controls=False)
+    assert "controls" in video(no_controls, frames=121)  # 121 frames at 24 fps = 5.04 s (WCAG 2.2.2)
+    assert "controls" not in video(no_controls, frames=97)  # 4 s
+    assert "controls" not in video(Presentation(controls=False, autoplay=False), frames=121)
+
+
+def test_provenance_data_attributes():
+    html = video_html("v.mp4", None, SPEC, 9, "A kite", "k", provenance={"model": "tiny", "seed": "7"})
+    figure = dict(parse(html))["figure"]
+    assert figure["data-model"] == "tiny" and figure["data-seed"] == "7" and figure["data-wan-key"] == "k"
+    assert "poster" not in dict(parse(html))["video"]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, Presentation()),
+        ({"caption": "false"}, Presentation(caption="")),
+        ({"caption": False}, Presentation(caption="")),
+        ({"caption": "Hi"}, Presentation(caption="Hi")),
+        ({"autoplay": "no", "loop": False, "controls": "1"}, Presentation(autoplay=False, loop=False)),
+        ({"alt": "Name"}, Presentation(alt="Name")),
+    ],
+)
+def test_presentation_options(options, expected):
+    assert presentation_of(options) == expected
+
+
+def test_presentation_rejects_nonsense():
+    with pytest.raises(SpecError, match="autoplay must be true or false"):
+        presentation_of({"autoplay": "sometimes"})
+    with pytest.raises(SpecError, match="caption must be text"):
+        presentation_of({"caption": 3})
+
+
+def test_prompt_caption_and_provenance_are_escaped():
     evil = '"><script>alert(1)</script><b x="'
-    html = video_html("v.mp4", SPEC, evil, "k", caption=evil)
+    html = video_html("v.mp4", "v.jpg", SPEC, 9, evil, "k", Presentation(caption=evil), {"prompt": evil})
     assert "<script>" not in html and "<b " not in html
-    assert [t for t, _ in parse(html)] == ["figure", "video", "figcaption"]
-    assert parse(html)[1][1]["aria-label"] == "Generated clip: " + evil
-
-
-def test_caption_override_and_empty_caption():
-    assert "<figcaption>Close up</figcaption>" in video_html("v.mp4", SPEC, "A kite", "k", caption="Close up")
-    assert "figcaption" not in video_html("v.mp4", SPEC, "A kite", "k", caption="")
+    assert [t for t, _ in parse(html)] == ["figure", "video", "span", "figcaption"]
+    assert dict(parse(html))["video"]["aria-label"] == "Generated clip: " + evil
+    assert "<script>" not in placeholder_html(SPEC, evil, "k") + placeholder_html(SPEC, "x", "k", state=evil)
 
 
 def test_error_note_is_escaped():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import pytest
+from conftest import summary
 
 from mkdocs_wan.encode import count_frames
 
@@ -49,7 +50,7 @@ def test_build_generates_embeds_and_resolves_from_nested_pages(site, directory_u
 
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
-    assert "2 clips, 2 generated, 0 cached" in result.stderr  # identical directives generate once
+    assert summary("2 clips (MB), 2 generated, 0 cached", result.stderr)  # identical directives generate once
     assert result.stderr.count("loaded model tiny in") == 1
     assert "Traceback" not in result.stderr
 
@@ -68,14 +69,14 @@ def test_second_build_generates_nothing_and_never_imports_torch(site):
     site.page("other.md", "```video-gen\nprompt: Waves on rocks\n```\n")
     first = site.build()
     assert first.returncode == 0, first.stderr
-    assert "2 clips, 2 generated, 0 cached" in first.stderr
+    assert summary("2 clips (MB), 2 generated, 0 cached", first.stderr)
 
     check = (
         "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\nprint('heavy', heavy)"
     )
     second = site.build("--strict", script=check)
     assert second.returncode == 0, second.stderr
-    assert "2 clips, 0 generated, 2 cached" in second.stderr
+    assert summary("2 clips (MB), 0 generated, 2 cached", second.stderr)
     assert "loaded model" not in second.stderr
     assert "heavy []" in second.stdout
 
@@ -138,7 +139,7 @@ def test_generation_failure_is_a_warning_and_a_note_and_other_clips_survive(site
     assert "loaded model ./weights in" in result.stderr
     assert re.search(r"a\.md:3: generation failed: RuntimeError", result.stderr)
     assert re.search(r"b\.md:5: generation failed: RuntimeError", result.stderr)
-    assert "1 clips, 0 generated, 0 cached, 1 failed" in result.stderr
+    assert summary("1 clips (MB), 0 generated, 0 cached, 1 failed", result.stderr)
     assert "Traceback" not in result.stderr
     assert not list(site.site_dir.glob("assets/videos/*.mp4"))  # no clip file is published
 
@@ -162,7 +163,7 @@ def test_image_and_segment_directives_in_a_real_build(site):
     )
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
-    assert "2 clips, 2 generated, 0 cached" in result.stderr
+    assert summary("2 clips (MB), 2 generated, 0 cached", result.stderr)
     story = site.site_dir / "story" / "index.html"
     (src,) = video_srcs(story)
     assert count_frames(resolve(site.site_dir, story, src)) == 9 + 13 - 2
@@ -170,7 +171,7 @@ def test_image_and_segment_directives_in_a_real_build(site):
 
     Image.new("RGB", (120, 80), (220, 40, 30)).save(picture)  # a new picture means new clips
     result = site.build("--strict")
-    assert "2 clips, 2 generated, 0 cached" in result.stderr, result.stderr
+    assert summary("2 clips (MB), 2 generated, 0 cached", result.stderr), result.stderr
 
 
 def test_bad_image_paths_fail_strict_builds_with_page_and_line(site, tmp_path_factory):
