@@ -65,7 +65,7 @@ class Server:
 
 
 def clip_key(html: str) -> str | None:
-    match = re.search(r'data-wan-key="(\w+)"><video', html)
+    match = re.search(r'data-wan-key="(\w+)"[^>]*><video ', html)
     return match[1] if match else None
 
 
@@ -119,7 +119,7 @@ def test_edited_prompt_makes_a_new_clip_and_leaves_the_other_page_alone(server):
     other_bytes = server.get("/other/" + other_src)[0]
 
     write(server.root / "docs" / "index.md", "# Home\n\n<!-- @video-gen A red kite over the dunes -->\n")
-    html = server.wait_for("/", r'data-wan-key="(?!' + first + r')\w+"><video ')
+    html = server.wait_for("/", r'data-wan-key="(?!' + first + r')\w+"[^>]*><video ')
     assert "A red kite over the dunes" in html
     other_after = server.page("/other/")
     assert clip_key(other_after) == other_key

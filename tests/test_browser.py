@@ -1,0 +1,131 @@
+"""The example site in real headless Chromium (Debian's package, driven by Playwright).
+
+Every video on every page must load, have the right duration, no media error, start playing
+muted by itself, and have an accessible name. One screenshot per theme goes to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+
+from mkdocs_wan.encode import count_frames
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+EXAMPLE = Path(__file__).parent.parent / "example_site"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory):
+    """The example site built with mkdocs-material and with MkDocs' default theme."""
+    root = tmp_path_factory.mktemp("example")
+    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".cache", "site"))
+    env = {"HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"}
+    built = {}
+    for theme, args in (("material", []), ("mkdocs", ["-t", "mkdocs"])):
+        out = root / f"site-{theme}"
+        cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out), *args]
+        result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        built[theme] = out
+    return built
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def serve(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def expected_seconds(clip: Path) -> float:
+    fps = next(imageio_ffmpeg.read_frames(str(clip)))["fps"]
+    return count_frames(clip) / fps
+
+
+REVEAL = """(video) => {  // a clip in a content tab: click its tab, as a reader would
+  const block = video.closest('.tabbed-block');
+  if (!block) return;
+  const index = [...block.parentElement.children].indexOf(block);
+  block.closest('.tabbed-set').querySelectorAll(':scope > input')[index].click();
+}"""
+STATE = """async (video) => {
+  const deadline = Date.now() + 15000;
+  while (video.readyState < 2 && !video.error && Date.now() < deadline) await new Promise(r => setTimeout(r, 50));
+  const start = video.currentTime;
+  await new Promise(r => setTimeout(r, 400));
+  return {ready: video.readyState, duration: video.duration, error: video.error && video.error.code,
+          paused: video.paused, muted: video.muted, advanced: video.currentTime !== start,
+          src: video.getAttribute('src')};
+}"""
+
+
+@pytest.mark.parametrize("theme", ["material", "mkdocs"])
+def test_every_video_plays_in_chromium(sites, browser, theme):
+    site = sites[theme]
+    server, base = serve(site)
+    pages = sorted(p for p in site.rglob("index.html") if "<video" in p.read_text())
+    assert len(pages) >= 4
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        seen = 0
+        for html in pages:
+            url = f"{base}/{html.parent.relative_to(site).as_posix()}/".replace("//", "/").replace(":/", "://")
+            page.goto(url, wait_until="load")
+            videos = page.locator("figure.wan-video video")
+            for i in range(videos.count()):
+                video = videos.nth(i)
+                video.evaluate(REVEAL)
+                video.scroll_into_view_if_needed()
+                state = video.evaluate(STATE)
+                where = f"{url} video {i} ({state['src']})"
+                assert state["error"] is None, where
+                assert state["ready"] >= 2, where
+                clip = (html.parent / state["src"]).resolve()
+                assert abs(state["duration"] - expected_seconds(clip)) < 0.05, (where, state)
+                assert state["muted"] and not state["paused"] and state["advanced"], (where, state)
+                playwright_api.expect(video).to_have_accessible_name(re.compile(r"\S"))
+                seen += 1
+        assert seen >= 7
+        page.goto(f"{base}/guide/forms/", wait_until="load")
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / f"example-{theme}.png"), full_page=True)
+        # MkDocs' default theme loads highlight.js from a CDN, which this offline machine can't reach.
+        assert [e for e in errors if "hljs" not in e] == []
+    finally:
+        server.shutdown()
