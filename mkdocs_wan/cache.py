@@ -29,7 +29,7 @@ import filelock
 from mkdocs_wan.spec import ClipSpec
 
 #: Bump when a change to the generation code changes what a spec produces.
-CODE_VERSION = "2"  # 2: provenance tags in the MP4
+CODE_VERSION = "3"  # 2: provenance tags in the MP4; 3: cached text embeddings, scalar T2V timesteps
 
 Status = Literal["ok", "missing", "corrupt"]
 

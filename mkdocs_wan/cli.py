@@ -13,7 +13,8 @@ from mkdocs.exceptions import MkDocsException
 
 from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.collect import load_site, render_pages
-from mkdocs_wan.generate import ModelLoadError, generate_missing
+from mkdocs_wan.generate import ModelLoadError
+from mkdocs_wan.make import generate_missing
 from mkdocs_wan.plugin import WanPlugin
 
 config_option = click.option(

@@ -41,6 +41,11 @@ class WanConfig(base.Config):
     generate = c.Choice(("auto", "never"), default="auto")  # never: cached clips only (CPU CI)
     crf = ClipOption(parse_crf, default=ENCODER["crf"])  # H.264 quality: lower = better, bigger
     ai_label = c.Type(bool, default=True)  # the visible "AI-generated" label under each clip
+    # Speed and memory (see speed.py and the README's measured effects).
+    preset = c.Choice(("final", "draft"), default="final")
+    attention = c.Optional(c.Type(str))  # diffusers attention backend, e.g. "flash", "_native_cudnn"
+    compile = c.Type(bool, default=False)
+    memory = c.Choice(("high", "low"), default="high")
 
     frames = ClipOption(FIELDS["frames"], default=121)
     fps = ClipOption(FIELDS["fps"], default=24)

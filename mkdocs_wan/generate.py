@@ -6,32 +6,27 @@ never pays for them. The pipeline is loaded once per `WanGenerator` and kept for
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mkdocs.plugins import get_plugin_logger
-from tqdm import tqdm
 
-from mkdocs_wan import __version__
-from mkdocs_wan.cache import CacheError
-from mkdocs_wan.encode import decode_mp4, encode_mp4
-from mkdocs_wan.images import fit_image, load_image
+from mkdocs_wan.images import fit_image
 from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Plan, Step, Stitch
-from mkdocs_wan.quality import quality_problem
 from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.stitch import crossfade
+from mkdocs_wan.speed import Tuning, apply_tuning, set_cache_hook
 from mkdocs_wan.tiny import ensure_tiny_model
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from mkdocs_wan.cache import ClipCache
 
 log = get_plugin_logger(__name__)
+
+EMBED_CACHE_SIZE = 256  # prompts whose embeddings stay in memory (a few MB each at full size)
 
 _STACKTRACE_NOTE = "Please check out the root cause in the stacktrace above."
 _DOWNLOAD_HINT = (
@@ -55,13 +50,19 @@ class GenerationCancelled(GenerationError):
 class WanGenerator:
     """Text-to-video with Wan2.2-TI2V through diffusers, loaded on first use."""
 
-    def __init__(self, model: ModelRef, cache_dir: Path, device: str = "auto", dtype: str = "auto") -> None:
+    def __init__(
+        self, model: ModelRef, cache_dir: Path, device: str = "auto", dtype: str = "auto", tuning: Tuning | None = None
+    ) -> None:
         self.model = model
         self.cache_dir = cache_dir
         self.device = device
         self.dtype = dtype
+        self.tuning = tuning or Tuning()
         self._pipe: Any = None
         self._i2v: Any = None
+        self._device_name = "cpu"
+        self._hook = [""]  # the transformer's active cache hook
+        self._embeds: OrderedDict[str, Any] = OrderedDict()  # prompt -> text embeddings (LRU)
 
     @property
     def loaded(self) -> bool:
@@ -90,7 +91,8 @@ class WanGenerator:
             try:
                 from diffusers import WanImageToVideoPipeline
 
-                self._i2v = WanImageToVideoPipeline.from_pipe(pipe)
+                # TI2V needs per-token timesteps to pin the start frame (see `_load`).
+                self._i2v = WanImageToVideoPipeline.from_pipe(pipe, expand_timesteps=True)
             finally:
                 diffusers_logging.set_verbosity(levels[0])
                 transformers_logging.set_verbosity(levels[1])
@@ -134,12 +136,8 @@ class WanGenerator:
             pipe = WanPipeline.from_pretrained(
                 location, revision=self.model.revision, dtype=self._dtypes(torch, device)
             )
-            pipe.to(device)
         except torch.OutOfMemoryError:
-            raise ModelLoadError(
-                f"cannot load model {self.model.name}: out of {device} memory; TI2V-5B needs about "
-                "24 GB for its weights alone — use a larger GPU or `model: tiny` to test"
-            ) from None
+            raise ModelLoadError(self._oom(device)) from None
         except (OSError, ValueError) as err:
             cause = " ".join(str(err).split()).replace(_STACKTRACE_NOTE, "").strip() or type(err).__name__
             raise ModelLoadError(
@@ -147,8 +145,43 @@ class WanGenerator:
             ) from None
         finally:
             diffusers_logging.set_verbosity(verbosity)
+        try:
+            apply_tuning(pipe, self.tuning, device)
+        except torch.OutOfMemoryError:
+            raise ModelLoadError(self._oom(device)) from None
+        except (RuntimeError, ValueError, ImportError) as err:
+            raise ModelLoadError(
+                f"cannot apply the speed settings ({self.tuning}) to model {self.model.name}: {err}"
+            ) from None
         pipe.set_progress_bar_config(disable=True)
+        # Per-token timesteps only matter when a start frame is pinned; for text-to-video every
+        # token gets the same timestep, so the scalar path gives the same clip (up to float
+        # rounding, see tests) without a (tokens x 6 x 3072) modulation tensor per step.
+        pipe.register_to_config(expand_timesteps=False)
+        self._device_name = device
         return pipe
+
+    def _text_embeds(self, text: str) -> Any:
+        """UMT5 embeddings of `text`, computed once per process (the negative prompt is shared
+        by every clip). 512 tokens, as `__call__` uses — `encode_prompt` alone defaults to 226."""
+        import torch
+
+        if text not in self._embeds:
+            with torch.no_grad():
+                embeds, _ = self._pipe.encode_prompt(
+                    prompt=text, do_classifier_free_guidance=False, max_sequence_length=512, device=self._device_name
+                )
+            self._embeds[text] = embeds
+            if len(self._embeds) > EMBED_CACHE_SIZE:
+                self._embeds.popitem(last=False)
+        self._embeds.move_to_end(text)
+        return self._embeds[text]
+
+    def _oom(self, device: str) -> str:
+        return (
+            f"cannot load model {self.model.name}: out of {device} memory; TI2V-5B needs about 24 GB "
+            "for its weights alone — set `memory: low`, use a larger GPU, or `model: tiny` to test"
+        )
 
     def _load_fix(self, location: str) -> str:
         if self.model.source == "hub":
@@ -201,6 +234,9 @@ class WanGenerator:
 
         pipe = self.load() if image is None else self.image_pipeline()
         extra = {} if image is None else {"image": fit_image(image, spec.width, spec.height)}
+        set_cache_hook(pipe.transformer, spec.cache_hook, self._hook)
+        if spec.guidance > 1.0:
+            extra["negative_prompt_embeds"] = self._text_embeds(spec.negative_prompt)
 
         def step_end(running: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
@@ -212,8 +248,7 @@ class WanGenerator:
         try:
             video = pipe(
                 **extra,
-                prompt=spec.prompt,
-                negative_prompt=spec.negative_prompt,
+                prompt_embeds=self._text_embeds(spec.prompt),
                 height=spec.height,
                 width=spec.width,
                 num_frames=spec.frames,
@@ -233,106 +268,3 @@ class WanGenerator:
         if should_stop is not None and should_stop():
             raise GenerationCancelled("generation cancelled")
         return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-
-
-def run_plan(
-    plan: Plan,
-    cache: ClipCache,
-    generator: WanGenerator,
-    meta: Mapping[str, Any],
-    on_step: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> bool:
-    """Make every step of a plan that is not cached yet, in order; True if any was made here.
-
-    Each step runs under its key's cross-process lock and re-checks the cache once it holds
-    it, so concurrent builds sharing a cache generate every clip exactly once.
-    """
-    made = False
-    for step in plan.steps:
-        if cache.has(step.key):
-            continue
-        with cache.lock(step.key):
-            if not cache.has(step.key):
-                _make_step(step, plan, cache, generator, meta, on_step, should_stop)
-                made = True
-    return made
-
-
-def _make_step(
-    step: Step,
-    plan: Plan,
-    cache: ClipCache,
-    generator: WanGenerator,
-    meta: Mapping[str, Any],
-    on_step: Callable[[int, int], None] | None,
-    should_stop: Callable[[], bool] | None,
-) -> None:
-    if isinstance(step, Stitch):
-        frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
-        title, seed = plan.title, plan.display.seed
-        fps, record = step.fps, {"stitch": list(step.parts), "transition": step.transition}
-    else:
-        image = None
-        if step.image is not None:
-            image = load_image(step.image)
-        elif step.spec.image and step.spec.image.startswith("clip:"):
-            image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
-        frames = generator.generate(step.spec, image, on_step, should_stop)
-        title, seed = step.spec.prompt, step.spec.seed
-        fps, record = step.spec.fps, {"spec": step.spec.as_dict()}
-    tags = {
-        "title": title,
-        "comment": f"AI-generated with {generator.model.name} (seed {seed}) by mkdocs-wan {__version__}",
-    }
-    final = step.key == plan.key
-    if final:
-        record["quality"] = quality_problem(frames)
-    cache.store(
-        step.key,
-        lambda path: encode_mp4(frames, path, fps, step.crf, tags),
-        {**meta, **record, "frames": len(frames)},
-    )
-    if final:
-        cache.write_poster(step.key, frames[0])
-
-
-def generate_missing(
-    jobs: Mapping[str, Plan],
-    cache: ClipCache,
-    generator: WanGenerator,
-    meta: Mapping[str, Any],
-) -> tuple[set[str], dict[str, GenerationError]]:
-    """Run each `key -> plan` job (a tqdm bar over clips); return (keys made here, failures).
-
-    A clip another process made meanwhile is not "made here". A model that cannot load or a
-    cache that cannot be written (`ModelLoadError`, `CacheError`) stops everything: raised.
-    """
-    made: set[str] = set()
-    failures: dict[str, GenerationError] = {}
-    if not jobs:
-        return made, failures
-    quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
-    with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
-        for key, plan in jobs.items():
-            label = _short(plan.title or plan.display.prompt)
-            bar.set_postfix_str(label)
-
-            def on_step(step: int, total: int, label: str = label) -> None:
-                bar.set_postfix_str(f"{label} step {step}/{total}")
-
-            try:
-                if run_plan(plan, cache, generator, meta, on_step):
-                    made.add(key)
-            except (ModelLoadError, CacheError):
-                raise
-            except GenerationError as err:
-                failures[key] = err
-            except Exception as err:  # noqa: BLE001 — one bad clip must not lose the others
-                failures[key] = GenerationError(f"{type(err).__name__}: {err}")
-            bar.update()
-    return made, failures
-
-
-def _short(prompt: str, width: int = 32) -> str:
-    return prompt if len(prompt) <= width else prompt[: width - 1] + "…"

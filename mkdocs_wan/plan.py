@@ -17,6 +17,7 @@ from typing import Any
 from mkdocs_wan.cache import CODE_VERSION, clip_key
 from mkdocs_wan.encode import ENCODER
 from mkdocs_wan.spec import ClipSpec, build_segment_specs, build_spec
+from mkdocs_wan.speed import DRAFT_HOOK, draft_steps
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,26 @@ def plan_clip(
     model_fingerprint: str,
     image: tuple[Path, str] | None = None,
     crf: int = ENCODER["crf"],
+    draft: bool = False,
 ) -> Plan:
-    """The plan for a directive; `image` is its start picture as (path, sha256), if any."""
+    """The plan for a directive; `image` is its start picture as (path, sha256), if any.
+
+    `draft` (the `preset: draft` option) trades fidelity for speed: fewer steps and a cache hook.
+    """
     encoder = {**ENCODER, "crf": crf}
+
+    def preset(spec: ClipSpec) -> ClipSpec:
+        return replace(spec, steps=draft_steps(spec.steps), cache_hook=DRAFT_HOOK) if draft else spec
+
     title = " ".join(str(options.get("prompt") or "").split())
     image_id = f"sha256:{image[1]}" if image else None
     image_path = image[0] if image else None
     if "segments" not in options:
-        spec = build_spec(options, defaults, style, image_id)
+        spec = preset(build_spec(options, defaults, style, image_id))
         return Plan((Generate(clip_key(spec, model_fingerprint, encoder), spec, image_path, crf),), spec, title)
 
     specs, transition = build_segment_specs(options, defaults, style, image_id)
+    specs = [preset(spec) for spec in specs]
     segments = [s if isinstance(s, str) else s.get("prompt", "") for s in options["segments"]]
     title = title or " → ".join(" ".join(str(s).split()) for s in segments)
     steps: list[Generate] = []

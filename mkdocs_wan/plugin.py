@@ -17,11 +17,13 @@ from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.directives import FENCE_NAME, DirectiveError, custom_fence, find_directives, parse_options
 from mkdocs_wan.embed import error_html, placeholder_html, video_html
-from mkdocs_wan.generate import ModelLoadError, WanGenerator, generate_missing
+from mkdocs_wan.generate import ModelLoadError, WanGenerator
 from mkdocs_wan.images import resolve_image
+from mkdocs_wan.make import generate_missing
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Plan, plan_clip
 from mkdocs_wan.spec import Presentation, SpecError, presentation_of
+from mkdocs_wan.speed import Tuning
 from mkdocs_wan.worker import ClipWorker, touch
 
 if TYPE_CHECKING:
@@ -95,12 +97,14 @@ class WanPlugin(BasePlugin[WanConfig]):
                 self.cache.close()
             self.cache = ClipCache(cache_root)
         model = ModelRef.resolve(self.config.model, base_dir, self.config.revision)
-        settings = (model, cache_root, self.config.device, self.config.dtype)
+        tuning = Tuning(self.config.attention, self.config.compile, self.config.memory)
+        settings = (model, cache_root, self.config.device, self.config.dtype, tuning)
         if self.generator is None or settings != (
             self.generator.model,
             self.generator.cache_dir,
             self.generator.device,
             self.generator.dtype,
+            self.generator.tuning,
         ):
             self.generator = WanGenerator(*settings)
         self.fingerprint = f"{model.fingerprint()}|dtype={self.config.dtype}"
@@ -227,7 +231,8 @@ class WanPlugin(BasePlugin[WanConfig]):
         image = None
         if "image" in options:
             image = resolve_image(options["image"], page.file.src_uri, Path(config.docs_dir))
-        return plan_clip(options, self.defaults, self.config.style, self.fingerprint, image, self.config.crf)
+        draft = self.config.preset == "draft"
+        return plan_clip(options, self.defaults, self.config.style, self.fingerprint, image, self.config.crf, draft)
 
     def _embed(
         self,

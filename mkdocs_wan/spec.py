@@ -141,6 +141,7 @@ class ClipSpec:
     steps: int
     guidance: float
     image: str | None = None  # identity of the start picture: "sha256:…" or "clip:<key>" (last frame)
+    cache_hook: str = ""  # a diffusers cache hook that trades fidelity for speed (the draft preset)
 
     @property
     def latent_tokens(self) -> int:

@@ -18,7 +18,8 @@ from typing import Any
 from mkdocs.plugins import get_plugin_logger
 
 from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.generate import GenerationCancelled, WanGenerator, run_plan
+from mkdocs_wan.generate import GenerationCancelled, WanGenerator
+from mkdocs_wan.make import run_plan
 from mkdocs_wan.plan import Plan
 
 log = get_plugin_logger(__name__)

@@ -17,6 +17,7 @@ BASE = ClipSpec("A kite", "", 1, 9, 24, 64, 64, 2, 5.0)
 CHANGES = {
     "prompt": "A dog", "negative_prompt": "blurry", "seed": 2, "frames": 13, "fps": 12,
     "width": 96, "height": 96, "steps": 3, "guidance": 4.0, "image": "sha256:00ff",
+    "cache_hook": "first-block-cache:0.1",
 }  # fmt: skip
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.encode import count_frames
-from mkdocs_wan.generate import ModelLoadError, WanGenerator, generate_missing
+from mkdocs_wan.generate import ModelLoadError, WanGenerator
+from mkdocs_wan.make import generate_missing
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Generate, Plan
 from mkdocs_wan.spec import ClipSpec

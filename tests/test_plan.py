@@ -7,8 +7,9 @@ import pytest
 
 from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.encode import count_frames, decode_mp4, encode_mp4
-from mkdocs_wan.generate import WanGenerator, run_plan
+from mkdocs_wan.generate import WanGenerator
 from mkdocs_wan.images import load_image
+from mkdocs_wan.make import run_plan
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Generate, Stitch, plan_clip
 from mkdocs_wan.spec import MAX_SEGMENTS, SpecError

@@ -1,0 +1,66 @@
+"""Speed and memory settings applied to a loaded pipeline (GPU-oriented; all optional).
+
+Each setting maps to one diffusers feature: attention backends (`set_attention_backend`),
+regional compilation (`compile_repeated_blocks`), group offloading and VAE tiling for small GPUs,
+and FirstBlockCache for the `draft` preset (a cache hook that works with Wan's block layout).
+Settings that only change how fast or where the math runs (attention, compile, memory) are not
+part of the cache key; the draft preset changes the clip and is (see `spec.ClipSpec.cache_hook`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+DRAFT_STEP_FRACTION = 0.4  # draft steps = 40% of the final steps (50 -> 20), at least 4
+DRAFT_HOOK = "first-block-cache:0.1"  # FirstBlockCache residual threshold for drafts
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Execution settings from mkdocs.yml."""
+
+    attention: str | None = None  # a diffusers attention backend name, e.g. "flash" or "_native_cudnn"
+    compile: bool = False
+    memory: str = "high"  # "low": group offload + VAE tiling, for ~24 GB GPUs
+
+
+def draft_steps(steps: int) -> int:
+    return max(4, round(steps * DRAFT_STEP_FRACTION))
+
+
+def apply_tuning(pipe: Any, tuning: Tuning, device: str) -> None:
+    """Place the pipeline on `device` as the settings ask (called once, right after loading)."""
+    if tuning.memory == "low":
+        pipe.vae.enable_tiling()  # the decode of a long clip is the memory peak (diffusers #12097)
+    if tuning.memory == "low" and device.startswith("cuda"):
+        # Weights stay in CPU memory and stream to the GPU block by block; the 11.4 GB text
+        # encoder and the 10 GB transformer never sit on the GPU whole.
+        pipe.enable_group_offload(
+            onload_device=device,
+            offload_device="cpu",
+            offload_type="block_level",
+            num_blocks_per_group=1,
+            use_stream=True,
+        )
+    else:
+        pipe.to(device)
+    if tuning.attention:
+        pipe.transformer.set_attention_backend(tuning.attention)
+    if tuning.compile:
+        pipe.transformer.compile_repeated_blocks(fullgraph=True)
+
+
+def set_cache_hook(transformer: Any, hook: str, active: list[str]) -> None:
+    """Switch the transformer's cache hook to `hook` ("" = none); `active` holds the current one."""
+    if active[0] == hook:
+        return
+    if active[0]:
+        transformer.disable_cache()
+    if hook:
+        from diffusers import FirstBlockCacheConfig
+
+        name, _, threshold = hook.partition(":")
+        assert name == "first-block-cache", hook
+        transformer.enable_cache(FirstBlockCacheConfig(threshold=float(threshold)))
+    active[0] = hook
