@@ -32,6 +32,7 @@ from mkdocs_wan.spec import ClipSpec
 CODE_VERSION = "3"  # 2: provenance tags in the MP4; 3: cached text embeddings, scalar T2V timesteps
 
 Status = Literal["ok", "missing", "corrupt"]
+PUBLIC = 0o644  # clips end up on web servers (hard-linked into site_dir): readable by all
 
 
 class CacheError(OSError):
@@ -84,6 +85,7 @@ class ClipCache:
 
         with _clear_errors(self.root, "write a poster to the cache"):
             fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.{os.getpid()}.", suffix=".tmp.jpg", dir=self.clips)
+            os.fchmod(fd, PUBLIC)
             os.close(fd)
             try:
                 write_poster(frame, Path(tmp_name))
@@ -144,6 +146,7 @@ class ClipCache:
         with _clear_errors(self.root, "write a clip to the cache"):
             self.clips.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.{os.getpid()}.", suffix=".tmp.mp4", dir=self.clips)
+            os.fchmod(fd, PUBLIC)
             os.close(fd)
         tmp = Path(tmp_name)
         try:

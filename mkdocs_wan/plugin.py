@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -57,6 +59,7 @@ class _Build:
     plans: dict[str, Plan] = field(default_factory=dict)  # every clip the pages reference
     uses: dict[str, list[_Use]] = field(default_factory=dict)
     queued: set[str] = field(default_factory=set)
+    published: list[File] = field(default_factory=list)  # clips and posters added to the site
     made: int = 0
     failed: int = 0
 
@@ -167,8 +170,27 @@ class WanPlugin(BasePlugin[WanConfig]):
     # Generate before MkDocs copies static files (right after on_env), so new clips get copied.
     # Generate before MkDocs copies static files (right after on_env), so new clips get copied.
     def on_env(self, env: Environment, /, *, config: MkDocsConfig, files: Files) -> Environment:
+        self._generate(files)
+        self._link_published()
+        return env
+
+    def _link_published(self) -> None:
+        """Hard-link cached clips and posters into site_dir instead of letting MkDocs copy them.
+
+        MkDocs treats a destination that is the same file as its source as already copied, so a
+        site with hundreds of clips costs no copying and no extra disk; across file systems the
+        link fails and MkDocs copies as usual.
+        """
+        for published in self.build.published:
+            source, target = Path(published.abs_src_path or ""), Path(published.abs_dest_path)
+            if source.is_file() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):
+                    os.link(source, target)
+
+    def _generate(self, files: Files) -> None:
         if not self.build.missing:
-            return env
+            return
         assert self.generator is not None and self.cache is not None
         meta = {"model": self.generator.model.name, "fingerprint": self.fingerprint}
         try:
@@ -182,12 +204,13 @@ class WanPlugin(BasePlugin[WanConfig]):
                 log.warning("%s: the generated clip looks %s: %s", use.where, problem, self.build.plans[key].title)
         for key, err in failures.items():
             for suffix in ("mp4", "jpg"):
-                files.remove(files.get_file_from_path(f"{VIDEOS_DIR}/{key}.{suffix}"))  # type: ignore[arg-type]
+                failed = files.get_file_from_path(f"{VIDEOS_DIR}/{key}.{suffix}")
+                files.remove(failed)  # type: ignore[arg-type]
+                self.build.published.remove(failed)  # type: ignore[arg-type]
             for use in self.build.uses[key]:
                 log.warning("%s: generation failed: %s", use.where, err)
                 use.page.content = (use.page.content or "").replace(use.html, error_html(use.where, str(err)))
         self.build.failed = len(failures)
-        return env
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         build = self.build
@@ -288,6 +311,7 @@ class WanPlugin(BasePlugin[WanConfig]):
         if published is None:
             published = File.generated(config, src_uri, abs_src_path=str(path))
             files.append(published)
+            self.build.published.append(published)
         return published
 
     def _ready(self, key: str, where: str) -> bool:

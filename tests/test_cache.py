@@ -89,3 +89,9 @@ def test_index_never_evicts(tmp_path):
     for i in range(20):
         cache.index[f"{i:064d}"] = {"blob": "x" * 4096}
     assert len(cache.index) == 20
+
+
+def test_published_clips_are_world_readable(tmp_path):
+    cache = ClipCache(tmp_path)
+    path = cache.store("c" * 64, lambda p: p.write_bytes(b"clip"), {})
+    assert path.stat().st_mode & 0o777 == 0o644  # web servers must be able to read hard-linked clips

@@ -13,6 +13,7 @@ import imageio_ffmpeg
 import pytest
 from conftest import summary
 
+from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.encode import count_frames
 
 
@@ -79,6 +80,9 @@ def test_second_build_generates_nothing_and_never_imports_torch(site):
     assert summary("2 clips (MB), 0 generated, 2 cached", second.stderr)
     assert "loaded model" not in second.stderr
     assert "heavy []" in second.stdout
+    cache = ClipCache(site.cache_dir)
+    for clip in site.site_dir.glob("assets/videos/*.mp4"):  # hard-linked from the cache, not copied
+        assert clip.stat().st_ino == cache.path(clip.stem).stat().st_ino
 
 
 def test_strict_build_fails_on_malformed_directive_with_file_and_line(site):

@@ -1,0 +1,113 @@
+"""CPU benchmark: what the plugin costs a fully cached site, and tiny-model seconds per clip.
+
+Run: .venv/bin/python benchmarks/cpu.py [--pages 300]
+Builds a generated site with 2 directives per page (600 by default) once to fill the cache, then
+times, interleaved in one run, the cached build with the plugin against the same pages without
+it (median of 5 each), and reports the ratio. Writes benchmarks/results/cpu-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+RESULTS = Path(__file__).parent / "results"
+WAN = {"model": "tiny", "size": "32x32", "frames": 5, "steps": 1, "guidance": 1.0}
+
+
+def build(root: Path, config: str) -> float:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1"}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", config], cwd=root, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def tiny_seconds_per_clip(cache: Path, repeats: int = 7) -> dict[str, float]:
+    from mkdocs_wan.generate import WanGenerator
+    from mkdocs_wan.models import ModelRef
+    from mkdocs_wan.spec import ClipSpec
+    from mkdocs_wan.speed import DRAFT_HOOK, draft_steps
+
+    generator = WanGenerator(ModelRef.resolve("tiny", cache), cache)
+    generator.load()
+    out = {}
+    final = ClipSpec("A robot arm", "", 7, 17, 24, 128, 128, 10, 5.0)
+    for label, spec in {
+        "64x64x9_2steps": ClipSpec("A robot arm", "", 7, 9, 24, 64, 64, 2, 5.0),
+        "128x128x17_10steps": final,
+        "128x128x17_10steps_draft": replace(final, steps=draft_steps(final.steps), cache_hook=DRAFT_HOOK),
+    }.items():
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            generator.generate(spec)
+            times.append(time.perf_counter() - started)
+        out[label] = statistics.median(times)
+    return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "docs").mkdir()
+        for i in range(args.pages):
+            text = f"# Page {i}\n\nText.\n\n<!-- @video-gen Clip {i}a -->\n\nMore.\n\n<!-- @video-gen Clip {i}b -->\n"
+            (root / "docs" / f"page{i:03d}.md").write_text(text)
+        base = {"site_name": "Bench", "theme": {"name": "mkdocs"}}
+        (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": [{"wan": WAN}]}))
+        (root / "without.yml").write_text(yaml.safe_dump({**base, "plugins": []}))
+        cold = build(root, "with.yml")
+        with_plugin, without_plugin = [], []
+        for _ in range(args.runs):  # interleaved, so drift in machine load hits both alike
+            with_plugin.append(build(root, "with.yml"))
+            without_plugin.append(build(root, "without.yml"))
+        per_clip = tiny_seconds_per_clip(root / ".cache" / "mkdocs-wan")
+    result = {
+        "benchmark": "cpu",
+        "date": date.today().isoformat(),
+        "device": cpu_name(),
+        "cores": os.cpu_count(),
+        "pages": args.pages,
+        "directives": 2 * args.pages,
+        "cold_build_s": round(cold, 2),
+        "cold_build_s_per_clip": round(cold / (2 * args.pages), 4),
+        "cached_build_with_plugin_s": round(statistics.median(with_plugin), 3),
+        "build_without_plugin_s": round(statistics.median(without_plugin), 3),
+        "cached_overhead_ratio": round(statistics.median(with_plugin) / statistics.median(without_plugin), 3),
+        "tiny_generate_s": {k: round(v, 4) for k, v in per_clip.items()},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"cpu-{result['date']}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
