@@ -64,10 +64,6 @@ class WanGenerator:
         self._hook = [""]  # the transformer's active cache hook
         self._embeds: OrderedDict[str, Any] = OrderedDict()  # prompt -> text embeddings (LRU)
 
-    @property
-    def loaded(self) -> bool:
-        return self._pipe is not None
-
     def load(self) -> Any:
         """Load the pipeline once; later calls return the resident one."""
         if self._pipe is None:

@@ -68,7 +68,6 @@ class WanPlugin(BasePlugin[WanConfig]):
     """Generate missing clips for video-gen directives and embed them as `<video>`."""
 
     def __init__(self) -> None:
-        self.command: Literal["build", "gh-deploy", "serve"] = "build"
         self.generator: WanGenerator | None = None
         self.cache: ClipCache | None = None
         self.build = _Build()
@@ -81,7 +80,6 @@ class WanPlugin(BasePlugin[WanConfig]):
     # Defining on_startup makes MkDocs keep this instance for a whole `mkdocs serve`, so the model
     # stays resident across rebuilds. `serve --clean` reports "build": it generates blocking.
     def on_startup(self, *, command: Literal["build", "gh-deploy", "serve"], dirty: bool) -> None:
-        self.command = command
         if command == "serve":
             self.worker = ClipWorker(lambda: self.cache, self._reload)  # type: ignore[arg-type,return-value]
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from html.parser import HTMLParser
 from pathlib import Path
 
 import markdown
@@ -52,6 +53,22 @@ def summary(expected: str, output: str) -> bool:
     """The build's summary line, with the clip bytes (which vary) wildcarded."""
     pattern = re.escape(expected).replace(re.escape("(MB)"), r"\([\d.]+ MB\)")
     return re.search(pattern, output) is not None
+
+
+class _StartTags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def start_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    """Every start tag in `html` with its attributes, as a browser's tokenizer sees them."""
+    parser = _StartTags()
+    parser.feed(html)
+    return parser.tags
 
 
 class Site:

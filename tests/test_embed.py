@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import pytest
+from conftest import start_tags
 
 from mkdocs_wan.embed import error_html, placeholder_html, video_html
 from mkdocs_wan.spec import ClipSpec, Presentation, SpecError, presentation_of
@@ -12,29 +11,14 @@ from mkdocs_wan.spec import ClipSpec, Presentation, SpecError, presentation_of
 SPEC = ClipSpec("x", "", 1, 9, 24, 640, 352, 2, 5.0)
 
 
-class Tags(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-
-def parse(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    parser = Tags()
-    parser.feed(html)
-    return parser.tags
-
-
 def video(show: Presentation | None = None, frames: int = 9) -> dict[str, str | None]:
     html = video_html("v.mp4", "v.jpg", SPEC, frames, "A kite", "k", show or Presentation())
-    return dict(parse(html))["video"]
+    return dict(start_tags(html))["video"]
 
 
 def test_video_attributes():
     html = video_html("../assets/videos/k.mp4", "../assets/videos/k.jpg", SPEC, 9, "A kite", "k")
-    tags = parse(html)
+    tags = start_tags(html)
     assert [t for t, _ in tags] == ["figure", "video", "span", "figcaption"]
     attrs = tags[1][1]
     assert attrs["src"] == "../assets/videos/k.mp4" and attrs["poster"] == "../assets/videos/k.jpg"
@@ -63,9 +47,9 @@ def test_long_autoplaying_clips_keep_their_controls():
 
 def test_provenance_data_attributes():
     html = video_html("v.mp4", None, SPEC, 9, "A kite", "k", provenance={"model": "tiny", "seed": "7"})
-    figure = dict(parse(html))["figure"]
+    figure = dict(start_tags(html))["figure"]
     assert figure["data-model"] == "tiny" and figure["data-seed"] == "7" and figure["data-wan-key"] == "k"
-    assert "poster" not in dict(parse(html))["video"]
+    assert "poster" not in dict(start_tags(html))["video"]
 
 
 @pytest.mark.parametrize(
@@ -94,8 +78,8 @@ def test_prompt_caption_and_provenance_are_escaped():
     evil = '"><script>alert(1)</script><b x="'
     html = video_html("v.mp4", "v.jpg", SPEC, 9, evil, "k", Presentation(caption=evil), {"prompt": evil})
     assert "<script>" not in html and "<b " not in html
-    assert [t for t, _ in parse(html)] == ["figure", "video", "span", "figcaption"]
-    assert dict(parse(html))["video"]["aria-label"] == "Generated clip: " + evil
+    assert [t for t, _ in start_tags(html)] == ["figure", "video", "span", "figcaption"]
+    assert dict(start_tags(html))["video"]["aria-label"] == "Generated clip: " + evil
     assert "<script>" not in placeholder_html(SPEC, evil, "k") + placeholder_html(SPEC, "x", "k", state=evil)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import html
-from html.parser import HTMLParser
 from pathlib import Path
 
 import markdown
 import pytest
 import yaml
+from conftest import start_tags
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mkdocs.config import load_config
@@ -21,21 +21,6 @@ from mkdocs_wan.plugin import WanPlugin
 
 OUR_TAGS = {"figure", "video", "figcaption", "div", "p", "code", "span", "strong"}
 CODE_TAGS = {"pre", "code", "span", "div", "p"}
-
-
-class Collect(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-
-def tags_of(page_html: str) -> list[tuple[str, dict[str, str | None]]]:
-    collector = Collect()
-    collector.feed(page_html)
-    return collector.tags
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +101,10 @@ def test_fence_parser_only_raises_directive_errors(body):
 def test_pages_never_gain_unescaped_markup(mkdocs_env, before, prompt, options, after):
     text = f"{before}<!-- @video-gen {prompt} {{{options}}} -->\n\n{after}"
     rendered, out = run_page(mkdocs_env, text)
-    original_tags = {tag for tag, _ in tags_of(rendered)}
-    added = {tag for tag, _ in tags_of(out)} - original_tags
+    original_tags = {tag for tag, _ in start_tags(rendered)}
+    added = {tag for tag, _ in start_tags(out)} - original_tags
     assert added <= OUR_TAGS, f"unexpected tags {added}"
-    for tag, attrs in tags_of(out):
+    for tag, attrs in start_tags(out):
         if tag == "video":
             label = attrs["aria-label"] or ""
             assert label.startswith("Generated clip: ")
@@ -169,7 +154,7 @@ def test_realistic_pages_never_crash_leak_markup_or_write_files(mkdocs_env, text
     root = Path(config.config_file_path).parent
     before = snapshot(root)
     rendered, out = run_page(mkdocs_env, text)
-    added = {tag for tag, _ in tags_of(out)} - {tag for tag, _ in tags_of(rendered)}
+    added = {tag for tag, _ in start_tags(out)} - {tag for tag, _ in start_tags(rendered)}
     assert added <= OUR_TAGS, f"unexpected tags {added}"
     assert "not live" not in out or "not live" in rendered  # code stays code
     assert snapshot(root) == before  # rendering a page writes nothing outside the cache
