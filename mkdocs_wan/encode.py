@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,27 @@ ENCODER: dict[str, Any] = {
     "faststart": True,
 }
 POSTER_QUALITY = 80  # JPEG quality of the poster frame
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An encoded clip, small enough to ship from a remote GPU: MP4 bytes plus what the
+    build needs without decoding it again (poster frame, frame count, quality verdict)."""
+
+    mp4: bytes
+    first_frame: np.ndarray
+    frames: int
+    quality: str | None
+
+
+def encode_rendered(frames: np.ndarray, fps: int, crf: int, tags: dict[str, str]) -> Rendered:
+    """Encode frames in memory (through a temp file: ffmpeg muxes MP4 to seekable files only)."""
+    from mkdocs_wan.quality import quality_problem
+
+    with tempfile.TemporaryDirectory(prefix="mkdocs-wan-") as tmp:
+        path = Path(tmp) / "clip.mp4"
+        encode_mp4(frames, path, fps, crf, tags)
+        return Rendered(path.read_bytes(), frames[0].copy(), len(frames), quality_problem(frames))
 
 
 def encode_mp4(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mkdocs.plugins import get_plugin_logger
 
+from mkdocs_wan.encode import Rendered, encode_rendered
 from mkdocs_wan.images import fit_image
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.spec import ClipSpec
@@ -209,6 +210,18 @@ class WanGenerator:
                 return torch.float32
             return {"default": torch.bfloat16, "vae": torch.float32}
         return getattr(torch, self.dtype)
+
+    def render(
+        self,
+        spec: ClipSpec,
+        image: np.ndarray | None,
+        crf: int,
+        tags: dict[str, str],
+        on_step: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Rendered:
+        """Generate one clip and encode it to MP4 bytes (make.py's `Renderer`)."""
+        return encode_rendered(self.generate(spec, image, on_step, should_stop), spec.fps, crf, tags)
 
     def generate(
         self,

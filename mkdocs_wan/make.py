@@ -1,33 +1,55 @@
-"""Make the clips of plans: generate or stitch each missing step, encode, store, poster.
+"""Make the clips of plans: render (generate + encode) or stitch each missing step, store it.
 
-The build (`generate_missing`, with a progress bar) and the serve worker (`run_plan`) share this.
+The build (`generate_missing`, with a progress bar) and the serve worker (`run_plan`) share this;
+rendering (`Renderer.render`: generate + encode to bytes) is the one step that needs the model.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mkdocs.plugins import get_plugin_logger
 from tqdm import tqdm
 
 from mkdocs_wan import __version__
 from mkdocs_wan.cache import CacheError, ClipCache
-from mkdocs_wan.encode import decode_mp4, encode_mp4
-from mkdocs_wan.generate import GenerationError, ModelLoadError, WanGenerator
+from mkdocs_wan.encode import Rendered, decode_mp4, encode_rendered
+from mkdocs_wan.generate import GenerationError, ModelLoadError
 from mkdocs_wan.images import load_image
+from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Plan, Step, Stitch
-from mkdocs_wan.quality import quality_problem
+from mkdocs_wan.spec import ClipSpec
 from mkdocs_wan.stitch import crossfade
 
+if TYPE_CHECKING:
+    import numpy as np
+
 log = get_plugin_logger(__name__)
+
+
+class Renderer(Protocol):
+    """What turns a spec into an encoded clip: the local `WanGenerator` (a remote pool could
+    implement the same method and return the same bytes)."""
+
+    model: ModelRef
+
+    def render(
+        self,
+        spec: ClipSpec,
+        image: np.ndarray | None,
+        crf: int,
+        tags: dict[str, str],
+        on_step: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Rendered: ...
 
 
 def run_plan(
     plan: Plan,
     cache: ClipCache,
-    generator: WanGenerator,
+    renderer: Renderer,
     meta: Mapping[str, Any],
     on_step: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -43,7 +65,7 @@ def run_plan(
             continue
         with cache.lock(step.key):
             if not cache.has(step.key):
-                _make_step(step, plan, cache, generator, meta, on_step, should_stop)
+                _make_step(step, plan, cache, renderer, meta, on_step, should_stop)
                 made = True
     return made
 
@@ -52,50 +74,48 @@ def _make_step(
     step: Step,
     plan: Plan,
     cache: ClipCache,
-    generator: WanGenerator,
+    renderer: Renderer,
     meta: Mapping[str, Any],
     on_step: Callable[[int, int], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> None:
     if isinstance(step, Stitch):
-        frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
         title, seed = plan.title, plan.display.seed
-        fps, record = step.fps, {"stitch": list(step.parts), "transition": step.transition}
+        frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
+        rendered = encode_rendered(frames, step.fps, step.crf, _tags(title, seed, renderer))
+        record: dict[str, Any] = {"stitch": list(step.parts), "transition": step.transition}
     else:
         image = None
         if step.image is not None:
             image = load_image(step.image)
         elif step.spec.image and step.spec.image.startswith("clip:"):
             image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
-        frames = generator.generate(step.spec, image, on_step, should_stop)
-        title, seed = step.spec.prompt, step.spec.seed
-        fps, record = step.spec.fps, {"spec": step.spec.as_dict()}
-    tags = {
-        "title": title,
-        "comment": f"AI-generated with {generator.model.name} (seed {seed}) by mkdocs-wan {__version__}",
-    }
+        tags = _tags(step.spec.prompt, step.spec.seed, renderer)
+        rendered = renderer.render(step.spec, image, step.crf, tags, on_step, should_stop)
+        record = {"spec": step.spec.as_dict()}
     final = step.key == plan.key
     if final:
-        record["quality"] = quality_problem(frames)
-    cache.store(
-        step.key,
-        lambda path: encode_mp4(frames, path, fps, step.crf, tags),
-        {**meta, **record, "frames": len(frames)},
-    )
+        record["quality"] = rendered.quality
+    cache.store(step.key, lambda path: path.write_bytes(rendered.mp4), {**meta, **record, "frames": rendered.frames})
     if final:
-        cache.write_poster(step.key, frames[0])
+        cache.write_poster(step.key, rendered.first_frame)
+
+
+def _tags(title: str, seed: int, renderer: Renderer) -> dict[str, str]:
+    comment = f"AI-generated with {renderer.model.name} (seed {seed}) by mkdocs-wan {__version__}"
+    return {"title": title, "comment": comment}
 
 
 def generate_missing(
     jobs: Mapping[str, Plan],
     cache: ClipCache,
-    generator: WanGenerator,
+    renderer: Renderer,
     meta: Mapping[str, Any],
 ) -> tuple[set[str], dict[str, GenerationError]]:
     """Run each `key -> plan` job (a tqdm bar over clips); return (keys made here, failures).
 
-    A clip another process made meanwhile is not "made here". A model that cannot load or a
-    cache that cannot be written (`ModelLoadError`, `CacheError`) stops everything: raised.
+    A clip another process made meanwhile is not "made here". A model that cannot load or a cache
+    that cannot be written (`ModelLoadError`, `CacheError`) stops everything: raised.
     """
     made: set[str] = set()
     failures: dict[str, GenerationError] = {}
@@ -103,15 +123,15 @@ def generate_missing(
         return made, failures
     quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
     with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
-        for key, plan in jobs.items():
-            label = _short(plan.title or plan.display.prompt)
-            bar.set_postfix_str(label)
 
-            def on_step(step: int, total: int, label: str = label) -> None:
+        def run(key: str, plan: Plan) -> None:
+            label = _short(plan.title or plan.display.prompt)
+
+            def on_step(step: int, total: int) -> None:
                 bar.set_postfix_str(f"{label} step {step}/{total}")
 
             try:
-                if run_plan(plan, cache, generator, meta, on_step):
+                if run_plan(plan, cache, renderer, meta, on_step):
                     made.add(key)
             except (ModelLoadError, CacheError):
                 raise
@@ -120,6 +140,9 @@ def generate_missing(
             except Exception as err:  # noqa: BLE001 — one bad clip must not lose the others
                 failures[key] = GenerationError(f"{type(err).__name__}: {err}")
             bar.update()
+
+        for key, plan in jobs.items():
+            run(key, plan)
     return made, failures
 
 

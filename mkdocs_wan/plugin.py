@@ -216,9 +216,8 @@ class WanPlugin(BasePlugin[WanConfig]):
             self.worker.retain(set().union(*self.page_keys.values()))
         cached = len(build.cached) + len(build.missing) - build.made - build.failed  # incl. made by another build
         total = len(build.cached) + len(build.missing) + len(build.queued)
-        extra = "".join(
-            f", {count} {label}" for count, label in ((build.failed, "failed"), (len(build.queued), "queued")) if count
-        )
+        counts = ((build.failed, "failed"), (len(build.queued), "queued"))
+        extra = "".join(f", {count} {label}" for count, label in counts if count)
         elapsed = time.perf_counter() - build.started
         size = sum(p.stat().st_size for k in build.plans if (p := self.cache.path(k)).is_file()) if self.cache else 0
         log.info(
