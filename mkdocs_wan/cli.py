@@ -70,7 +70,8 @@ def generate(config_file: str | None) -> None:
     plugin, cache = _site(config_file, verbose=True)
     assert plugin.generator is not None
     meta = {"model": plugin.generator.model.name, "fingerprint": plugin.fingerprint}
-    made, failures = generate_missing(plugin.build.missing, cache, plugin.generator, meta)
+    renderer = plugin.renderer()
+    made, failures = generate_missing(plugin.build.missing, cache, renderer, meta)
     for key, err in failures.items():
         for use in plugin.build.uses[key]:
             click.echo(f"{use.where}: generation failed: {err}", err=True)

@@ -46,6 +46,10 @@ class WanConfig(base.Config):
     attention = c.Optional(c.Type(str))  # diffusers attention backend, e.g. "flash", "_native_cudnn"
     compile = c.Type(bool, default=False)
     memory = c.Choice(("high", "low"), default="high")
+    # Where clips render: this process, or actors on a Ray cluster (one per GPU or CPU slot).
+    backend = c.Choice(("local", "ray"), default="local")
+    ray_address = c.Optional(c.Type(str))  # empty: start a local Ray runtime; "auto"; "ray://host:10001"
+    ray_actors = c.Optional(c.Type(int))  # default: one per GPU in the cluster, else one per CPU
 
     frames = ClipOption(FIELDS["frames"], default=121)
     fps = ClipOption(FIELDS["fps"], default=24)

@@ -211,6 +211,8 @@ class WanGenerator:
             return {"default": torch.bfloat16, "vae": torch.float32}
         return getattr(torch, self.dtype)
 
+    workers = 1  # clips rendered at once (make.py's `Renderer`)
+
     def render(
         self,
         spec: ClipSpec,

@@ -1,13 +1,15 @@
 """Make the clips of plans: render (generate + encode) or stitch each missing step, store it.
 
 The build (`generate_missing`, with a progress bar) and the serve worker (`run_plan`) share this;
-rendering (`Renderer.render`: generate + encode to bytes) is the one step that needs the model.
+rendering (`Renderer.render`: generate + encode to bytes) happens where the model lives — this
+process, or Ray actors (`raypool.py`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mkdocs.plugins import get_plugin_logger
@@ -30,10 +32,10 @@ log = get_plugin_logger(__name__)
 
 
 class Renderer(Protocol):
-    """What turns a spec into an encoded clip: the local `WanGenerator` (a remote pool could
-    implement the same method and return the same bytes)."""
+    """What turns a spec into an encoded clip: the local `WanGenerator`, or a Ray actor pool."""
 
     model: ModelRef
+    workers: int  # clips it can render at once
 
     def render(
         self,
@@ -114,7 +116,8 @@ def generate_missing(
 ) -> tuple[set[str], dict[str, GenerationError]]:
     """Run each `key -> plan` job (a tqdm bar over clips); return (keys made here, failures).
 
-    A clip another process made meanwhile is not "made here". A model that cannot load or a cache
+    Plans run one at a time locally, or as many at once as the renderer has workers (Ray). A
+    clip another process made meanwhile is not "made here". A model that cannot load or a cache
     that cannot be written (`ModelLoadError`, `CacheError`) stops everything: raised.
     """
     made: set[str] = set()
@@ -141,8 +144,13 @@ def generate_missing(
                 failures[key] = GenerationError(f"{type(err).__name__}: {err}")
             bar.update()
 
-        for key, plan in jobs.items():
-            run(key, plan)
+        if renderer.workers <= 1:
+            for key, plan in jobs.items():
+                run(key, plan)
+        else:  # a queue: each free worker takes the next plan (segments stay in order within one)
+            with ThreadPoolExecutor(renderer.workers, thread_name_prefix="mkdocs-wan") as pool:
+                for future in [pool.submit(run, key, plan) for key, plan in jobs.items()]:
+                    future.result()  # re-raises ModelLoadError / CacheError
     return made, failures
 
 

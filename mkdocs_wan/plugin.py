@@ -21,9 +21,10 @@ from mkdocs_wan.directives import FENCE_NAME, DirectiveError, custom_fence, find
 from mkdocs_wan.embed import error_html, placeholder_html, video_html
 from mkdocs_wan.generate import ModelLoadError, WanGenerator
 from mkdocs_wan.images import resolve_image
-from mkdocs_wan.make import generate_missing
+from mkdocs_wan.make import Renderer, generate_missing
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Plan, plan_clip
+from mkdocs_wan.raypool import RayPool
 from mkdocs_wan.spec import Presentation, SpecError, presentation_of
 from mkdocs_wan.speed import Tuning
 from mkdocs_wan.worker import ClipWorker, touch
@@ -73,6 +74,7 @@ class WanPlugin(BasePlugin[WanConfig]):
         self.build = _Build()
         # Serve-only state, kept across rebuilds.
         self.worker: ClipWorker | None = None
+        self.ray: RayPool | None = None  # kept across serve rebuilds, like the model
         self.server: LiveReloadServer | None = None
         self.page_keys: dict[str, set[str]] = {}  # page src_uri -> clip keys it references
         self.pending_pages: set[str] = set()  # pages showing a placeholder
@@ -172,6 +174,15 @@ class WanPlugin(BasePlugin[WanConfig]):
         self._link_published()
         return env
 
+    def renderer(self) -> Renderer:
+        """This process's generator, or the Ray pool (`backend: ray`), created on first use."""
+        assert self.generator is not None
+        if self.config.backend == "local":
+            return self.generator
+        if self.ray is None or self.ray.model != self.generator.model:
+            self.ray = RayPool(self.generator, self.config.ray_address, self.config.ray_actors)
+        return self.ray
+
     def _link_published(self) -> None:
         """Hard-link cached clips and posters into site_dir instead of letting MkDocs copy them.
 
@@ -192,7 +203,7 @@ class WanPlugin(BasePlugin[WanConfig]):
         assert self.generator is not None and self.cache is not None
         meta = {"model": self.generator.model.name, "fingerprint": self.fingerprint}
         try:
-            made, failures = generate_missing(self.build.missing, self.cache, self.generator, meta)
+            made, failures = generate_missing(self.build.missing, self.cache, self.renderer(), meta)
         except (ModelLoadError, CacheError) as err:
             raise PluginError(str(err)) from None
         self.build.made = len(made)
@@ -216,7 +227,8 @@ class WanPlugin(BasePlugin[WanConfig]):
             self.worker.retain(set().union(*self.page_keys.values()))
         cached = len(build.cached) + len(build.missing) - build.made - build.failed  # incl. made by another build
         total = len(build.cached) + len(build.missing) + len(build.queued)
-        counts = ((build.failed, "failed"), (len(build.queued), "queued"))
+        actors = len(self.ray.used) if self.ray is not None and build.made else 0
+        counts = ((build.failed, "failed"), (len(build.queued), "queued"), (actors, "Ray actors"))
         extra = "".join(f", {count} {label}" for count, label in counts if count)
         elapsed = time.perf_counter() - build.started
         size = sum(p.stat().st_size for k in build.plans if (p := self.cache.path(k)).is_file()) if self.cache else 0
