@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mkdocs import __version__ as mkdocs_version
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, get_plugin_logger
 from mkdocs.structure.files import File, Files
@@ -36,6 +37,18 @@ if TYPE_CHECKING:
     from mkdocs.structure.pages import Page
 
 log = get_plugin_logger(__name__)
+
+
+def require_mkdocs_1(version: str) -> None:
+    """MkDocs 2 removed the plugin system; say so instead of failing somewhere obscure."""
+    if int(version.split(".")[0]) >= 2:
+        raise PluginError(
+            f"mkdocs-wan's `wan` plugin needs MkDocs 1.6+ and < 2, found MkDocs {version}, which has no "
+            "plugin system; install 'mkdocs>=1.6,<2' or ProperDocs (a maintained MkDocs 1.x)"
+        )
+
+
+require_mkdocs_1(mkdocs_version)
 
 VIDEOS_DIR = "assets/videos"
 CSS_URI = "assets/stylesheets/mkdocs-wan.css"
