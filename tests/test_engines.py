@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from mkdocs.exceptions import PluginError
 
 from mkdocs_wan.encode import count_frames
@@ -43,3 +44,27 @@ def test_properdocs_builds_the_example_site(tmp_path):
     html = (tmp_path / "site" / "guide" / "forms" / "index.html").read_text()
     for src in re.findall(r'<video src="([^"]+)"', html):
         assert (tmp_path / "site" / "guide" / "forms" / src).resolve().is_file()
+
+
+def test_zensical_builds_a_site_with_the_markdown_extension(tmp_path):
+    """Zensical runs Markdown extensions, not MkDocs plugins: the extension does the work."""
+    pytest.importorskip("zensical")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Home\n\n<!-- @video-gen A lantern built by Zensical -->\n")
+    options = {
+        "model": "tiny", "cache_dir": str(tmp_path / "cache"), "docs_dir": str(tmp_path / "docs"),
+        "site_dir": str(tmp_path / "site"), "size": "64x64", "frames": 9, "steps": 2,
+    }  # fmt: skip
+    config = {"site_name": "Z", "markdown_extensions": [{"mkdocs_wan.extension": options}]}
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "zensical", "build"]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    html = (tmp_path / "site" / "index.html").read_text()
+    (src,) = re.findall(r'<video src="([^"]+)"', html)
+    clip = tmp_path / "site" / src.lstrip("/")
+    assert count_frames(clip) == 9  # generated, placed, and published in the same build
+    stamp = clip.stat().st_mtime_ns
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and (tmp_path / "docs" / src.lstrip("/")).stat().st_mtime_ns == stamp

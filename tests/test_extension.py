@@ -1,0 +1,43 @@
+"""`mkdocs_wan.extension` with plain `markdown.markdown()`: same core, clips in a static folder."""
+
+from __future__ import annotations
+
+import re
+
+import markdown
+
+from mkdocs_wan.encode import count_frames
+from mkdocs_wan.extension import WanExtension
+
+
+def test_markdown_extension_renders_a_playable_clip(tmp_path, shared_cache, caplog):
+    docs = tmp_path / "docs"
+    ext = {"model": "tiny", "cache_dir": str(shared_cache), "docs_dir": str(docs), "size": "64x64", "frames": 9,
+           "steps": 2}  # fmt: skip
+    text = "# Page\n\n`<!-- @video-gen shown as code -->`\n\n<!-- @video-gen A lantern for Python-Markdown -->\n"
+    html = markdown.markdown(text, extensions=[WanExtension(**ext)])
+    (key,) = re.findall(r'data-wan-key="(\w+)"', html)
+    assert f'<video src="/assets/videos/{key}.mp4" poster="/assets/videos/{key}.jpg"' in html
+    assert "&lt;!-- @video-gen shown as code --&gt;" in html
+    clip = docs / "assets" / "videos" / f"{key}.mp4"
+    assert count_frames(clip) == 9 and (docs / "assets" / "videos" / f"{key}.jpg").is_file()
+
+    before = clip.stat().st_mtime_ns
+    again = markdown.markdown(text, extensions=[WanExtension(**ext)])  # a rebuild writes nothing
+    assert again == html and clip.stat().st_mtime_ns == before
+
+    bad = markdown.markdown("<!-- @video-gen Oops {frames=ten} -->\n", extensions=[WanExtension(**ext)])
+    assert "Video not generated" in bad and "line 1" in bad
+    assert "line 1: frames must be an integer" in caplog.text
+
+
+def test_fenced_form_through_superfences(tmp_path, shared_cache):
+    from mkdocs_wan.directives import custom_fence
+
+    ext = WanExtension(model="tiny", cache_dir=str(shared_cache), docs_dir=str(tmp_path), size="64x64", frames=5,
+                       steps=1)  # fmt: skip
+    text = "```video-gen\nprompt: A fenced lantern for Python-Markdown\n```\n"
+    fences = {"pymdownx.superfences": {"custom_fences": [custom_fence()]}}
+    html = markdown.markdown(text, extensions=["pymdownx.superfences", ext], extension_configs=fences)
+    (src,) = re.findall(r'<video src="/([^"]+)"', html)
+    assert count_frames(tmp_path / src) == 5
