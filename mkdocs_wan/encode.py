@@ -125,7 +125,7 @@ def write_poster(frame: np.ndarray, path: Path) -> None:
 
 
 def read_metadata(path: Path) -> dict[str, str]:
-    """The MP4's container tags, as ffmpeg reports them (used by tests and `verify`)."""
+    """The MP4's container tags, as ffmpeg reports them (for checking provenance tags)."""
     import subprocess
 
     import imageio_ffmpeg

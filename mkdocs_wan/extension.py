@@ -41,6 +41,7 @@ from mkdocs_wan.spec import FIELDS, SpecError, parse_crf, presentation_of
 log = get_plugin_logger(__name__)
 
 _GENERATORS: dict[tuple[Any, ...], WanGenerator] = {}  # one resident model per settings, per process
+_CACHES: dict[Path, ClipCache] = {}  # one open index per cache folder, not one per page
 
 
 class WanExtension(markdown.Extension):
@@ -103,7 +104,8 @@ class _Embed(Postprocessor):
         except SpecError as err:
             raise ValueError(f"mkdocs_wan.extension: {err}") from None
         docs_dir = Path(opt["docs_dir"])
-        cache = ClipCache(Path(opt["cache_dir"]).resolve())
+        root = Path(opt["cache_dir"]).resolve()
+        cache = _CACHES.get(root) or _CACHES.setdefault(root, ClipCache(root))
         model = ModelRef.resolve(opt["model"], Path.cwd(), opt["revision"] or None)
         fingerprint = f"{model.fingerprint()}|dtype={opt['dtype']}"
         out, end, todo = [], 0, {}
@@ -140,7 +142,7 @@ class _Embed(Postprocessor):
 
     def _generate(self, todo: dict[str, Any], cache: ClipCache, model: ModelRef, opt: dict[str, Any], html: str) -> str:
         settings = (model, cache.root, opt["device"], opt["dtype"])
-        generator = _GENERATORS.setdefault(settings, WanGenerator(*settings))
+        generator = _GENERATORS.get(settings) or _GENERATORS.setdefault(settings, WanGenerator(*settings))
         try:
             _made, failures = generate_missing(todo, cache, generator, {"model": model.name})
         except (ModelLoadError, CacheError) as err:
