@@ -37,8 +37,8 @@ def build(root: Path, config: str) -> float:
 def tiny_seconds_per_clip(cache: Path, repeats: int = 7) -> dict[str, float]:
     from mkdocs_wan.generate import WanGenerator
     from mkdocs_wan.models import ModelRef
+    from mkdocs_wan.plan import DRAFT_HOOK, draft_steps
     from mkdocs_wan.spec import ClipSpec
-    from mkdocs_wan.speed import DRAFT_HOOK, draft_steps
 
     generator = WanGenerator(ModelRef.resolve("tiny", cache), cache)
     generator.load()

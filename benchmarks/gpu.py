@@ -100,8 +100,9 @@ def measure(folder: Path, variant: str, size: str, steps: int, tiny: bool) -> di
 
     from mkdocs_wan.generate import WanGenerator
     from mkdocs_wan.models import ModelRef
+    from mkdocs_wan.options import Tuning
+    from mkdocs_wan.plan import DRAFT_HOOK, draft_steps
     from mkdocs_wan.spec import ClipSpec
-    from mkdocs_wan.speed import DRAFT_HOOK, Tuning, draft_steps
 
     tuning, draft, plain = VARIANTS[variant]
     width, height, frames = (64, 64, 9) if tiny else SIZES[size]

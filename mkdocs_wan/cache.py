@@ -1,8 +1,9 @@
 """The clip cache: content-addressed MP4 files plus a diskcache index of their metadata.
 
-Clips live at `<cache_dir>/clips/<key>.mp4`, so a clip's URL never changes while its spec
-doesn't. diskcache holds only small metadata records, with eviction off: its default policy
-silently drops entries past 1 GiB, which must never cost a clip that took minutes of GPU time.
+Clips live at `<cache_dir>/clips/<key>.mp4` (keys: `keys.py`), so a clip's URL never changes
+while its spec doesn't. The cache stores and checks bytes; decoding is the media code's job.
+diskcache holds only small metadata records, with eviction off: its default policy silently
+drops entries past 1 GiB, which must never cost a clip that took minutes of GPU time.
 The cache is a build artifact that CI jobs pass around, so it defends itself: every clip is
 checked against its recorded sha256 before use, writes are atomic, and a per-key lock across
 processes makes concurrent builds generate each clip once.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import shutil
 import sqlite3
@@ -26,10 +26,7 @@ from typing import Any, Literal
 import diskcache
 import filelock
 
-from mkdocs_wan.spec import ClipSpec
-
-#: Bump when a change to the generation code changes what a spec produces.
-CODE_VERSION = "3"  # 2: provenance tags in the MP4; 3: cached text embeddings, scalar T2V timesteps
+from mkdocs_wan.layout import CacheLayout
 
 Status = Literal["ok", "missing", "corrupt"]
 PUBLIC = 0o644  # clips end up on web servers (hard-linked into site_dir): readable by all
@@ -39,24 +36,13 @@ class CacheError(OSError):
     """The cache folder cannot be used (read-only, full, not a folder); the message says which."""
 
 
-def clip_key(spec: ClipSpec, model_fingerprint: str, encoder: Mapping[str, Any]) -> str:
-    """sha256 of a canonical form of everything that shapes the clip's bytes."""
-    payload = {
-        "code": CODE_VERSION,
-        "model": model_fingerprint,
-        "spec": spec.as_dict(),
-        "encoder": dict(encoder),
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 class ClipCache:
     """Clip files and their index under one folder."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.clips = root / "clips"
+        self.layout = CacheLayout(root)
+        self.clips = self.layout.clips
         self._index: diskcache.Cache | None = None
 
     @property
@@ -64,7 +50,7 @@ class ClipCache:
         if self._index is None:
             with _clear_errors(self.root, "open the clip cache"):
                 self.clips.mkdir(parents=True, exist_ok=True)
-                self._index = diskcache.Cache(str(self.root / "index"), eviction_policy="none")
+                self._index = diskcache.Cache(str(self.layout.index), eviction_policy="none")
         return self._index
 
     def path(self, key: str) -> Path:
@@ -73,22 +59,14 @@ class ClipCache:
     def poster_path(self, key: str) -> Path:
         return self.clips / f"{key}.jpg"
 
-    def ensure_poster(self, key: str) -> None:
-        """Make the clip's poster (its first frame) if it is missing."""
-        from mkdocs_wan.encode import decode_first_frame
-
-        if not self.poster_path(key).is_file():
-            self.write_poster(key, decode_first_frame(self.path(key)))
-
-    def write_poster(self, key: str, frame: Any) -> None:
-        from mkdocs_wan.encode import write_poster
-
+    def store_poster(self, key: str, write: Callable[[Path], None]) -> None:
+        """Let `write` fill a temp file, then put it in place as the clip's poster, atomically."""
         with _clear_errors(self.root, "write a poster to the cache"):
             fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.{os.getpid()}.", suffix=".tmp.jpg", dir=self.clips)
             os.fchmod(fd, PUBLIC)
             os.close(fd)
             try:
-                write_poster(frame, Path(tmp_name))
+                write(Path(tmp_name))
                 Path(tmp_name).replace(self.poster_path(key))
             finally:
                 Path(tmp_name).unlink(missing_ok=True)
@@ -130,7 +108,7 @@ class ClipCache:
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """Hold the cross-process lock for one key (released by the OS if the process dies)."""
-        locks = self.root / "locks"
+        locks = self.layout.locks
         with _clear_errors(self.root, "lock a clip in the cache"):
             locks.mkdir(parents=True, exist_ok=True)
         with filelock.FileLock(locks / f"{key}.lock"):
@@ -170,22 +148,14 @@ class ClipCache:
             raise
         return final
 
-    def audit(self, key: str) -> str | None:
-        """A full check of one clip (checksum, decodes, frame count); the problem, or None."""
-        from mkdocs_wan.encode import count_frames
-
+    def verify_bytes(self, key: str) -> str | None:
+        """Re-hash one clip against its record, whatever its mtime; the problem, or None."""
         record = self.index.get(key)
-        path = self.path(key)
         if record is None:
             return "no index record"
+        path = self.path(key)
         if path.stat().st_size != record.get("bytes") or _sha256(path) != record.get("sha256"):
             return "checksum mismatch"
-        try:
-            frames = count_frames(path)
-        except (RuntimeError, OSError) as err:
-            return f"does not decode: {err}"
-        if frames != record.get("frames"):
-            return f"{frames} frames, expected {record.get('frames')}"
         return None
 
     def clip_keys(self) -> list[str]:

@@ -11,11 +11,12 @@ from typing import Any
 import click
 from mkdocs.exceptions import MkDocsException
 
-from mkdocs_wan.cache import CacheError, ClipCache
+from mkdocs_wan import backends
+from mkdocs_wan.cache import CacheError
 from mkdocs_wan.collect import load_site, render_pages
-from mkdocs_wan.generate import ModelLoadError
-from mkdocs_wan.make import generate_missing
-from mkdocs_wan.plugin import WanPlugin
+from mkdocs_wan.errors import ModelLoadError
+from mkdocs_wan.media import audit
+from mkdocs_wan.pages import PageEngine
 
 config_option = click.option(
     "-f",
@@ -26,19 +27,18 @@ config_option = click.option(
 )
 
 
-def _site(config_file: str | None, verbose: bool = False, render: bool = True) -> tuple[WanPlugin, ClipCache]:
-    """Load the site and (with `render`) its pages, so the plugin knows every clip it needs."""
+def _site(config_file: str | None, verbose: bool = False, render: bool = True) -> PageEngine:
+    """Load the site and (with `render`) its pages; the page engine's record holds every clip."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
     logger = logging.getLogger("mkdocs")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    config, plugin = load_site(config_file)
-    plugin.config.generate = "auto"  # the command decides what to generate, not the build option
+    config, plugin = load_site(config_file, generate="auto")  # the command decides what to generate
     if render:
         render_pages(config)
-    assert plugin.cache is not None
-    return plugin, plugin.cache
+    assert plugin.engine is not None
+    return plugin.engine
 
 
 def _run(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,21 +67,18 @@ def cli() -> None:
 def generate(config_file: str | None) -> None:
     """Generate every clip the site needs into the cache, without building the site."""
     started = time.perf_counter()
-    plugin, cache = _site(config_file, verbose=True)
-    assert plugin.generator is not None
-    meta = {"model": plugin.generator.model.name, "fingerprint": plugin.fingerprint}
-    renderer = plugin.renderer()
-    made, failures = generate_missing(plugin.build.missing, cache, renderer, meta)
-    for key, err in failures.items():
-        for use in plugin.build.uses[key]:
-            click.echo(f"{use.where}: generation failed: {err}", err=True)
-    total = len(plugin.build.plans)
-    size = sum(p.stat().st_size for key in plugin.build.plans if (p := cache.path(key)).is_file())
+    engine = _site(config_file, verbose=True)
+    engine.warn = lambda message: click.echo(message, err=True)
+    if engine.build.missing:
+        engine.generate(backends.renderer(engine.settings))
+    build = engine.build
+    total, made, failed = len(build.plans), len(build.made), len(build.failed)
+    size = sum(p.stat().st_size for key in build.plans if (p := engine.cache.path(key)).is_file())
     click.echo(
-        f"{total} clips ({size / 1e6:.1f} MB), {len(made)} generated, {total - len(made) - len(failures)} cached, "
-        f"{len(failures)} failed in {time.perf_counter() - started:.1f} s"
+        f"{total} clips ({size / 1e6:.1f} MB), {made} generated, {total - made - failed} cached, "
+        f"{failed} failed in {time.perf_counter() - started:.1f} s"
     )
-    if failures:
+    if failed:
         sys.exit(1)
 
 
@@ -90,13 +87,14 @@ def generate(config_file: str | None) -> None:
 @_run
 def list_clips(config_file: str | None) -> None:
     """Every directive of the site: page:line, prompt, cached or missing, size on disk."""
-    plugin, cache = _site(config_file)
-    for key, uses in plugin.build.uses.items():
-        cached = key in plugin.build.cached
-        size = f"{cache.path(key).stat().st_size / 1e6:.2f} MB" if cached else "-"
+    engine = _site(config_file)
+    build = engine.build
+    for key, uses in build.uses.items():
+        cached = key in build.cached
+        size = f"{engine.cache.path(key).stat().st_size / 1e6:.2f} MB" if cached else "-"
         for use in uses:
             state = "cached" if cached else "missing"
-            click.echo(f"{use.where}\t{state}\t{size}\t{key[:12]}\t{plugin.build.plans[key].title}")
+            click.echo(f"{use.where}\t{state}\t{size}\t{key[:12]}\t{build.plans[key].title}")
 
 
 @cli.command()
@@ -105,8 +103,9 @@ def list_clips(config_file: str | None) -> None:
 @_run
 def prune(config_file: str | None, dry_run: bool) -> None:
     """Delete cached clips that no page of the site references."""
-    plugin, cache = _site(config_file)
-    wanted = {step.key for plan in plugin.build.plans.values() for step in plan.steps}
+    engine = _site(config_file)
+    cache = engine.cache
+    wanted = {step.key for plan in engine.build.plans.values() for step in plan.steps}
     freed = 0
     doomed = [key for key in cache.clip_keys() if key not in wanted]
     for key in doomed:
@@ -126,10 +125,10 @@ def prune(config_file: str | None, dry_run: bool) -> None:
 @_run
 def verify(config_file: str | None) -> None:
     """Re-check every cached clip (checksum, decodes, frame count); drop the bad ones."""
-    _plugin, cache = _site(config_file, render=False)  # rendering would already drop bad clips
+    cache = _site(config_file, render=False).cache  # rendering would already drop bad clips
     good = bad = 0
     for key in cache.clip_keys():
-        problem = cache.audit(key)
+        problem = audit(cache, key)
         if problem is None:
             good += 1
             continue

@@ -7,7 +7,7 @@ events a build runs for each page and lets the `wan` plugin record what it finds
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mkdocs.config import load_config
 from mkdocs.exceptions import PluginError
@@ -21,14 +21,15 @@ if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
 
 
-def load_site(config_file: str | None) -> tuple[MkDocsConfig, WanPlugin]:
-    """Load mkdocs.yml and run the start-up events; return the config and the wan plugin."""
+def load_site(config_file: str | None, **overrides: Any) -> tuple[MkDocsConfig, WanPlugin]:
+    """Load mkdocs.yml, set `overrides` on the wan plugin's options and run the start-up events."""
     config = load_config(config_file)
-    config.plugins.on_startup(command="build", dirty=False)
-    config = config.plugins.on_config(config)
     plugin = next((p for p in config.plugins.values() if isinstance(p, WanPlugin)), None)
     if plugin is None:
         raise PluginError(f"{config.config_file_path} does not enable the `wan` plugin")
+    plugin.config.update(overrides)
+    config.plugins.on_startup(command="build", dirty=False)
+    config = config.plugins.on_config(config)
     return config, plugin
 
 

@@ -5,22 +5,14 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from mkdocs_wan.keys import ENCODER
+from mkdocs_wan.options import OPTIONS
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: Encoder settings; they shape the clip's bytes, so they are part of every cache key.
-#: Threads are pinned because x264's output depends on its thread count. `crf` is the default
-#: of the `crf` option (lower = better and bigger; 20 is visually clean for generated clips).
-ENCODER: dict[str, Any] = {
-    "codec": "libx264",
-    "pix_fmt": "yuv420p",
-    "crf": 20,
-    "preset": "medium",
-    "threads": 2,
-    "faststart": True,
-}
 POSTER_QUALITY = 80  # JPEG quality of the poster frame
 
 
@@ -46,7 +38,11 @@ def encode_rendered(frames: np.ndarray, fps: int, crf: int, tags: dict[str, str]
 
 
 def encode_mp4(
-    frames: np.ndarray, path: Path, fps: int, crf: int = ENCODER["crf"], metadata: dict[str, str] | None = None
+    frames: np.ndarray,
+    path: Path,
+    fps: int,
+    crf: int = OPTIONS["crf"].default,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Write `frames` (F, H, W, 3, uint8) to `path` as an MP4 that browsers play inline.
 

@@ -1,22 +1,21 @@
-"""`mkdocs_wan.extension`: the same directive → cached clip → `<video>` work as a Python-Markdown
-extension, for engines that run Markdown extensions but not MkDocs plugins (plain
-`markdown.markdown()`, Pelican, Zensical).
+"""`mkdocs_wan.extension`: the page engine as a Python-Markdown extension, for engines that run
+Markdown extensions but not MkDocs plugins (plain `markdown.markdown()`, Pelican, Zensical).
 
-It shares the plugin's core (directives, spec, plan, cache, generation, embed). Differences that
-come from having no site around it: clips are copied (hard-linked) into `static_dir` inside
-`docs_dir`, which the engine publishes as static files, and `src` is `url_prefix` + file name
-(site-absolute by default, `/assets/videos/<key>.mp4`). A clip is written there only when it is
-missing, so a rebuild writes nothing and an engine's live server can't loop on its own output.
-With Zensical, which collects static files before it renders pages, set `site_dir` too, so a
-clip generated during a build is in that build's output. Generation is blocking, with the model
-loaded once per process.
+It takes the plugin's options (same names, defaults and checks, from `options.OPTIONS`) plus a
+few that come from having no site around it: clips are hard-linked (or copied) into `static_dir`
+inside `docs_dir`, which the engine publishes as static files, and `src` is `url_prefix` + file
+name (site-absolute by default, `/assets/videos/<key>.mp4`). A clip is written there only when
+it is missing, so a rebuild writes nothing and an engine's live server can't loop on its own
+output. With Zensical, which collects static files before it renders pages, set `site_dir` too,
+so a clip generated during a build is in that build's output. Relative `image=` paths resolve
+next to the page: Zensical tells the extension which page it renders; elsewhere pass `page`.
+Generation is blocking, with the model loaded once per process. No MkDocs import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,23 +23,24 @@ from typing import Any
 import markdown
 from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
-from mkdocs.plugins import get_plugin_logger
 
+from mkdocs_wan import backends
 from mkdocs_wan.cache import CacheError, ClipCache
-from mkdocs_wan.config import DEFAULT_MODEL
-from mkdocs_wan.directives import DirectiveError, find_directives, parse_options
-from mkdocs_wan.embed import error_html, video_html
-from mkdocs_wan.encode import ENCODER
-from mkdocs_wan.generate import ModelLoadError, WanGenerator
-from mkdocs_wan.images import resolve_image
-from mkdocs_wan.make import generate_missing
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import plan_clip
-from mkdocs_wan.spec import FIELDS, SpecError, parse_crf, presentation_of
+from mkdocs_wan.errors import ModelLoadError
+from mkdocs_wan.options import OPTIONS, Settings
+from mkdocs_wan.pages import PageEngine
+from mkdocs_wan.spec import SpecError
 
-log = get_plugin_logger(__name__)
+#: Options of the extension alone; everything else is the plugin's schema.
+OWN_OPTIONS: dict[str, list[Any]] = {
+    "docs_dir": ["docs", "the folder the engine publishes"],
+    "static_dir": ["assets/videos", "where clips are placed, inside docs_dir"],
+    "site_dir": ["", "also place new clips in the built site (engines that copy static files first)"],
+    "url_prefix": ["/assets/videos/", "URL of static_dir as pages see it"],
+    "page": ["", "the page's path inside docs_dir, for relative image= paths (Zensical sets it itself)"],
+}
 
-_GENERATORS: dict[tuple[Any, ...], WanGenerator] = {}  # one resident model per settings, per process
+_ENGINES: dict[Settings, PageEngine] = {}  # one per site settings, per process
 _CACHES: dict[Path, ClipCache] = {}  # one open index per cache folder, not one per page
 
 
@@ -48,33 +48,29 @@ class WanExtension(markdown.Extension):
     """Options use the plugin's names; paths are relative to the current directory."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self.config = {
-            "model": [DEFAULT_MODEL, "Hub id, local folder, or `tiny`"],
-            "revision": ["", "Hub revision"],
-            "cache_dir": [".cache/mkdocs-wan", "clip cache"],
-            "docs_dir": ["docs", "the folder the engine publishes"],
-            "static_dir": ["assets/videos", "where clips are placed, inside docs_dir"],
-            "site_dir": ["", "also place new clips in the built site (engines that copy static files first)"],
-            "url_prefix": ["/assets/videos/", "URL of static_dir as pages see it"],
-            "device": ["auto", "torch device"],
-            "dtype": ["auto", "torch dtype"],
-            "style": ["", "appended to every prompt"],
-            "crf": [ENCODER["crf"], "H.264 quality"],
-            "ai_label": [True, "show the AI-generated label"],
-            "frames": [121, ""],
-            "fps": [24, ""],
-            "size": ["1280x704", ""],
-            "steps": [50, ""],
-            "guidance": [5.0, ""],
-            "seed": [None, ""],
-            "negative_prompt": ["", ""],
-        }
+        # Python-Markdown turns values of options whose default is None into booleans, so
+        # "unset" is "" here; `Option.validate` reads "" as unset for optional options.
+        self.config = {name: ["" if o.default is None else o.default, o.help] for name, o in OPTIONS.items()}
+        self.config.update({name: list(value) for name, value in OWN_OPTIONS.items()})
         super().__init__(**kwargs)
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
         source = _KeepSource(md)
         md.preprocessors.register(source, "mkdocs_wan_source", 200)  # before anything rewrites lines
         md.postprocessors.register(_Embed(md, self, source), "mkdocs_wan", 5)  # after raw HTML is restored
+
+    def engine(self) -> PageEngine:
+        """The page engine for this configuration (options checked once, cache opened once)."""
+        opt = self.getConfigs()
+        try:
+            settings = Settings.from_options({n: opt[n] for n in OPTIONS}, Path.cwd(), Path(opt["docs_dir"]))
+        except SpecError as err:
+            raise ValueError(f"mkdocs_wan.extension: {err}") from None
+        if settings not in _ENGINES:
+            root = settings.cache_root
+            cache = _CACHES.get(root) or _CACHES.setdefault(root, ClipCache(root))
+            _ENGINES[settings] = PageEngine(settings, cache)
+        return _ENGINES[settings]
 
 
 class _KeepSource(Preprocessor):
@@ -94,74 +90,39 @@ class _Embed(Postprocessor):
         self.source = source
 
     def run(self, text: str) -> str:
-        directives = find_directives(text, self.source.text)
-        if not directives:
+        if "@video-gen" not in text and "<!--wan-fence:" not in text:
             return text
+        engine = self.ext.engine()
+        build = engine.new_build()
         opt = self.ext.getConfigs()
-        try:
-            defaults = {name: parse(opt[name]) if opt[name] is not None else None for name, parse in FIELDS.items()}
-            crf = parse_crf(opt["crf"])
-        except SpecError as err:
-            raise ValueError(f"mkdocs_wan.extension: {err}") from None
-        docs_dir = Path(opt["docs_dir"])
-        root = Path(opt["cache_dir"]).resolve()
-        cache = _CACHES.get(root) or _CACHES.setdefault(root, ClipCache(root))
-        model = ModelRef.resolve(opt["model"], Path.cwd(), opt["revision"] or None)
-        fingerprint = f"{model.fingerprint()}|dtype={opt['dtype']}"
-        out, end, todo = [], 0, {}
-        for directive in directives:
-            out.append(text[end : directive.start])
-            end = directive.end
-            where = f"line {directive.line}"
+        page = opt["page"] or _zensical_page(self.md)
+        missing = "never" if engine.settings["generate"] == "never" else "generate"
+        html = engine.render(text, self.source.text, page, lambda name, _path: f"{opt['url_prefix']}{name}", missing)
+        if build.missing:
             try:
-                options = parse_options(directive)
-                image = resolve_image(options["image"], "index.md", docs_dir) if "image" in options else None
-                plan = plan_clip(options, defaults, opt["style"], fingerprint, image, crf)
-                show = presentation_of(options)
-            except (DirectiveError, SpecError) as err:
-                log.warning("%s: %s", where, err)
-                out.append(error_html(where, str(err)))
-                continue
-            if not cache.has(plan.key):
-                todo[plan.key] = plan
-            name = f"{opt['url_prefix']}{plan.key}"
-            provenance = {"prompt": plan.title, "model": model.name, "seed": str(plan.display.seed)}
-            out.append(
-                video_html(f"{name}.mp4", f"{name}.jpg", plan.display, plan.frames, plan.title, plan.key, show,
-                           provenance, bool(opt["ai_label"]))
-            )  # fmt: skip
-        out.append(text[end:])
-        html = "".join(out)
-        if todo:
-            html = self._generate(todo, cache, model, opt, html)
-        for key in set(_keys(html)):
-            _publish(cache, key, docs_dir / opt["static_dir"])
+                engine.generate(backends.renderer(engine.settings))
+            except (ModelLoadError, CacheError) as err:
+                raise RuntimeError(str(err)) from None
+            html = engine.swap_failures(html, page)
+        for key in (build.cached | build.missing.keys()) - build.failed.keys():
+            _publish(engine.cache, key, engine.settings.docs_dir / opt["static_dir"])
             if opt["site_dir"]:  # Zensical collects static files before rendering pages
-                _publish(cache, key, Path(opt["site_dir"]) / opt["static_dir"])
-        return html
-
-    def _generate(self, todo: dict[str, Any], cache: ClipCache, model: ModelRef, opt: dict[str, Any], html: str) -> str:
-        settings = (model, cache.root, opt["device"], opt["dtype"])
-        generator = _GENERATORS.get(settings) or _GENERATORS.setdefault(settings, WanGenerator(*settings))
-        try:
-            _made, failures = generate_missing(todo, cache, generator, {"model": model.name})
-        except (ModelLoadError, CacheError) as err:
-            raise RuntimeError(str(err)) from None
-        for key, err in failures.items():
-            log.warning("generation failed: %s", err)
-            start = html.index(f'<figure class="wan-video" data-wan-key="{key}"')
-            stop = html.index("</figure>", start) + len("</figure>")
-            html = html[:start] + error_html(todo[key].title, str(err)) + html[stop:]
+                _publish(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])
         return html
 
 
-def _keys(html: str) -> list[str]:
-    return re.findall(r'<figure class="wan-video" data-wan-key="(\w+)"', html)
+def _zensical_page(md: markdown.Markdown) -> str:
+    """The path of the page Zensical is rendering (its context preprocessor holds it), or ""."""
+    try:
+        context = md.preprocessors["rendering_context"]  # a Registry: no .get()
+    except KeyError:
+        return ""
+    path = getattr(getattr(context, "page", None), "path", "")
+    return path if isinstance(path, str) else ""
 
 
 def _publish(cache: ClipCache, key: str, static: Path) -> None:
     """Place the clip and its poster in the engine's static folder, only if missing."""
-    cache.ensure_poster(key)
     static.mkdir(parents=True, exist_ok=True)
     for source in (cache.path(key), cache.poster_path(key)):
         target = static / source.name

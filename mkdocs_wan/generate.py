@@ -12,20 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mkdocs.plugins import get_plugin_logger
-
 from mkdocs_wan.encode import Rendered, encode_rendered
+from mkdocs_wan.errors import GenerationCancelled, GenerationError, ModelLoadError
 from mkdocs_wan.images import fit_image
+from mkdocs_wan.logs import log
 from mkdocs_wan.models import ModelRef
+from mkdocs_wan.options import Tuning
 from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.speed import Tuning, apply_tuning, set_cache_hook
+from mkdocs_wan.speed import apply_tuning, set_cache_hook
 from mkdocs_wan.tiny import ensure_tiny_model
 
 if TYPE_CHECKING:
     import numpy as np
 
-
-log = get_plugin_logger(__name__)
 
 EMBED_CACHE_SIZE = 256  # prompts whose embeddings stay in memory (a few MB each at full size)
 
@@ -34,18 +33,6 @@ _DOWNLOAD_HINT = (
     "download it once with `hf download {repo}` (about 34 GB; needs a GPU with ~24 GB+ VRAM to "
     "run), point `model:` at a local folder, or set `model: tiny` to test offline"
 )
-
-
-class GenerationError(RuntimeError):
-    """A clip could not be made; the message says why and what to do."""
-
-
-class ModelLoadError(GenerationError):
-    """The model could not be loaded; no clip can be made until the cause is fixed."""
-
-
-class GenerationCancelled(GenerationError):
-    """Generation was interrupted on purpose (server shutdown); nothing was produced."""
 
 
 class WanGenerator:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mkdocs.plugins import get_plugin_logger
 from tqdm import tqdm
 
 from mkdocs_wan import __version__
@@ -20,6 +19,8 @@ from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.encode import Rendered, decode_mp4, encode_rendered
 from mkdocs_wan.generate import GenerationError, ModelLoadError
 from mkdocs_wan.images import load_image
+from mkdocs_wan.logs import log
+from mkdocs_wan.media import store_poster
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.plan import Plan, Step, Stitch
 from mkdocs_wan.spec import ClipSpec
@@ -27,8 +28,6 @@ from mkdocs_wan.stitch import crossfade
 
 if TYPE_CHECKING:
     import numpy as np
-
-log = get_plugin_logger(__name__)
 
 
 class Renderer(Protocol):
@@ -82,9 +81,8 @@ def _make_step(
     should_stop: Callable[[], bool] | None,
 ) -> None:
     if isinstance(step, Stitch):
-        title, seed = plan.title, plan.display.seed
         frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
-        rendered = encode_rendered(frames, step.fps, step.crf, _tags(title, seed, renderer))
+        rendered = encode_rendered(frames, step.fps, step.crf, _tags(step.title, plan.display.seed, renderer))
         record: dict[str, Any] = {"stitch": list(step.parts), "transition": step.transition}
     else:
         image = None
@@ -92,7 +90,7 @@ def _make_step(
             image = load_image(step.image)
         elif step.spec.image and step.spec.image.startswith("clip:"):
             image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
-        tags = _tags(step.spec.prompt, step.spec.seed, renderer)
+        tags = _tags(step.title, step.spec.seed, renderer)
         rendered = renderer.render(step.spec, image, step.crf, tags, on_step, should_stop)
         record = {"spec": step.spec.as_dict()}
     final = step.key == plan.key
@@ -100,7 +98,7 @@ def _make_step(
         record["quality"] = rendered.quality
     cache.store(step.key, lambda path: path.write_bytes(rendered.mp4), {**meta, **record, "frames": rendered.frames})
     if final:
-        cache.write_poster(step.key, rendered.first_frame)
+        store_poster(cache, step.key, rendered.first_frame)
 
 
 def _tags(title: str, seed: int, renderer: Renderer) -> dict[str, str]:

@@ -7,17 +7,21 @@ the keys (and regenerates) 3..n only — and a final stitch step crossfades them
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mkdocs_wan.cache import CODE_VERSION, clip_key
-from mkdocs_wan.encode import ENCODER
-from mkdocs_wan.spec import ClipSpec, build_segment_specs, build_spec
-from mkdocs_wan.speed import DRAFT_HOOK, draft_steps
+from mkdocs_wan.keys import clip_key, stitch_key
+from mkdocs_wan.options import OPTIONS
+from mkdocs_wan.spec import ClipSpec, build_segment_specs, build_spec, styled
+
+DRAFT_STEP_FRACTION = 0.4  # draft steps = 40% of the final steps (50 -> 20), at least 4
+DRAFT_HOOK = "first-block-cache:0.1"  # FirstBlockCache residual threshold for drafts
+
+
+def draft_steps(steps: int) -> int:
+    return max(4, round(steps * DRAFT_STEP_FRACTION))
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,12 @@ class Generate:
     key: str
     spec: ClipSpec
     image: Path | None = None  # a picture in docs_dir (later segments start from the previous clip)
-    crf: int = ENCODER["crf"]
+    crf: int = OPTIONS["crf"].default
+
+    @property
+    def title(self) -> str:
+        """The MP4's title tag: the prompt the model got."""
+        return self.spec.prompt
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,8 @@ class Stitch:
     parts: tuple[str, ...]
     transition: int
     fps: int
-    crf: int = ENCODER["crf"]
+    crf: int
+    title: str  # the MP4's title tag: the directive's title with the site style, like a single clip's
 
 
 Step = Generate | Stitch
@@ -70,15 +80,14 @@ def plan_clip(
     defaults: Mapping[str, Any],
     style: str,
     model_fingerprint: str,
+    crf: int,
     image: tuple[Path, str] | None = None,
-    crf: int = ENCODER["crf"],
     draft: bool = False,
 ) -> Plan:
     """The plan for a directive; `image` is its start picture as (path, sha256), if any.
 
     `draft` (the `preset: draft` option) trades fidelity for speed: fewer steps and a cache hook.
     """
-    encoder = {**ENCODER, "crf": crf}
 
     def preset(spec: ClipSpec) -> ClipSpec:
         return replace(spec, steps=draft_steps(spec.steps), cache_hook=DRAFT_HOOK) if draft else spec
@@ -88,7 +97,7 @@ def plan_clip(
     image_path = image[0] if image else None
     if "segments" not in options:
         spec = preset(build_spec(options, defaults, style, image_id))
-        return Plan((Generate(clip_key(spec, model_fingerprint, encoder), spec, image_path, crf),), spec, title)
+        return Plan((Generate(clip_key(spec, model_fingerprint, crf), spec, image_path, crf),), spec, title)
 
     specs, transition = build_segment_specs(options, defaults, style, image_id)
     specs = [preset(spec) for spec in specs]
@@ -99,10 +108,10 @@ def plan_clip(
         if steps:  # start from the previous segment's last frame
             spec = replace(spec, image=f"clip:{steps[-1].key}")
             image_path = None
-        steps.append(Generate(clip_key(spec, model_fingerprint, encoder), spec, image_path, crf))
+        steps.append(Generate(clip_key(spec, model_fingerprint, crf), spec, image_path, crf))
     if len(steps) == 1:
         return Plan(tuple(steps), specs[0], title)
     parts = tuple(step.key for step in steps)
-    payload = {"code": CODE_VERSION, "stitch": parts, "transition": transition, "encoder": encoder}
-    key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    return Plan((*steps, Stitch(key, parts, transition, specs[0].fps, crf)), specs[0], title)
+    full_title = styled(title, style)
+    key = stitch_key(parts, transition, crf, full_title)
+    return Plan((*steps, Stitch(key, parts, transition, specs[0].fps, crf, full_title)), specs[0], title)

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mkdocs.plugins import get_plugin_logger
-
 from mkdocs_wan.generate import GenerationError, ModelLoadError, WanGenerator
+from mkdocs_wan.logs import log
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.spec import ClipSpec
 from mkdocs_wan.speed import Tuning
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
     from mkdocs_wan.encode import Rendered
 
-log = get_plugin_logger(__name__)
 
 ATTEMPTS = 3  # per clip, across actors
 

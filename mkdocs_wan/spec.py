@@ -152,6 +152,11 @@ class ClipSpec:
         return asdict(self)
 
 
+def styled(prompt: str, style: str) -> str:
+    """The prompt the model (and the MP4's title tag) gets: the writer's, then the site `style`."""
+    return f"{prompt}, {style.strip()}" if style.strip() else prompt
+
+
 def default_seed(prompt: str) -> int:
     """A seed derived from the final prompt, so unseeded clips are reproducible."""
     return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
@@ -219,7 +224,7 @@ def build_spec(
     for name, parse in FIELDS.items():
         if name in options:
             values[name] = parse(options[name])
-    final_prompt = f"{prompt}, {style.strip()}" if style.strip() else prompt
+    final_prompt = styled(prompt, style)
     seed = values.get("seed")
     width, height = values["size"]
     return _checked(

@@ -4,29 +4,17 @@ Each setting maps to one diffusers feature: attention backends (`set_attention_b
 regional compilation (`compile_repeated_blocks`), group offloading and VAE tiling for small GPUs,
 and FirstBlockCache for the `draft` preset (a cache hook that works with Wan's block layout).
 Settings that only change how fast or where the math runs (attention, compile, memory) are not
-part of the cache key; the draft preset changes the clip and is (see `spec.ClipSpec.cache_hook`).
+part of the cache key; the draft preset (`plan.py`) changes the clip and is (see `spec.ClipSpec.cache_hook`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-DRAFT_STEP_FRACTION = 0.4  # draft steps = 40% of the final steps (50 -> 20), at least 4
-DRAFT_HOOK = "first-block-cache:0.1"  # FirstBlockCache residual threshold for drafts
+from mkdocs_wan.options import Tuning
+from mkdocs_wan.plan import DRAFT_HOOK
 
-
-@dataclass(frozen=True)
-class Tuning:
-    """Execution settings from mkdocs.yml."""
-
-    attention: str | None = None  # a diffusers attention backend name, e.g. "flash" or "_native_cudnn"
-    compile: bool = False
-    memory: str = "high"  # "low": group offload + VAE tiling, for ~24 GB GPUs
-
-
-def draft_steps(steps: int) -> int:
-    return max(4, round(steps * DRAFT_STEP_FRACTION))
+__all__ = ["DRAFT_HOOK", "Tuning", "apply_tuning", "set_cache_hook"]
 
 
 def apply_tuning(pipe: Any, tuning: Tuning, device: str) -> None:

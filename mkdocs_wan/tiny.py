@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mkdocs_wan.layout import CacheLayout
+
 if TYPE_CHECKING:
     from diffusers import WanPipeline
 
@@ -33,7 +35,7 @@ flying running walking sunset night day rain snow cloud sun
 
 def tiny_model_dir(cache_dir: str | os.PathLike[str]) -> Path:
     """Where the tiny checkpoint lives inside the clip cache."""
-    return Path(cache_dir) / "models" / f"tiny-v{TINY_VERSION}"
+    return CacheLayout(Path(cache_dir)).models / f"tiny-v{TINY_VERSION}"
 
 
 def ensure_tiny_model(cache_dir: str | os.PathLike[str]) -> Path:

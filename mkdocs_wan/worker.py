@@ -1,8 +1,10 @@
-"""One background thread that generates clips during `mkdocs serve`.
+"""`mkdocs serve`: one background thread that generates clips, and the wiring around it.
 
 MkDocs blocks every page request while a rebuild runs, so serve builds only queue missing clips
-and render placeholders; this worker makes the clips one at a time (one GPU, one resident model)
+and render placeholders; the worker makes the clips one at a time (one GPU, one resident model)
 and touches a watched sentinel when each lands, which makes the live server rebuild and reload.
+`ServeSession` holds what lives across rebuilds: the worker, the sentinel, which clips each page
+references, and the pages whose output must be re-rendered under `--dirty`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,20 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mkdocs.plugins import get_plugin_logger
+if TYPE_CHECKING:
+    from mkdocs.livereload import LiveReloadServer
+    from mkdocs.structure.files import Files
+
+    from mkdocs_wan.pages import Defer
+
 
 from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.generate import GenerationCancelled, WanGenerator
-from mkdocs_wan.make import run_plan
+from mkdocs_wan.errors import GenerationCancelled
+from mkdocs_wan.logs import log
+from mkdocs_wan.make import Renderer, run_plan
 from mkdocs_wan.plan import Plan
-
-log = get_plugin_logger(__name__)
 
 
 @dataclass(order=True)
@@ -30,7 +36,7 @@ class _Job:
     priority: tuple[float, int]  # (page mtime, submission order): newest edit first
     key: str = field(compare=False)
     plan: Plan = field(compare=False)
-    generator: WanGenerator = field(compare=False)
+    renderer: Callable[[], Renderer] = field(compare=False)  # called in the worker thread
     meta: dict[str, Any] = field(compare=False)
     where: str = field(compare=False)
 
@@ -50,8 +56,11 @@ class ClipWorker:
         self._thread = threading.Thread(target=self._run, name="mkdocs-wan-worker", daemon=True)
         self._thread.start()
 
-    def submit(self, plan: Plan, generator: WanGenerator, meta: dict[str, Any], page_mtime: float, where: str) -> None:
-        """Queue a clip (or raise its priority if already queued)."""
+    def submit(
+        self, plan: Plan, renderer: Callable[[], Renderer], meta: dict[str, Any], page_mtime: float, where: str
+    ) -> None:
+        """Queue a clip (or raise its priority if already queued); `renderer` is called when it runs,
+        so connecting to a Ray cluster never blocks a page request."""
         key = plan.key
         with self._wake:
             if key == self._running:
@@ -59,7 +68,7 @@ class ClipWorker:
             job = self._jobs.get(key)
             priority = (page_mtime, -next(self._order))
             if job is None or priority > job.priority:
-                self._jobs[key] = _Job(priority, key, plan, generator, meta, where)
+                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where)
             self._wake.notify()
 
     def failure(self, key: str, page_mtime: float) -> str | None:
@@ -120,7 +129,7 @@ class ClipWorker:
         cache = self._cache()
         started = time.perf_counter()
         try:
-            run_plan(job.plan, cache, job.generator, job.meta, should_stop=self._stop.is_set)
+            run_plan(job.plan, cache, job.renderer(), job.meta, should_stop=self._stop.is_set)
         except GenerationCancelled:
             return
         except Exception as err:  # noqa: BLE001 — a failure is shown in the page; the server lives on
@@ -136,3 +145,76 @@ def touch(sentinel: Path) -> None:
     """Write the watched sentinel so the live server rebuilds."""
     sentinel.parent.mkdir(parents=True, exist_ok=True)
     sentinel.write_text(f"{time.time()}\n")
+
+
+class ServeSession:
+    """Serve's state across rebuilds: queue missing clips, reload the browser when one lands."""
+
+    def __init__(self, cache: Callable[[], ClipCache]) -> None:
+        self.worker = ClipWorker(cache, self._reload)
+        self.server: LiveReloadServer | None = None
+        self.sentinel: Path | None = None
+        self.page_keys: dict[str, set[str]] = {}  # page -> clip keys it references
+        self.pending_pages: set[str] = set()  # pages showing a placeholder
+
+    def configure(self, sentinel: Path) -> None:
+        """Called on every config load; the watched path must exist before the server starts
+        (touching it on every load would rebuild forever)."""
+        self.sentinel = sentinel
+        if not sentinel.exists():
+            touch(sentinel)
+
+    def watch(self, server: LiveReloadServer) -> None:
+        assert self.sentinel is not None
+        self.server = server
+        server.watch(str(self.sentinel.parent))
+
+    def forget_pending(self, files: Files) -> None:
+        """Under `serve --dirty` only pages whose source changed are re-rendered; deleting the
+        output of pages that showed a placeholder makes MkDocs render them again."""
+        for src_uri in self.pending_pages:
+            page_file = files.get_file_from_path(src_uri)
+            if page_file is not None:
+                Path(page_file.abs_dest_path).unlink(missing_ok=True)
+        self.pending_pages = set()
+        self.page_keys = {uri: keys for uri, keys in self.page_keys.items() if files.get_file_from_path(uri)}
+
+    def defer(self, page: str, source: str | None, renderer: Callable[[], Renderer], meta: dict[str, Any]) -> Defer:
+        """The page engine's policy for this page's missing clips: queue, newest edit first; an
+        earlier failure is shown until the page's source changes."""
+        mtime = _mtime(source)
+
+        def defer(plan: Plan, where: str) -> str | None:
+            failure = self.worker.failure(plan.key, mtime)
+            if failure is None:
+                self.worker.submit(plan, renderer, meta, mtime, where)
+                self.pending_pages.add(page)
+            return failure
+
+        return defer
+
+    def retain(self) -> None:
+        """After a build: drop queued clips whose directive is gone from every page."""
+        self.worker.retain(set().union(*self.page_keys.values()))
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def _reload(self) -> None:
+        """Called by the worker when a clip lands: touch the sentinel once the watcher runs.
+
+        A clip from the first build can finish before `server.serve()` starts its observer; a
+        touch before the observer's first snapshot would be missed, so wait for it briefly.
+        """
+        deadline = time.monotonic() + 10
+        while (self.server is None or not self.server.observer.is_alive()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.sentinel is not None:
+            touch(self.sentinel)
+
+
+def _mtime(path: str | None) -> float:
+    try:
+        return Path(path).stat().st_mtime if path else 0.0
+    except OSError:
+        return 0.0

@@ -7,9 +7,9 @@ import hashlib
 
 import pytest
 
-from mkdocs_wan.cache import ClipCache, clip_key
+from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.directives import parse_options
-from mkdocs_wan.encode import ENCODER
+from mkdocs_wan.keys import clip_key
 from mkdocs_wan.spec import ClipSpec, build_spec
 from tests.test_spec import DEFAULTS
 
@@ -21,8 +21,8 @@ CHANGES = {
 }  # fmt: skip
 
 
-def key(spec=BASE, model="tiny/v2", encoder=ENCODER):
-    return clip_key(spec, model, encoder)
+def key(spec=BASE, model="tiny/v2", crf=20):
+    return clip_key(spec, model, crf)
 
 
 def test_every_spec_field_is_covered():
@@ -36,7 +36,7 @@ def test_each_field_changes_the_key(field):
 
 def test_model_and_encoder_change_the_key():
     assert key(model="hub:Wan-AI/Wan2.2-TI2V-5B-Diffusers@main") != key()
-    assert key(encoder={**ENCODER, "crf": 30}) != key()
+    assert key(crf=30) != key()
 
 
 def test_key_is_a_stable_sha256():

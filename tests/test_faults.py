@@ -13,6 +13,7 @@ from conftest import Site
 
 from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.encode import count_frames
+from mkdocs_wan.media import audit
 
 SLOW = "{size=256x256 frames=33 steps=8}"  # about a second each on 2 cores
 
@@ -38,8 +39,8 @@ def test_kill_9_mid_build_leaves_nothing_corrupt_and_next_build_fills_the_gaps(s
     assert 1 <= len(landed) < 4
     # A published clip is complete and matches its record — or, killed between the rename and
     # the index write, has no record yet and is therefore never served (it gets regenerated).
-    usable = {key for key in landed if cache.audit(key) is None}
-    assert all(cache.audit(key) == "no index record" and cache.check(key) == "missing" for key in landed - usable)
+    usable = {key for key in landed if audit(cache, key) is None}
+    assert all(audit(cache, key) == "no index record" and cache.check(key) == "missing" for key in landed - usable)
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
     assert generated(result.stderr) == 4 - len(usable)
@@ -77,7 +78,7 @@ def test_corrupt_cached_clip_is_detected_regenerated_and_reported(site, damage):
     assert result.returncode == 0, result.stderr
     assert f"index.md:3: cached clip {key[:12]} failed its checksum" in result.stderr
     assert "1 generated" in result.stderr
-    assert cache.audit(key) is None and count_frames(site.site_dir / "assets" / "videos" / f"{key}.mp4") == 9
+    assert audit(cache, key) is None and count_frames(site.site_dir / "assets" / "videos" / f"{key}.mp4") == 9
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from PIL import Image
 from mkdocs_wan import __version__
 from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.encode import decode_first_frame, encode_mp4, read_metadata
+from mkdocs_wan.media import ensure_poster
 from mkdocs_wan.quality import quality_problem
 from mkdocs_wan.tiny import ensure_tiny_model
 
@@ -41,7 +42,7 @@ def test_metadata_tags_and_poster(tmp_path):
     assert tags["title"] == "A <kite>, close up" and tags["comment"] == "seed 7"
     cache = ClipCache(tmp_path / "cache")
     cache.store("k", lambda p: encode_mp4(frames, p, 8), {"frames": 9})
-    cache.ensure_poster("k")
+    ensure_poster(cache, "k")
     with Image.open(cache.poster_path("k")) as poster:
         assert poster.format == "JPEG" and poster.size == (32, 32)
         assert np.abs(np.asarray(poster, np.int16) - decode_first_frame(cache.path("k"))).mean() < 40

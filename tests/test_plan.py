@@ -24,13 +24,13 @@ def segments(*prompts, **options):
 
 
 def test_plain_directive_is_one_step():
-    plan = plan_clip({"prompt": "A kite"}, DEFAULTS, "", FP)
+    plan = plan_clip({"prompt": "A kite"}, DEFAULTS, "", FP, 20)
     assert len(plan.steps) == 1 and isinstance(plan.steps[0], Generate)
     assert plan.frames == 9 and plan.title == "A kite"
 
 
 def test_segment_keys_chain_and_stitch_count():
-    plan = plan_clip(segments("a", {"prompt": "b", "frames": 13}, "c", transition=2), DEFAULTS, "", FP)
+    plan = plan_clip(segments("a", {"prompt": "b", "frames": 13}, "c", transition=2), DEFAULTS, "", FP, 20)
     *parts, stitch = plan.steps
     assert isinstance(stitch, Stitch) and stitch.parts == tuple(p.key for p in parts)
     assert [p.spec.frames for p in parts] == [9, 13, 9]
@@ -42,16 +42,16 @@ def test_segment_keys_chain_and_stitch_count():
 
 
 def test_editing_segment_three_changes_only_three_onwards():
-    before = plan_clip(segments("a", "b", "c", "d"), DEFAULTS, "", FP).steps
-    after = plan_clip(segments("a", "b", "c edited", "d"), DEFAULTS, "", FP).steps
+    before = plan_clip(segments("a", "b", "c", "d"), DEFAULTS, "", FP, 20).steps
+    after = plan_clip(segments("a", "b", "c edited", "d"), DEFAULTS, "", FP, 20).steps
     same = [x.key == y.key for x, y in zip(before, after, strict=True)]
     assert same == [True, True, False, False, False]
 
 
 def test_style_and_seed_shape_the_seed_family():
-    base = plan_clip(segments("a", "b"), DEFAULTS, "", FP).steps
-    styled = plan_clip(segments("a", "b"), DEFAULTS, "noir", FP).steps
-    seeded = plan_clip(segments("a", "b", seed=5), DEFAULTS, "", FP).steps
+    base = plan_clip(segments("a", "b"), DEFAULTS, "", FP, 20).steps
+    styled = plan_clip(segments("a", "b"), DEFAULTS, "noir", FP, 20).steps
+    seeded = plan_clip(segments("a", "b", seed=5), DEFAULTS, "", FP, 20).steps
     assert base[1].spec.seed != styled[1].spec.seed and base[1].spec.seed != seeded[1].spec.seed
 
 
@@ -69,7 +69,7 @@ def test_style_and_seed_shape_the_seed_family():
 )
 def test_segment_validation(options, message):
     with pytest.raises(SpecError, match=message):
-        plan_clip(options, DEFAULTS, "", FP)
+        plan_clip(options, DEFAULTS, "", FP, 20)
 
 
 def test_crossfade_blends_the_overlap():
@@ -87,7 +87,7 @@ def generator(tmp_path_factory):
 
 def test_real_segments_are_conditioned_on_the_previous_last_frame(generator, tmp_path):
     cache = ClipCache(tmp_path / "cache")
-    plan = plan_clip(segments("A red kite", "The kite climbs", transition=3), DEFAULTS, "", FP)
+    plan = plan_clip(segments("A red kite", "The kite climbs", transition=3), DEFAULTS, "", FP, 20)
     run_plan(plan, cache, generator, {})
     first, second, stitch = plan.steps
     assert count_frames(cache.path(stitch.key)) == 9 + 9 - 3
@@ -103,9 +103,9 @@ def test_real_segments_are_conditioned_on_the_previous_last_frame(generator, tmp
 
 def test_editing_a_segment_regenerates_it_and_later_ones_only(generator, tmp_path):
     cache = ClipCache(tmp_path / "cache")
-    run_plan(plan_clip(segments("one", "two", "three"), DEFAULTS, "", FP), cache, generator, {})
+    run_plan(plan_clip(segments("one", "two", "three"), DEFAULTS, "", FP, 20), cache, generator, {})
     stamps = {key: cache.index[key]["created"] for key in list(cache.index)}
-    edited = plan_clip(segments("one", "two edited", "three"), DEFAULTS, "", FP)
+    edited = plan_clip(segments("one", "two edited", "three"), DEFAULTS, "", FP, 20)
     run_plan(edited, cache, generator, {})
     one, two, three, stitched = edited.steps
     assert cache.index[one.key]["created"] == stamps[one.key]  # reused

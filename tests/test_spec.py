@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mkdocs_wan.config import WanConfig
+from mkdocs_wan.options import Settings
 from mkdocs_wan.spec import MAX_FRAMES, MAX_SIDE, MAX_STEPS, MAX_TOKENS, SpecError, build_spec, default_seed
 
-DEFAULTS = WanConfig().clip_defaults() | {
+DEFAULTS = {
     "size": (64, 64), "frames": 9, "steps": 2, "fps": 24, "guidance": 5.0, "seed": None, "negative_prompt": "",
 }  # fmt: skip
 
@@ -74,4 +77,4 @@ def test_site_defaults_are_validated_by_the_same_rules():
     config = WanConfig()
     config.load_dict({"size": "640x352", "frames": 33})
     assert config.validate() == ([], [])
-    assert config.clip_defaults()["size"] == (640, 352)
+    assert Settings(dict(config), Path(), Path()).clip_defaults["size"] == (640, 352)

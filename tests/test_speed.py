@@ -59,8 +59,8 @@ def test_cached_512_token_embeddings_match_the_prompt_path(generator):
 
 
 def test_draft_preset_has_fewer_steps_a_cache_hook_and_its_own_key():
-    final = plan_clip({"prompt": "A kite"}, DEFAULTS | {"steps": 50}, "", "tiny/v2")
-    draft = plan_clip({"prompt": "A kite"}, DEFAULTS | {"steps": 50}, "", "tiny/v2", draft=True)
+    final = plan_clip({"prompt": "A kite"}, DEFAULTS | {"steps": 50}, "", "tiny/v2", 20)
+    draft = plan_clip({"prompt": "A kite"}, DEFAULTS | {"steps": 50}, "", "tiny/v2", 20, draft=True)
     assert final.steps[0].spec.steps == 50 and draft.steps[0].spec.steps == 20
     assert draft.steps[0].spec.cache_hook == DRAFT_HOOK and final.key != draft.key
 

@@ -51,12 +51,12 @@ def test_newest_edit_first_and_vanished_jobs_dropped(generator, cache):
     done = threading.Semaphore(0)
     worker = ClipWorker(lambda: cache, done.release)
     try:
-        worker.submit(plan("slow", SLOW), generator, {}, page_mtime=0.0, where="a.md:1")
+        worker.submit(plan("slow", SLOW), lambda: generator, {}, page_mtime=0.0, where="a.md:1")
         wait(lambda: worker.running == "slow")
-        worker.submit(small("old"), generator, {}, page_mtime=1.0, where="b.md:1")
-        worker.submit(small("newest"), generator, {}, page_mtime=3.0, where="c.md:1")
-        worker.submit(small("middle"), generator, {}, page_mtime=2.0, where="d.md:1")
-        worker.submit(small("gone"), generator, {}, page_mtime=9.0, where="e.md:1")
+        worker.submit(small("old"), lambda: generator, {}, page_mtime=1.0, where="b.md:1")
+        worker.submit(small("newest"), lambda: generator, {}, page_mtime=3.0, where="c.md:1")
+        worker.submit(small("middle"), lambda: generator, {}, page_mtime=2.0, where="d.md:1")
+        worker.submit(small("gone"), lambda: generator, {}, page_mtime=9.0, where="e.md:1")
         worker.retain({"slow", "old", "newest", "middle"})  # "gone" was deleted from its page
         wait(lambda: not worker.busy)
     finally:
@@ -74,7 +74,7 @@ def test_failure_is_remembered_until_the_page_changes(generator, cache, tmp_path
     bad = WanGenerator(ModelRef.resolve(str(broken), tmp_path), tmp_path)
     worker = ClipWorker(lambda: cache, lambda: None)
     try:
-        worker.submit(small("k"), bad, {}, page_mtime=100.0, where="a.md:1")
+        worker.submit(small("k"), lambda: bad, {}, page_mtime=100.0, where="a.md:1")
         wait(lambda: worker.failure("k", 100.0) is not None)
         assert worker.failure("k", 100.0).startswith("RuntimeError")
         assert worker.failure("k", time.time() + 1) is None  # edited page: retry
@@ -85,7 +85,7 @@ def test_failure_is_remembered_until_the_page_changes(generator, cache, tmp_path
 
 def test_stop_interrupts_the_clip_in_flight_and_writes_nothing(generator, cache):
     worker = ClipWorker(lambda: cache, lambda: None)
-    worker.submit(plan("slow", SLOW), generator, {}, page_mtime=0.0, where="a.md:1")
+    worker.submit(plan("slow", SLOW), lambda: generator, {}, page_mtime=0.0, where="a.md:1")
     wait(lambda: worker.running == "slow")
     time.sleep(0.3)
     started = time.monotonic()

@@ -1,0 +1,34 @@
+"""Where things live inside `cache_dir`: the one place that knows the folder's layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """`clips/` (MP4 + poster per key), `index/` (diskcache), `locks/`, `models/`, `serve/`."""
+
+    root: Path
+
+    @property
+    def clips(self) -> Path:
+        return self.root / "clips"
+
+    @property
+    def index(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def reload_sentinel(self) -> Path:
+        """Touched by the serve worker when a clip lands; watched by the live server."""
+        return self.root / "serve" / "reload.txt"

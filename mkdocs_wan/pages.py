@@ -1,0 +1,236 @@
+"""The page engine: one page's directives become embeds, placeholders or notes, plus the clips
+still missing; after generation, failed clips become notes.
+
+Every front end — the MkDocs plugin, the Markdown extension and the `mkdocs-wan` command — runs
+its pages through `PageEngine` and passes in only what differs between them: how a cached file
+gets a URL from a page, what happens to a missing clip, and where warnings go. Nothing here
+imports MkDocs or model code; media work (posters) and generation are imported when needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mkdocs_wan import __version__
+from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.directives import DirectiveError, find_directives, parse_options
+from mkdocs_wan.embed import error_html, placeholder_html, video_html
+from mkdocs_wan.images import resolve_image
+from mkdocs_wan.logs import log
+from mkdocs_wan.options import Settings
+from mkdocs_wan.plan import Plan, plan_clip
+from mkdocs_wan.spec import Presentation, SpecError, presentation_of
+
+if TYPE_CHECKING:
+    from mkdocs_wan.make import Renderer
+
+#: A page's URL for a cached file: (file name such as `<key>.mp4`, its path in the cache) -> URL.
+UrlFor = Callable[[str, Path], str]
+#: Serve's policy for a missing clip: queue it and show a placeholder; or return the message of
+#: its earlier failure to show a note instead.
+Defer = Callable[[Plan, str], "str | None"]
+#: What to do with a clip that is not cached: generate it in this build (`PageEngine.generate`),
+#: show a placeholder and warn (`generate: never`), or hand it to serve's worker.
+Missing = Literal["generate", "never"] | Defer
+
+
+@dataclass(frozen=True)
+class Use:
+    """One directive's embed on one page, kept so a failed clip can be swapped for a note."""
+
+    page: str  # the page's path in docs_dir
+    where: str  # page.md:LINE
+    html: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A directive that could not become a clip, and why."""
+
+    page: str
+    where: str
+    problem: str
+
+
+@dataclass
+class BuildRecord:
+    """What one build found and made; a fresh one per build (`mkdocs serve` rebuilds)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    plans: dict[str, Plan] = field(default_factory=dict)  # every clip the pages reference
+    uses: dict[str, list[Use]] = field(default_factory=dict)
+    cached: set[str] = field(default_factory=set)
+    missing: dict[str, Plan] = field(default_factory=dict)  # to generate in this build
+    deferred: set[str] = field(default_factory=set)  # queued for serve's worker
+    absent: set[str] = field(default_factory=set)  # not cached, `generate: never`
+    rejected: list[Rejection] = field(default_factory=list)
+    made: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
+    actors: int = 0  # Ray actors that rendered clips
+
+    def keys(self, page: str) -> set[str]:
+        """The clips a page references (for serve: drop queued clips no page wants)."""
+        return {key for key, uses in self.uses.items() if any(use.page == page for use in uses)}
+
+
+class PageEngine:
+    """Directives → clips for one site (its settings and cache), one page at a time."""
+
+    def __init__(self, settings: Settings, cache: ClipCache, warn: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.warn = warn or log.warning
+        self.build = BuildRecord()
+
+    def new_build(self) -> BuildRecord:
+        self.build = BuildRecord()
+        return self.build
+
+    def render(self, html: str, markdown: str, page: str, url: UrlFor, missing: Missing = "generate") -> str:
+        """`html` with each directive replaced; `markdown` is the page's source (for line numbers)."""
+        directives = find_directives(html, markdown)
+        out: list[str] = []
+        end = 0
+        for directive in directives:
+            out.append(html[end : directive.start])
+            end = directive.end
+            where = _where(page, directive.line)
+            try:
+                options = parse_options(directive)
+                plan = self._plan(options, directive.kind, page)
+                show = presentation_of(options)
+            except DirectiveError as err:
+                out.append(self._reject(page, _where(page, directive.line + err.line_offset), str(err)))
+                continue
+            except SpecError as err:
+                out.append(self._reject(page, where, str(err)))
+                continue
+            out.append(self._embed(plan, show, page, where, url, missing))
+        out.append(html[end:])
+        return "".join(out)
+
+    def generate(self, renderer: Renderer) -> dict[str, str]:
+        """Make every clip this build is missing; return {key: problem} for those that failed.
+
+        A model that cannot load or a cache that cannot be written stops everything (raised).
+        """
+        from mkdocs_wan.make import generate_missing
+
+        build = self.build
+        made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta)
+        build.made |= made
+        build.actors = len(getattr(renderer, "used", ())) if made else 0
+        for key in made:
+            problem = self.cache.index[key].get("quality")
+            for use in build.uses[key] if problem else ():
+                self.warn(f"{use.where}: the generated clip looks {problem}: {build.plans[key].title}")
+        for key, err in failures.items():
+            build.failed[key] = str(err)
+            for use in build.uses[key]:
+                self.warn(f"{use.where}: generation failed: {err}")
+        return build.failed
+
+    def swap_failures(self, html: str, page: str) -> str:
+        """A rendered page with each failed clip's embed replaced by a note saying why."""
+        for key, problem in self.build.failed.items():
+            for use in self.build.uses.get(key, ()):
+                if use.page == page:
+                    html = html.replace(use.html, error_html(use.where, f"generation failed: {problem}"))
+        return html
+
+    def summary(self) -> str:
+        """The line that closes every build: clips, size, generated, cached, the rest, time."""
+        build = self.build
+        made, failed = len(build.made), len(build.failed)
+        cached = len(build.cached) + len(build.missing) - made - failed  # incl. made by another build
+        total = len(build.cached) + len(build.missing) + len(build.deferred)
+        counts = ((failed, "failed"), (len(build.deferred), "queued"), (build.actors, "Ray actors"))
+        extra = "".join(f", {count} {label}" for count, label in counts if count)
+        size = sum(p.stat().st_size for key in build.plans if (p := self.cache.path(key)).is_file())
+        elapsed = time.perf_counter() - build.started
+        return f"{total} clips ({size / 1e6:.1f} MB), {made} generated, {cached} cached{extra} in {elapsed:.1f} s"
+
+    def _plan(self, options: Mapping[str, Any], kind: str, page: str) -> Plan:
+        if "segments" in options and kind != "fence":
+            raise SpecError("segments need the fenced form (a video-gen block with YAML)")
+        settings = self.settings
+        image = resolve_image(options["image"], page, settings.docs_dir) if "image" in options else None
+        return plan_clip(
+            options,
+            settings.clip_defaults,
+            settings["style"],
+            settings.fingerprint,
+            settings["crf"],
+            image,
+            draft=settings["preset"] == "draft",
+        )
+
+    def _embed(self, plan: Plan, show: Presentation, page: str, where: str, url: UrlFor, missing: Missing) -> str:
+        key, build = plan.key, self.build
+        build.plans[key] = plan
+        ready = self._ready(key, where)
+        if ready:
+            from mkdocs_wan.media import ensure_poster
+
+            ensure_poster(self.cache, key)  # e.g. the poster was deleted by hand
+            build.cached.add(key)
+        if not ready and missing == "never":
+            self.warn(f"{where}: clip not in the cache and `generate: never`: {plan.title}")
+            build.absent.add(key)
+            html = placeholder_html(plan.display, plan.title, key, state="not generated")
+        elif not ready and callable(missing):
+            failure = missing(plan, where)
+            if failure is not None:
+                return self._reject(page, where, f"generation failed: {failure}")
+            build.deferred.add(key)
+            html = placeholder_html(plan.display, plan.title, key)
+        else:
+            if not ready:
+                build.missing[key] = plan
+            html = self._video(plan, show, page, url)
+        build.uses.setdefault(key, []).append(Use(page, where, html))
+        return html
+
+    def _video(self, plan: Plan, show: Presentation, page: str, url: UrlFor) -> str:
+        key = plan.key
+        provenance = {
+            "prompt": plan.title,
+            "model": self.settings.model.name,
+            "seed": str(plan.display.seed),
+            "generator": f"mkdocs-wan {__version__}",
+        }
+        return video_html(
+            url(f"{key}.mp4", self.cache.path(key)),
+            url(f"{key}.jpg", self.cache.poster_path(key)),
+            plan.display,
+            plan.frames,
+            plan.title,
+            key,
+            show,
+            provenance,
+            self.settings["ai_label"],
+        )
+
+    def _ready(self, key: str, where: str) -> bool:
+        """Is the clip cached and intact? Checked once per key per build."""
+        build = self.build
+        if key in build.cached or key in build.missing or key in build.deferred or key in build.absent:
+            return key in build.cached
+        status = self.cache.check(key)
+        if status == "corrupt":
+            self.warn(f"{where}: cached clip {key[:12]} failed its checksum (truncated or altered); regenerating")
+        return status == "ok"
+
+    def _reject(self, page: str, where: str, problem: str) -> str:
+        self.warn(f"{where}: {problem}")
+        self.build.rejected.append(Rejection(page, where, problem))
+        return error_html(where, problem)
+
+
+def _where(page: str, line: int) -> str:
+    """`page.md:LINE`, or `line LINE` where the front end cannot say which page it renders."""
+    return f"{page}:{line}" if page else f"line {line}"
