@@ -3,7 +3,11 @@
 Run: .venv/bin/python benchmarks/cpu.py [--pages 300]
 Builds a generated site with 2 directives per page (600 by default) once to fill the cache, then
 times, interleaved in one run, the cached build with the plugin against the same pages without
-it (median of 5 each), and reports the ratio. Writes benchmarks/results/cpu-<date>.json.
+it (median of 5 each), and reports the ratio. The same for a real, mid-sized site: the Markdown
+READMEs of the installed packages the test extra brings (real-world Markdown: tables, code,
+HTML, badges) with two directives each, built with the Material theme and SuperFences (as most
+Material sites are) and with MkDocs' default theme and no SuperFences. Also the import cost of
+the plugin module beyond MkDocs' own build modules. Writes benchmarks/results/cpu-<date>.json.
 """
 
 from __future__ import annotations
@@ -32,6 +36,67 @@ def build(root: Path, config: str) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", config], cwd=root, env=env, check=True)
     return time.perf_counter() - started
+
+
+#: Installed with `.[test]`; their READMEs become the pages of the real-site benchmark.
+README_PACKAGES = [
+    "mkdocs", "mkdocs-material", "mkdocs-material-extensions", "pymdown-extensions", "markdown-it-py", "rich",
+    "typer", "attrs", "msgpack", "ftfy", "ghp-import", "pillow", "idna", "urllib3", "fsspec", "numpy",
+    "platformdirs", "mergedeep", "paginate", "tomli", "accelerate", "diffusers",
+]  # fmt: skip
+
+
+def real_site(root: Path) -> dict[str, int]:
+    """Pages from installed packages' READMEs, with a directive a third and two thirds in."""
+    from importlib import metadata
+
+    docs = root / "docs"
+    docs.mkdir(parents=True)
+    (docs / "index.md").write_text("# Package READMEs\n\nReal-world Markdown, rendered with mkdocs-wan.\n")
+    pages = size = 0
+    for name in README_PACKAGES:
+        try:
+            body = metadata.metadata(name).get_payload() or ""
+        except metadata.PackageNotFoundError:
+            continue
+        paras = body.split("\n\n")
+        paras.insert(2 * len(paras) // 3, f"<!-- @video-gen A short clip about {name}, the second one -->")
+        paras.insert(len(paras) // 3, f"<!-- @video-gen A short clip about {name} -->")
+        text = "\n\n".join(paras)
+        (docs / f"{name}.md").write_text(text)
+        pages, size = pages + 1, size + len(text.encode())
+    return {"pages": pages, "markdown_bytes": size, "directives": 2 * pages}
+
+
+def cached_ratio(root: Path, base: dict[str, object], runs: int) -> dict[str, float]:
+    """Median cached build with the plugin over the same site without it, interleaved."""
+    (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": ["search", {"wan": WAN}]}))
+    (root / "without.yml").write_text(yaml.safe_dump({**base, "plugins": ["search"]}))
+    cold = build(root, "with.yml")
+    with_plugin, without_plugin = [], []
+    for _ in range(runs):
+        with_plugin.append(build(root, "with.yml"))
+        without_plugin.append(build(root, "without.yml"))
+    return {
+        "cold_build_s": round(cold, 2),
+        "cached_build_with_plugin_s": round(statistics.median(with_plugin), 3),
+        "build_without_plugin_s": round(statistics.median(without_plugin), 3),
+        "cached_overhead_ratio": round(statistics.median(with_plugin) / statistics.median(without_plugin), 3),
+    }
+
+
+def plugin_import_ms(runs: int = 5) -> float:
+    """Median ms to import the plugin module in a fresh interpreter that already has MkDocs' build."""
+    code = (
+        "import time, mkdocs.commands.build, mkdocs.plugins\n"
+        "t = time.perf_counter(); import mkdocs_wan.plugin; print((time.perf_counter() - t) * 1000)"
+    )
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    times = [
+        float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
+        for _ in range(runs)
+    ]
+    return round(statistics.median(times), 1)
 
 
 def tiny_seconds_per_clip(cache: Path, repeats: int = 7) -> dict[str, float]:
@@ -88,6 +153,17 @@ def main() -> None:
             with_plugin.append(build(root, "with.yml"))
             without_plugin.append(build(root, "without.yml"))
         per_clip = tiny_seconds_per_clip(root / ".cache" / "mkdocs-wan")
+    real: dict[str, object] = {}
+    for label, base in {
+        "material_superfences": {
+            "theme": {"name": "material"},
+            "markdown_extensions": ["admonition", "pymdownx.highlight", "pymdownx.superfences", "tables"],
+        },
+        "mkdocs_theme_plain_markdown": {"theme": {"name": "mkdocs"}},
+    }.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            real["site"] = real_site(Path(tmp))
+            real[label] = cached_ratio(Path(tmp), {"site_name": "READMEs", **base}, args.runs)
     result = {
         "benchmark": "cpu",
         "date": date.today().isoformat(),
@@ -101,6 +177,9 @@ def main() -> None:
         "build_without_plugin_s": round(statistics.median(without_plugin), 3),
         "cached_overhead_ratio": round(statistics.median(with_plugin) / statistics.median(without_plugin), 3),
         "tiny_generate_s": {k: round(v, 4) for k, v in per_clip.items()},
+        "real_site": real,
+        "plugin_import_ms": plugin_import_ms(),
+        "command": "python benchmarks/cpu.py " + " ".join(sys.argv[1:]),
     }
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"cpu-{result['date']}.json"

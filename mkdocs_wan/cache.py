@@ -21,12 +21,12 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
-
-import diskcache
-import filelock
+from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan.layout import CacheLayout
+
+if TYPE_CHECKING:
+    import diskcache
 
 Status = Literal["ok", "missing", "corrupt"]
 PUBLIC = 0o644  # clips end up on web servers (hard-linked into site_dir): readable by all
@@ -48,6 +48,8 @@ class ClipCache:
     @property
     def index(self) -> diskcache.Cache:
         if self._index is None:
+            import diskcache  # imported on first use: a build without directives never opens the index
+
             with _clear_errors(self.root, "open the clip cache"):
                 self.clips.mkdir(parents=True, exist_ok=True)
                 self._index = diskcache.Cache(str(self.layout.index), eviction_policy="none")
@@ -111,6 +113,8 @@ class ClipCache:
         locks = self.layout.locks
         with _clear_errors(self.root, "lock a clip in the cache"):
             locks.mkdir(parents=True, exist_ok=True)
+        import filelock
+
         with filelock.FileLock(locks / f"{key}.lock"):
             yield
 

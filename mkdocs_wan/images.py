@@ -11,7 +11,6 @@ import hashlib
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from mkdocs_wan.encode import decode_mp4
 from mkdocs_wan.spec import SpecError
 
 if TYPE_CHECKING:
@@ -50,6 +49,8 @@ def load_image(path: Path) -> np.ndarray:
     import numpy as np
 
     if path.suffix == ".mp4":
+        from mkdocs_wan.encode import decode_mp4
+
         return decode_mp4(path)[-1]
     from PIL import Image
 

@@ -21,13 +21,14 @@ from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.logs import log
 from mkdocs_wan.options import Settings
 from mkdocs_wan.pages import Missing, PageEngine, UrlFor
-from mkdocs_wan.worker import ServeSession
 
 if TYPE_CHECKING:
     from jinja2 import Environment
     from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.livereload import LiveReloadServer
     from mkdocs.structure.pages import Page
+
+    from mkdocs_wan.worker import ServeSession
 
 
 def require_mkdocs_1(version: str) -> None:
@@ -58,6 +59,8 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
     # stays resident across rebuilds. `serve --clean` reports "build": it generates blocking.
     def on_startup(self, *, command: Literal["build", "gh-deploy", "serve"], dirty: bool) -> None:
         if command == "serve":
+            from mkdocs_wan.worker import ServeSession  # a build never needs the worker
+
             self.serve = ServeSession(lambda: self.cache)  # type: ignore[arg-type,return-value]
 
     def on_shutdown(self) -> None:
