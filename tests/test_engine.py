@@ -56,7 +56,9 @@ def test_extension_resolves_a_relative_image_next_to_its_page(tmp_path, shared_c
     Image.new("RGB", (64, 64), (200, 30, 30)).save(docs / "guide" / "img" / "start.png")
     Image.new("RGB", (64, 64), (30, 30, 200)).save(docs / "img" / "start.png")  # the wrong one: docs_dir root
     options = TINY | {"cache_dir": str(shared_cache), "docs_dir": str(docs), "page": "guide/page.md"}
-    html = markdown.markdown("<!-- @video-gen A red start {image=img/start.png} -->\n", extensions=[WanExtension(**options)])
+    html = markdown.markdown(
+        "<!-- @video-gen A red start {image=img/start.png} -->\n", extensions=[WanExtension(**options)]
+    )
     assert "<video" in html, html
     key = re.search(r'data-wan-key="(\w+)"', html)[1]
     spec = ClipCache(shared_cache).index[key]["spec"]
@@ -95,7 +97,9 @@ def test_lower_layers_import_neither_torch_nor_the_encoder_nor_mkdocs():
         + "print(json.dumps(sorted(sys.modules)))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
-    leaked = [m for m in loaded if m.split(".")[0] in {"torch", "diffusers", "transformers", "mkdocs", "imageio_ffmpeg"}]
+    leaked = [
+        m for m in loaded if m.split(".")[0] in {"torch", "diffusers", "transformers", "mkdocs", "imageio_ffmpeg"}
+    ]
     leaked += [m for m in loaded if m in {"mkdocs_wan.encode", "mkdocs_wan.generate", "mkdocs_wan.speed", "numpy"}]
     assert leaked == []
 
