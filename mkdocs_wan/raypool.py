@@ -53,8 +53,8 @@ class RayPool:
         self.model = generator.model
         where = address or "a new local Ray runtime"
         try:
+            _check_reachable(address)  # also when this process already runs Ray: never ignore the address
             if not ray.is_initialized():
-                _check_reachable(address)
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
             resources = ray.cluster_resources()
         except (ConnectionError, RuntimeError, ValueError, TimeoutError, OSError) as err:

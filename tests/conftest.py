@@ -17,6 +17,29 @@ import yaml
 
 from mkdocs_wan.directives import Directive, custom_fence, find_directives
 
+#: CI sets this: a test that would skip because a prerequisite is missing (Chromium, Ray, a
+#: network namespace, tmpfs, an engine) fails instead, so a green run means everything ran.
+REQUIRE_ALL = os.environ.get("MKDOCS_WAN_REQUIRE_ALL") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but MKDOCS_WAN_REQUIRE_ALL=1 forbids skips: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"module skipped, but MKDOCS_WAN_REQUIRE_ALL=1 forbids skips: {report.longrepr}"
+
+
 EXTENSIONS = ["admonition", "md_in_html", "pymdownx.highlight", "pymdownx.superfences", "pymdownx.tabbed"]
 
 
@@ -62,6 +85,89 @@ class _StartTags(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
+
+
+class _Tokens(HTMLParser):
+    """Every token a browser's tokenizer sees, attributes sorted: a page's structure, exactly."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tokens: list[tuple[object, ...]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tokens.append(("start", tag, tuple(sorted(attrs, key=lambda a: (a[0], a[1] or "")))))
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tokens.append(("startend", tag, tuple(sorted(attrs, key=lambda a: (a[0], a[1] or "")))))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.tokens.append(("end", tag))
+
+    def handle_data(self, data: str) -> None:
+        if self.tokens and self.tokens[-1][0] == "data":
+            data = str(self.tokens.pop()[1]) + data
+        self.tokens.append(("data", data))
+
+    def handle_comment(self, data: str) -> None:
+        self.tokens.append(("comment", data))
+
+    def handle_decl(self, decl: str) -> None:
+        self.tokens.append(("decl", decl))
+
+    def handle_pi(self, data: str) -> None:
+        self.tokens.append(("pi", data))
+
+    def unknown_decl(self, data: str) -> None:
+        self.tokens.append(("unknown", data))
+
+
+def tokens(html: str) -> list[tuple[object, ...]]:
+    parser = _Tokens()
+    parser.feed(html)
+    parser.close()
+    return parser.tokens
+
+
+#: The plugin's markup (embed.py), whole: escaped text can contain neither closing tag.
+OUR_MARKUP = re.compile(
+    r'<figure class="wan-video[" ].*?</figure>|<div class="admonition failure wan-video-error".*?</div>', re.DOTALL
+)
+#: The elements and attributes the plugin's markup may use, and nothing else.
+OUR_ELEMENTS = {
+    "figure": {"class", "data-wan-key", "data-prompt", "data-model", "data-seed", "data-generator"},
+    "video": {"src", "poster", "width", "height", "muted", "playsinline", "loop", "autoplay", "controls",
+              "preload", "aria-label"},
+    "span": {"class"}, "figcaption": set(), "div": {"class", "role", "aria-label", "style"}, "strong": set(),
+    "p": {"class"}, "code": set(),
+}  # fmt: skip
+CLIP = "\ue000"  # stands for one directive (before) or one embed (after)
+
+
+def assert_only_clips_changed(before: str, after: str) -> list[str]:
+    """`after` is `before` with each directive replaced by the plugin's markup and nothing else
+    changed — compared token by token, closing tags and text included. Returns the embeds."""
+    spans = find_directives(before)
+    marked, end = [], 0
+    for directive in spans:
+        marked += [before[end : directive.start], CLIP]
+        end = directive.end
+    marked.append(before[end:])
+    embeds = OUR_MARKUP.findall(after)
+    assert len(embeds) == len(spans), (len(embeds), len(spans))
+    assert tokens(OUR_MARKUP.sub(CLIP, after)) == tokens("".join(marked))
+    for embed in embeds:
+        depth = 0
+        for token in tokens(embed):
+            if token[0] == "start":
+                tag, attrs = str(token[1]), {name for name, _ in token[2]}  # type: ignore[misc]
+                assert tag in OUR_ELEMENTS and attrs <= OUR_ELEMENTS[tag], (tag, attrs, embed)
+                depth += 1
+            elif token[0] == "end":
+                depth -= 1
+            else:
+                assert token[0] == "data", (token, embed)
+        assert depth == 0, embed  # every element the plugin opens, it closes
+    return embeds
 
 
 def start_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:

@@ -129,3 +129,28 @@ def test_every_video_plays_in_chromium(sites, browser, theme):
         assert [e for e in errors if "hljs" not in e] == []
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("theme", ["material", "mkdocs"])
+def test_clips_scale_down_to_the_content_width(sites, browser, theme):
+    """In a column narrower than the clip (a phone, a nested block), the clip shrinks to fit and
+    keeps its aspect ratio: the theme's own column, squeezed to 64 px around each figure."""
+    server, base = serve(sites[theme])
+    try:
+        page = browser.new_context(viewport={"width": 360, "height": 740}).new_page()
+        page.goto(f"{base}/guide/forms/", wait_until="load")
+        boxes = page.locator("figure.wan-video video").evaluate_all(
+            """(videos) => videos.filter(v => v.offsetParent).map(v => {
+              const column = v.closest('figure').parentElement;
+              column.style.width = '64px';
+              const box = v.getBoundingClientRect();
+              return {width: box.width, height: box.height, column: column.getBoundingClientRect().width,
+                      natural: v.width, ratio: v.width / v.height};
+            })"""
+        )
+        assert boxes
+        for box in boxes:
+            assert box["natural"] > 64 and 0 < box["width"] <= box["column"] + 0.5, box
+            assert abs(box["width"] / box["height"] - box["ratio"]) < 0.05, box
+    finally:
+        server.shutdown()

@@ -15,6 +15,7 @@ import pytest
 from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.directives import parse_options
 from mkdocs_wan.keys import clip_key
+from mkdocs_wan.plan import plan_clip
 from mkdocs_wan.spec import ClipSpec, build_spec
 from tests.test_spec import DEFAULTS
 
@@ -105,3 +106,30 @@ def test_published_clips_are_world_readable(tmp_path):
     cache = ClipCache(tmp_path)
     path = cache.store("c" * 64, lambda p: p.write_bytes(b"clip"), {})
     assert path.stat().st_mode & 0o777 == 0o644  # web servers must be able to read hard-linked clips
+
+
+def test_the_model_part_of_the_key(tmp_path):
+    """Revision, dtype and a local folder's configs and weight sizes are in every key; the device is not."""
+    from mkdocs_wan.options import Settings
+
+    def plan_key(**options: object) -> str:
+        settings = Settings.from_options({"model": "org/wan", **options}, tmp_path, tmp_path)
+        return plan_clip({"prompt": "A kite"}, settings.clip_defaults, "", settings.fingerprint, settings["crf"]).key
+
+    base = plan_key()
+    assert plan_key(revision="v2") != base and plan_key(revision="main") == base  # main is the default
+    assert plan_key(dtype="bfloat16") != base
+    assert plan_key(device="cuda") == plan_key(device="cpu") == base  # a CPU job finds GPU-made clips
+
+    weights = tmp_path / "weights"
+    (weights / "transformer").mkdir(parents=True)
+    (weights / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
+    (weights / "transformer" / "config.json").write_text('{"num_layers": 30}')
+    (weights / "transformer" / "model.safetensors").write_bytes(b"\0" * 100)
+    local = plan_key(model="./weights")
+    (weights / "transformer" / "config.json").write_text('{"num_layers": 30}\n')  # same JSON, other bytes
+    assert plan_key(model="./weights") == local
+    (weights / "transformer" / "config.json").write_text('{"num_layers": 40}')
+    retrained = plan_key(model="./weights")
+    (weights / "transformer" / "model.safetensors").write_bytes(b"\0" * 101)
+    assert len({base, local, retrained, plan_key(model="./weights")}) == 4

@@ -85,3 +85,16 @@ def test_errors_are_one_line(site):
     result = site.cli("generate")
     assert result.returncode == 1
     assert "Error: cannot load model ./no-weights-here" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_prune_keeps_the_segments_of_a_referenced_stitched_clip(site):
+    site.options["cache_dir"] = "cache"
+    site.page("story.md", "# Story\n\n```video-gen\nsegments:\n  - A box opens\n  - A bird flies out\n```\n")
+    assert site.cli("generate").returncode == 0
+    cache = ClipCache(site.root / "cache")
+    assert len(cache.clip_keys()) == 3  # two segments and the stitched clip
+    pruned = site.cli("prune")
+    assert pruned.returncode == 0 and "0 unreferenced clips" in pruned.stdout and "3 kept" in pruned.stdout
+    assert len(cache.clip_keys()) == 3
+    site.page("story.md", "# Story\n\nThe clip is gone.\n")
+    assert "3 unreferenced clips" in site.cli("prune").stdout and cache.clip_keys() == []

@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("ray")
 CASES = Path(__file__).with_name("netns_ray_cases.py")
+GIVE_UP = Path(__file__).with_name("netns_ray_giveup.py")
 
 
 def test_ray_backend_in_a_loopback_only_namespace(tmp_path):
@@ -25,9 +26,12 @@ def test_ray_backend_in_a_loopback_only_namespace(tmp_path):
     probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"cannot create a network namespace here: {probe.stderr.decode().strip()}")
-    inner = f"ip link set lo up && exec {sys.executable} -m pytest -q -p no:cacheprovider {CASES} --basetemp {tmp_path}"
+    run = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+    # Two runs, two Ray runtimes: the give-up case kills every actor it sees.
+    inner = f"ip link set lo up && {run} {CASES} --basetemp {tmp_path}/a && {run} {GIVE_UP} --basetemp {tmp_path}/b"
     env = {**os.environ, "MKDOCS_WAN_NETNS": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(["unshare", "-rn", "sh", "-c", inner], env=env, capture_output=True, text=True, timeout=900)
     print(result.stdout[-4000:])
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r"^4 passed", result.stdout, re.MULTILINE), result.stdout[-2000:]
+    assert re.search(r"^1 passed", result.stdout, re.MULTILINE), result.stdout[-2000:]

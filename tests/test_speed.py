@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from mkdocs_wan.generate import ModelLoadError, WanGenerator
 from mkdocs_wan.models import ModelRef
@@ -92,3 +93,23 @@ def test_low_memory_and_attention_settings(tmp_path):
     bad = WanGenerator(ModelRef.resolve("tiny", tmp_path), tmp_path, tuning=Tuning(attention="no-such-backend"))
     with pytest.raises(ModelLoadError, match="cannot apply the speed settings"):
         bad.load()
+
+
+def test_draft_preset_keeps_at_least_four_steps():
+    for steps, expected in ((2, 4), (5, 4), (10, 4), (11, 4), (13, 5), (50, 20)):
+        draft = plan_clip({"prompt": "A kite"}, DEFAULTS | {"steps": steps}, "", "tiny/v2", 20, draft=True)
+        assert draft.steps[0].spec.steps == expected, steps
+
+
+def test_speed_and_memory_options_reach_the_generator_from_mkdocs_yml(tmp_path):
+    """`compile`, `memory` and `attention` in mkdocs.yml become the resident generator's tuning."""
+    from mkdocs_wan import backends
+    from mkdocs_wan.collect import load_site
+
+    (tmp_path / "docs").mkdir()
+    options = {"model": "tiny", "compile": True, "memory": "low", "attention": "_native_math", "cache_dir": "c"}
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump({"site_name": "T", "plugins": [{"wan": options}]}))
+    _config, plugin = load_site(str(tmp_path / "mkdocs.yml"))
+    generator = backends.local_generator(plugin.engine.settings)
+    assert generator.tuning == Tuning(attention="_native_math", compile=True, memory="low")
+    assert generator.cache_dir == tmp_path / "c"

@@ -83,11 +83,29 @@ def test_failure_is_remembered_until_the_page_changes(generator, cache, tmp_path
         worker.stop()
 
 
+class HeldAtFirstStep:
+    """The real generator, whose first denoising step waits until the worker is asked to stop:
+    the stop then lands mid-clip on any machine, however fast it renders."""
+
+    def __init__(self, generator: WanGenerator) -> None:
+        self.generator = generator
+        self.model = generator.model
+        self.workers = 1
+        self.stepped = threading.Event()
+
+    def render(self, spec, image, crf, tags, on_step=None, should_stop=None):
+        def hold(step: int, total: int) -> None:
+            self.stepped.set()
+            wait(should_stop)
+
+        return self.generator.render(spec, image, crf, tags, hold, should_stop)
+
+
 def test_stop_interrupts_the_clip_in_flight_and_writes_nothing(generator, cache):
+    held = HeldAtFirstStep(generator)
     worker = ClipWorker(lambda: cache, lambda: None)
-    worker.submit(plan("slow", SLOW), lambda: generator, {}, page_mtime=0.0, where="a.md:1")
-    wait(lambda: worker.running == "slow")
-    time.sleep(0.3)
+    worker.submit(plan("slow", SLOW), lambda: held, {}, page_mtime=0.0, where="a.md:1")
+    assert held.stepped.wait(60)
     started = time.monotonic()
     worker.stop()
     assert time.monotonic() - started < 5  # the loop ends after the current step
