@@ -19,6 +19,8 @@ from mkdocs_wan.plan import plan_clip
 from mkdocs_wan.spec import ClipSpec, build_spec
 from tests.test_spec import DEFAULTS
 
+pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
+
 BASE = ClipSpec("A kite", "", 1, 9, 24, 64, 64, 2, 5.0)
 CHANGES = {
     "prompt": "A dog", "negative_prompt": "blurry", "seed": 2, "frames": 13, "fps": 12,

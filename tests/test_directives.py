@@ -6,6 +6,8 @@ import pytest
 
 from mkdocs_wan.directives import DirectiveError, parse_options
 
+pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
+
 
 def test_comment_directive_found_with_line(directives):
     found = directives(

@@ -8,6 +8,8 @@ from conftest import start_tags
 from mkdocs_wan.embed import error_html, placeholder_html, video_html
 from mkdocs_wan.spec import ClipSpec, Presentation, SpecError, presentation_of
 
+pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
+
 SPEC = ClipSpec("x", "", 1, 9, 24, 640, 352, 2, 5.0)
 
 

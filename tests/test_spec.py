@@ -10,6 +10,8 @@ from mkdocs_wan.config import WanConfig
 from mkdocs_wan.options import Settings
 from mkdocs_wan.spec import MAX_FRAMES, MAX_SIDE, MAX_STEPS, MAX_TOKENS, SpecError, build_spec, default_seed
 
+pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
+
 DEFAULTS = {
     "size": (64, 64), "frames": 9, "steps": 2, "fps": 24, "guidance": 5.0, "seed": None, "negative_prompt": "",
 }  # fmt: skip
