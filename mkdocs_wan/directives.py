@@ -10,26 +10,33 @@ has lost, are recovered by matching each found directive, in order, against a sc
 from __future__ import annotations
 
 import base64
+import bisect
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
+from yaml.events import AliasEvent
+
+#: A directive's text is a prompt and a few options: more than this is a mistake, refused before
+#: any parsing (so no input can make parsing slow or memory-hungry).
+MAX_DIRECTIVE_CHARS = 16_384
+#: A clip spec is flat: a mapping, at most a list of segments, each at most a small mapping.
+MAX_YAML_DEPTH = 4
 
 FENCE_NAME = "video-gen"
 
 _FENCE_MARKER = "<!--wan-fence:{}-->"
 _HTML_DIRECTIVE = re.compile(
     r"(?P<p><p>\s*)?"
-    r"(?:<!--\s*@video-gen(?=\s|-->)(?P<comment>.*?)-->|<!--wan-fence:(?P<fence>[\w=-]*)-->)"
+    r"(?:<!--\s*@video-gen(?=\s|-->)(?P<comment>(?:(?!<!--).)*?)-->|<!--wan-fence:(?P<fence>[\w=-]*)-->)"
     r"(?(p)\s*</p>)",
     re.DOTALL,
 )
-_RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)(.*?)-->", re.DOTALL)
+_RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
 _RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
 _FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
-_TRAILING_OPTIONS = re.compile(r"\{([^{}]*)\}\s*$")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -83,6 +90,10 @@ def find_directives(html: str, markdown: str = "") -> list[Directive]:
 
 def parse_options(directive: Directive) -> dict[str, Any]:
     """The directive's raw options, `prompt` included; values are validated later by `spec`."""
+    if len(directive.text) > MAX_DIRECTIVE_CHARS:
+        raise DirectiveError(
+            f"the directive is {len(directive.text):,} characters long, over the limit of {MAX_DIRECTIVE_CHARS:,}"
+        )
     if directive.kind == "fence":
         return _parse_yaml(directive.text)
     return _parse_comment(directive.text)
@@ -91,14 +102,37 @@ def parse_options(directive: Directive) -> dict[str, Any]:
 def _parse_comment(body: str) -> dict[str, Any]:
     body = body.strip()
     options: dict[str, Any] = {}
-    match = _TRAILING_OPTIONS.search(body)
-    if match:
-        body = body[: match.start()]
-        options = _parse_pairs(match[1])
+    if body.endswith("}"):
+        start = _options_start(body)
+        if start is None:
+            _parse_pairs(body[body.rfind("{") + 1 : -1])  # names the problem (e.g. an open quote), if it can
+            raise DirectiveError("cannot read the options in braces: unbalanced braces or quotes")
+        options = _parse_pairs(body[start + 1 : -1])
+        body = body[:start]
     elif "{" in body and "}" not in body[body.rindex("{") :]:
         raise DirectiveError("unclosed '{' in the options")
     options["prompt"] = " ".join(body.split())
     return options
+
+
+def _options_start(body: str) -> int | None:
+    """Where the trailing `{…}` options block starts: the first `{` whose block, read with quotes
+    respected (a quoted value may hold braces and `=`), ends exactly at the final `}`."""
+    for start in (i for i, char in enumerate(body) if char == "{"):
+        quote = None
+        for index in range(start + 1, len(body)):
+            char = body[index]
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "\"'":
+                quote = char
+            elif char == "{":
+                break  # a nested or stray brace: this block cannot be the options
+            elif char == "}":
+                if index == len(body) - 1:
+                    return start
+                break
+    return None
 
 
 def _parse_pairs(text: str) -> dict[str, str]:
@@ -119,14 +153,40 @@ def _parse_pairs(text: str) -> dict[str, str]:
     return options
 
 
+class _FlatLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what a clip spec never needs: anchors and aliases (a few
+    hundred bytes of them expand to gigabytes) and nesting deeper than `MAX_YAML_DEPTH`."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark else 1
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise DirectiveError("YAML anchors and aliases (& and *) are not allowed in a video-gen block", line)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise DirectiveError(f"the video-gen block nests deeper than {MAX_YAML_DEPTH} levels", line)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _parse_yaml(source: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(source)
+        data = yaml.load(source, Loader=_FlatLoader)  # a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         offset = mark.line + 1 if mark is not None else 1
         raise DirectiveError(f"invalid YAML in the video-gen block: {problem}", offset) from None
+    except RecursionError:
+        raise DirectiveError(f"the video-gen block nests deeper than {MAX_YAML_DEPTH} levels") from None
+    except (ValueError, OverflowError) as err:  # e.g. an integer of more than 4,300 digits
+        raise DirectiveError(f"invalid value in the video-gen block: {err}") from None
     if data is None:
         data = {}
     if isinstance(data, str):  # a block holding only a prompt
@@ -153,15 +213,16 @@ def _source_lines(found: list[tuple[str, str]], markdown: str) -> list[int]:
     If the text can't be matched (e.g. an included file), the next same-kind candidate is used.
     """
     code = _code_lines(markdown)
+    newlines = [i for i, char in enumerate(markdown) if char == "\n"]
     candidates: list[tuple[int, str, str, bool]] = []
     for m in _RAW_COMMENT.finditer(markdown):
-        line = markdown.count("\n", 0, m.start()) + 1
+        line = bisect.bisect_left(newlines, m.start()) + 1
         line_start = markdown.rfind("\n", 0, m.start()) + 1
         in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
         candidates.append((line, "comment", _key("comment", m[1]), in_code))
     source_lines = markdown.splitlines()
     for m in _RAW_FENCE.finditer(markdown):
-        line = markdown.count("\n", 0, m.start()) + 1
+        line = bisect.bisect_left(newlines, m.start()) + 1
         body = (re.sub(r"^[ \t>]*", "", s) for s in source_lines[line:])
         key = " ".join(next((s for s in body if s.strip()), "").split())
         candidates.append((line, "fence", key, line in code))

@@ -11,7 +11,12 @@ import hashlib
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from mkdocs_wan.spec import SpecError
+from mkdocs_wan.spec import SpecError, check_text
+
+#: Limits on start pictures, checked before decoding: the clip is at most 1920 px wide, so larger
+#: pictures only cost memory (Pillow's own bomb guard starts at ~89 MP, far above any use here).
+MAX_IMAGE_PIXELS = 40_000_000
+MAX_IMAGE_BYTES = 50_000_000
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,27 +26,50 @@ if TYPE_CHECKING:
 def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Path, str]:
     """The picture a directive names, as (absolute path, sha256 of its bytes).
 
-    Relative paths are relative to the page; a leading `/` means relative to docs_dir.
+    Relative paths are relative to the page; a leading `/` means relative to docs_dir. The file's
+    size and the picture's dimensions (read from its header) are checked before anything decodes it.
     """
     if not isinstance(value, str) or not value.strip():
         raise SpecError(f"image must be a path to a picture, got {value!r}")
-    text = value.strip()
+    text = check_text("image", value.strip(), limit=1_024)
     relative = PurePosixPath(text.lstrip("/")) if text.startswith("/") else PurePosixPath(page_src_uri).parent / text
     root = docs_dir.resolve()
-    path = (root / relative).resolve()
+    try:
+        path = (root / relative).resolve()
+        found = path.is_relative_to(root) and path.is_file()
+        size = path.stat().st_size if found else 0
+    except OSError as err:  # a name too long for the file system, a loop of links
+        raise SpecError(f"image {text!r} cannot be opened: {err.strerror or err}") from None
     if not path.is_relative_to(root):
         raise SpecError(f"image {text!r} resolves outside docs_dir; only pictures inside docs_dir can be used")
-    if not path.is_file():
+    if not found:
         raise SpecError(f"image {text!r} not found (looked for {path.relative_to(root).as_posix()} in docs_dir)")
-    data = path.read_bytes()
+    if size > MAX_IMAGE_BYTES:
+        raise SpecError(f"image {text!r} is {size / 1e6:.0f} MB, over the limit of {MAX_IMAGE_BYTES / 1e6:.0f} MB")
     try:
+        import warnings
+
         from PIL import Image, UnidentifiedImageError
 
-        with Image.open(path) as img:
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:  # reads the header only
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise SpecError(
+                        f"image {text!r} is {width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} pixels"
+                    )
+                img.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as err:  # fmt: skip
+        if isinstance(err, SpecError):
+            raise
         raise SpecError(f"image {text!r} cannot be read as a picture: {err}") from None
-    return path, hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return path, digest.hexdigest()
 
 
 def load_image(path: Path) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mkdocs_wan.keys import model_fingerprint
 from mkdocs_wan.models import ModelRef
-from mkdocs_wan.spec import FIELDS, SpecError, parse_bool, parse_crf
+from mkdocs_wan.spec import FIELDS, SpecError, check_text, parse_bool, parse_crf
 
 DEFAULT_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 
@@ -24,7 +24,7 @@ def _text(name: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
             raise SpecError(f"{name} must be text, got {value!r}")
-        return value
+        return check_text(name, value, limit=4_096)
 
     return parse
 

@@ -226,6 +226,7 @@ class PageEngine:
         return status == "ok"
 
     def _reject(self, page: str, where: str, problem: str) -> str:
+        problem = _printable(problem)
         self.warn(f"{where}: {problem}")
         self.build.rejected.append(Rejection(page, where, problem))
         return error_html(where, problem)
@@ -234,3 +235,8 @@ class PageEngine:
 def _where(page: str, line: int) -> str:
     """`page.md:LINE`, or `line LINE` where the front end cannot say which page it renders."""
     return f"{page}:{line}" if page else f"line {line}"
+
+
+def _printable(text: str) -> str:
+    """A message that any log, terminal and UTF-8 page can hold (no NUL, no lone surrogate)."""
+    return "".join("\ufffd" if char == "\0" or "\ud800" <= char <= "\udfff" else char for char in text)

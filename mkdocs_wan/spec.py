@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -22,6 +23,10 @@ MAX_GUIDANCE = 20.0
 MAX_SEED = 2**32 - 1
 SIZE_MULTIPLE = 32  # VAE stride 16 x transformer patch 2
 
+#: UMT5 reads 512 tokens (about 2,000 characters of English); longer text would be cut off
+#: silently, and it lands in the MP4's title tag and the page, so it is refused instead.
+MAX_PROMPT_CHARS = 2_000
+
 MAX_SEGMENTS = 8  # drift makes more than ~5-6 chained segments incoherent anyway
 DEFAULT_TRANSITION = 4  # crossfade frames between segments
 
@@ -35,19 +40,41 @@ class SpecError(ValueError):
     """An option value that cannot describe a clip; the message is shown to the writer."""
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # ASCII digits only: int() reads other scripts' digits too
+_SIZE = re.compile(r"([0-9]{1,5})x([0-9]{1,5})")
+
+
 def _integer(name: str, value: Any) -> int:
     if isinstance(value, bool):
         raise SpecError(f"{name} must be an integer, got {value!r}")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value)
-    raise SpecError(f"{name} must be an integer, got {value!r}")
+    raise SpecError(f"{name} must be an integer, got {_shown(value)}")
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as a message may quote it: repr (so NUL and surrogates are escaped), shortened."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_text(name: str, value: str, limit: int = MAX_PROMPT_CHARS) -> str:
+    """Text that the encoder, the MP4 tags and the page can all carry: no NUL, no lone surrogate
+    (copy-paste debris that no UTF-8 file can hold), and at most `limit` characters."""
+    if "\0" in value:
+        raise SpecError(f"{name} contains a NUL character")
+    if any("\ud800" <= char <= "\udfff" for char in value):
+        raise SpecError(f"{name} contains an unpaired surrogate (broken Unicode), e.g. from a bad copy-paste")
+    if len(value) > limit:
+        raise SpecError(f"{name} is {len(value):,} characters long, over the limit of {limit:,}")
+    return value
 
 
 def _bounded(name: str, value: int, low: int, high: int) -> int:
     if not low <= value <= high:
-        raise SpecError(f"{name} must be between {low} and {high}, got {value}")
+        raise SpecError(f"{name} must be between {low} and {high}, got {_shown(value)}")
     return value
 
 
@@ -78,23 +105,22 @@ def parse_crf(value: Any) -> int:
 
 
 def parse_guidance(value: Any) -> float:
-    if isinstance(value, bool):
-        raise SpecError(f"guidance must be a number, got {value!r}")
+    if isinstance(value, bool) or (isinstance(value, str) and not value.isascii()):
+        raise SpecError(f"guidance must be a number, got {_shown(value)}")
     try:
         guidance = float(value)
-    except (TypeError, ValueError):
-        raise SpecError(f"guidance must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise SpecError(f"guidance must be a number, got {_shown(value)}") from None
     if not (math.isfinite(guidance) and 0.0 <= guidance <= MAX_GUIDANCE):
-        raise SpecError(f"guidance must be between 0 and {MAX_GUIDANCE:g}, got {value!r}")
+        raise SpecError(f"guidance must be between 0 and {MAX_GUIDANCE:g}, got {_shown(value)}")
     return guidance
 
 
 def parse_size(value: Any) -> tuple[int, int]:
-    text = str(value).strip().lower()
-    width, sep, height = text.partition("x")
-    if not (sep and width.isdigit() and height.isdigit()):
-        raise SpecError(f"size must look like WIDTHxHEIGHT (e.g. 1280x704), got {value!r}")
-    w, h = int(width), int(height)
+    match = _SIZE.fullmatch(str(value).strip().lower()) if isinstance(value, str) else None
+    if not match:
+        raise SpecError(f"size must look like WIDTHxHEIGHT (e.g. 1280x704), got {_shown(value)}")
+    w, h = int(match[1]), int(match[2])
     for side in (w, h):
         if side < SIZE_MULTIPLE or side % SIZE_MULTIPLE:
             raise SpecError(
@@ -108,8 +134,8 @@ def parse_size(value: Any) -> tuple[int, int]:
 def parse_text(name: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
-            raise SpecError(f"{name} must be text, got {value!r}")
-        return value.strip()
+            raise SpecError(f"{name} must be text, got {_shown(value)}")
+        return check_text(name, value.strip())
 
     return parse
 
@@ -167,7 +193,7 @@ def check_options(options: Mapping[str, Any]) -> None:
     for name in options:
         if name not in KNOWN_OPTIONS:
             known = ", ".join(sorted(KNOWN_OPTIONS - {"prompt"}))
-            raise SpecError(f"unknown option '{name}' (known: {known})")
+            raise SpecError(f"unknown option {_shown(name)} (known: {known})")
 
 
 @dataclass(frozen=True)
@@ -190,7 +216,7 @@ def parse_bool(name: str, value: Any) -> bool:
     text = str(value).strip().lower()
     if text in _TRUE | _FALSE:
         return text in _TRUE
-    raise SpecError(f"{name} must be true or false, got {value!r}")
+    raise SpecError(f"{name} must be true or false, got {_shown(value)}")
 
 
 def presentation_of(options: Mapping[str, Any]) -> Presentation:
@@ -200,7 +226,9 @@ def presentation_of(options: Mapping[str, Any]) -> Presentation:
         caption = ""
     for name, value in (("caption", caption), ("alt", options.get("alt"))):
         if value is not None and not isinstance(value, str):
-            raise SpecError(f"{name} must be text, got {value!r}")
+            raise SpecError(f"{name} must be text, got {_shown(value)}")
+        if value:
+            check_text(name, value)
     flags = {name: parse_bool(name, options[name]) for name in ("autoplay", "loop", "controls") if name in options}
     return Presentation(caption=caption, alt=options.get("alt"), **flags)
 
@@ -224,7 +252,7 @@ def build_spec(
     for name, parse in FIELDS.items():
         if name in options:
             values[name] = parse(options[name])
-    final_prompt = styled(prompt, style)
+    final_prompt = check_text("the prompt with the site style", styled(prompt, check_text("style", style)))
     seed = values.get("seed")
     width, height = values["size"]
     return _checked(
