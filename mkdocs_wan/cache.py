@@ -6,7 +6,9 @@ diskcache holds only small metadata records, with eviction off: its default poli
 drops entries past 1 GiB, which must never cost a clip that took minutes of GPU time.
 The cache is a build artifact that CI jobs pass around, so it defends itself: every clip is
 checked against its recorded sha256 before use, writes are atomic, and a per-key lock across
-processes makes concurrent builds generate each clip once.
+processes makes concurrent builds generate each clip once. The index is an accelerator, not the
+only record: each clip's record also sits next to it (`<key>.json`, written before the clip
+appears), so a lost or corrupt index is rebuilt from intact clips instead of losing them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan.layout import CacheLayout
+from mkdocs_wan.logs import log
 
 if TYPE_CHECKING:
     import diskcache
@@ -52,8 +56,54 @@ class ClipCache:
 
             with _clear_errors(self.root, "open the clip cache"):
                 self.clips.mkdir(parents=True, exist_ok=True)
-                self._index = diskcache.Cache(str(self.layout.index), eviction_policy="none")
+                try:
+                    self._index = diskcache.Cache(str(self.layout.index), eviction_policy="none")
+                    self._index.get("")  # a damaged database fails here, not in the middle of a build
+                except sqlite3.DatabaseError as err:
+                    if isinstance(err, sqlite3.OperationalError):
+                        raise  # read-only, locked, no space: _clear_errors says so
+                    self._index = self._set_aside_index(err)
         return self._index
+
+    def _set_aside_index(self, err: Exception) -> diskcache.Cache:
+        """Move a corrupt index aside and start an empty one; records come back from the sidecars."""
+        import diskcache
+
+        if self._index is not None:
+            with contextlib.suppress(Exception):
+                self._index.close()
+        aside = self.layout.index.with_name(f"index.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        self.layout.index.rename(aside)
+        log.warning(
+            "the clip index at %s was damaged (%s); moved it to %s and rebuilding it from the clips' "
+            "records — no clip is lost",
+            self.layout.index,
+            err,
+            aside.name,
+        )
+        return diskcache.Cache(str(self.layout.index), eviction_policy="none")
+
+    def record(self, key: str) -> dict[str, Any] | None:
+        """A clip's record: from the index, else from the sidecar next to the clip (the index is
+        then missing it, or was rebuilt); None if neither exists."""
+        with _clear_errors(self.root, "read the clip cache"):
+            try:
+                record = self.index.get(key)
+            except sqlite3.DatabaseError as err:
+                if isinstance(err, sqlite3.OperationalError):
+                    raise
+                self._index = self._set_aside_index(err)
+                record = None
+        if record is not None:
+            return dict(record)
+        try:
+            sidecar = json.loads(self.sidecar_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return {**sidecar, "mtime_ns": None} if isinstance(sidecar, dict) else None  # None: re-hash once
+
+    def sidecar_path(self, key: str) -> Path:
+        return self.clips / f"{key}.json"
 
     def path(self, key: str) -> Path:
         return self.clips / f"{key}.mp4"
@@ -87,8 +137,7 @@ class ClipCache:
         path = self.path(key)
         if not path.is_file():
             return "missing"
-        with _clear_errors(self.root, "read the clip cache"):
-            record = self.index.get(key)
+        record = self.record(key)
         if record is None:
             return "missing"
         stat = path.stat()
@@ -105,6 +154,7 @@ class ClipCache:
         with contextlib.suppress(OSError, sqlite3.Error):
             self.path(key).unlink(missing_ok=True)
             self.poster_path(key).unlink(missing_ok=True)
+            self.sidecar_path(key).unlink(missing_ok=True)
             self.index.pop(key, None)
 
     @contextlib.contextmanager
@@ -143,23 +193,28 @@ class ClipCache:
                 raise
             with _clear_errors(self.root, "write a clip to the cache"):
                 digest, size = _sha256_and_fsync(tmp)
+                record = {**meta, "sha256": digest, "bytes": size, "created": time.time()}
+                _write_atomically(self.sidecar_path(key), json.dumps(record, ensure_ascii=False).encode())
                 tmp.replace(final)
                 _fsync_dir(self.clips)
-                record = {**meta, "sha256": digest, "bytes": size, "mtime_ns": final.stat().st_mtime_ns}
-                self.index[key] = {**record, "created": time.time()}
+                self.index[key] = {**record, "mtime_ns": final.stat().st_mtime_ns}
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return final
 
     def verify_bytes(self, key: str) -> str | None:
-        """Re-hash one clip against its record, whatever its mtime; the problem, or None."""
-        record = self.index.get(key)
+        """Re-hash one clip against its record, whatever its mtime; the problem, or None. A clip
+        whose index record was lost but whose sidecar matches gets its index record back."""
+        record = self.record(key)
         if record is None:
-            return "no index record"
+            return "no record (neither in the index nor next to the clip)"
         path = self.path(key)
         if path.stat().st_size != record.get("bytes") or _sha256(path) != record.get("sha256"):
             return "checksum mismatch"
+        if record.get("mtime_ns") is None:
+            with _clear_errors(self.root, "write the clip index"):
+                self.index[key] = {**record, "mtime_ns": path.stat().st_mtime_ns}
         return None
 
     def clip_keys(self) -> list[str]:
@@ -167,9 +222,14 @@ class ClipCache:
         return sorted(p.stem for p in self.clips.glob("*.mp4") if not p.name.startswith("."))
 
     def sweep(self) -> list[Path]:
-        """Delete temp files left by builds that were killed (their process is gone)."""
+        """Delete temp files and encode folders left by builds that were killed (process gone)."""
         removed = []
-        for tmp in [*self.clips.glob(".*.tmp.mp4"), *self.clips.glob(".*.tmp.jpg")]:
+        for folder in self.layout.tmp.glob("encode-*-*") if self.layout.tmp.is_dir() else ():
+            pid = folder.name.split("-")[1]
+            if not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        for tmp in [*self.clips.glob(".*.tmp.mp4"), *self.clips.glob(".*.tmp.jpg"), *self.clips.glob(".*.tmp.json")]:
             parts = tmp.name.split(".")
             pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
             if pid and _alive(pid):
@@ -229,6 +289,22 @@ def _sha256_and_fsync(path: Path) -> tuple[str, int]:
         os.fsync(f.fileno())
         size = f.seek(0, os.SEEK_END)
     return _sha256(path), size
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a small file so that it is either complete or absent (temp file, fsync, rename)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:16]}.{os.getpid()}.", suffix=".tmp.json", dir=path.parent)
+    try:
+        os.fchmod(fd, PUBLIC)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        Path(tmp_name).replace(path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -124,16 +124,22 @@ def prune(config_file: str | None, dry_run: bool) -> None:
 @config_option
 @_run
 def verify(config_file: str | None) -> None:
-    """Re-check every cached clip (checksum, decodes, frame count); drop the bad ones."""
+    """Re-check every cached clip (checksum, decodes, frame count); drop the bad ones, rebuild
+    lost index records from the records next to the clips. Exit 1 if anything was damaged."""
     cache = _site(config_file, render=False).cache  # rendering would already drop bad clips
-    good = bad = 0
+    good = bad = rebuilt = 0
     for key in cache.clip_keys():
+        unindexed = cache.index.get(key) is None
         problem = audit(cache, key)
         if problem is None:
             good += 1
+            rebuilt += unindexed
             continue
         bad += 1
         cache.discard(key)
         click.echo(f"dropped {key}.mp4: {problem}")
     swept = cache.sweep()
-    click.echo(f"{good} ok, {bad} bad (dropped), {len(swept)} stale temp files removed")
+    restored = f" ({rebuilt} index records rebuilt)" if rebuilt else ""
+    click.echo(f"{good} ok{restored}, {bad} bad (dropped), {len(swept)} stale temp files removed")
+    if bad:
+        sys.exit(1)

@@ -27,11 +27,21 @@ class Rendered:
     quality: str | None
 
 
-def encode_rendered(frames: np.ndarray, fps: int, crf: int, tags: dict[str, str]) -> Rendered:
-    """Encode frames in memory (through a temp file: ffmpeg muxes MP4 to seekable files only)."""
+def encode_rendered(
+    frames: np.ndarray, fps: int, crf: int, tags: dict[str, str], workdir: Path | None = None
+) -> Rendered:
+    """Encode frames in memory (through a temp file: ffmpeg muxes MP4 to seekable files only).
+
+    The temp folder goes in `workdir` (the cache's `tmp/`), where the next run sweeps it away if
+    this process is killed mid-encode.
+    """
+    import os
+
     from mkdocs_wan.quality import quality_problem
 
-    with tempfile.TemporaryDirectory(prefix="mkdocs-wan-") as tmp:
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"encode-{os.getpid()}-", dir=workdir) as tmp:
         path = Path(tmp) / "clip.mp4"
         encode_mp4(frames, path, fps, crf, tags)
         return Rendered(path.read_bytes(), frames[0].copy(), len(frames), quality_problem(frames))

@@ -64,6 +64,7 @@ class WanExtension(markdown.Extension):
         opt = self.getConfigs()
         try:
             settings = Settings.from_options({n: opt[n] for n in OPTIONS}, Path.cwd(), Path(opt["docs_dir"]))
+            settings.check_placement(Path(opt["site_dir"]) if opt["site_dir"] else None)
         except SpecError as err:
             raise ValueError(f"mkdocs_wan.extension: {err}") from None
         if settings not in _ENGINES:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mkdocs_wan.encode import Rendered, encode_rendered
 from mkdocs_wan.errors import GenerationCancelled, GenerationError, ModelLoadError
 from mkdocs_wan.images import fit_image
+from mkdocs_wan.layout import CacheLayout
 from mkdocs_wan.logs import log
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.options import Tuning
@@ -210,7 +211,8 @@ class WanGenerator:
         should_stop: Callable[[], bool] | None = None,
     ) -> Rendered:
         """Generate one clip and encode it to MP4 bytes (make.py's `Renderer`)."""
-        return encode_rendered(self.generate(spec, image, on_step, should_stop), spec.fps, crf, tags)
+        frames = self.generate(spec, image, on_step, should_stop)
+        return encode_rendered(frames, spec.fps, crf, tags, CacheLayout(self.cache_dir).tmp)
 
     def generate(
         self,

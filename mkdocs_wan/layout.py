@@ -29,6 +29,11 @@ class CacheLayout:
         return self.root / "models"
 
     @property
+    def tmp(self) -> Path:
+        """Scratch folders of running encodes (`encode-<pid>-…`), swept once their process is gone."""
+        return self.root / "tmp"
+
+    @property
     def reload_sentinel(self) -> Path:
         """Touched by the serve worker when a clip lands; watched by the live server."""
         return self.root / "serve" / "reload.txt"

@@ -82,7 +82,8 @@ def _make_step(
 ) -> None:
     if isinstance(step, Stitch):
         frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
-        rendered = encode_rendered(frames, step.fps, step.crf, _tags(step.title, plan.display.seed, renderer))
+        tags = _tags(step.title, plan.display.seed, renderer)
+        rendered = encode_rendered(frames, step.fps, step.crf, tags, cache.layout.tmp)
         record: dict[str, Any] = {"stitch": list(step.parts), "transition": step.transition}
     else:
         image = None

@@ -36,5 +36,5 @@ def audit(cache: ClipCache, key: str) -> str | None:
         frames = count_frames(cache.path(key))
     except (RuntimeError, OSError) as err:
         return f"does not decode: {err}"
-    expected = cache.index[key].get("frames")
+    expected = (cache.record(key) or {}).get("frames")
     return None if frames == expected else f"{frames} frames, expected {expected}"

@@ -146,6 +146,22 @@ class Settings:
     def tuning(self) -> Tuning:
         return Tuning(self["attention"], self["compile"], self["memory"])
 
+    def check_placement(self, site_dir: Path | None) -> None:
+        """Refuse a `cache_dir` that a build would wipe (inside site_dir) or publish (inside
+        docs_dir: every prompt in the index, the tiny model, the lock files), or that is a file."""
+        root = self.cache_root
+        places = [("docs_dir", self.docs_dir, "the site would publish the index (every prompt), models and locks")]
+        if site_dir is not None:
+            places.append(("site_dir", site_dir.resolve(), "each build deletes it, so every clip would regenerate"))
+        for name, folder, why in places:
+            if root == folder or root.is_relative_to(folder):
+                raise SpecError(
+                    f"cache_dir {root} is inside {name} ({folder}): {why}; put it beside them, e.g. the "
+                    "default `.cache/mkdocs-wan` next to mkdocs.yml"
+                )
+        if root.exists() and not root.is_dir():
+            raise SpecError(f"cache_dir {root} is a file, not a folder; point `cache_dir` at a folder")
+
     @property
     def meta(self) -> dict[str, str]:
         """What every cached clip's index record says about its model."""

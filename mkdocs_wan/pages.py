@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan import __version__
-from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.directives import DirectiveError, find_directives, parse_options
 from mkdocs_wan.embed import error_html, placeholder_html, video_html
 from mkdocs_wan.images import resolve_image
@@ -109,7 +109,12 @@ class PageEngine:
             except SpecError as err:
                 out.append(self._reject(page, where, str(err)))
                 continue
-            out.append(self._embed(plan, show, page, where, url, missing))
+            try:
+                out.append(self._embed(plan, show, page, where, url, missing))
+            except CacheError as err:
+                if not callable(missing):
+                    raise  # a build stops with one line; serve shows the note and keeps serving
+                out.append(self._reject(page, where, str(err)))
         out.append(html[end:])
         return "".join(out)
 
@@ -121,11 +126,12 @@ class PageEngine:
         from mkdocs_wan.make import generate_missing
 
         build = self.build
+        self.cache.sweep()  # temp files of builds that were killed
         made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta)
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0
         for key in made:
-            problem = self.cache.index[key].get("quality")
+            problem = (self.cache.record(key) or {}).get("quality")
             for use in build.uses[key] if problem else ():
                 self.warn(f"{use.where}: the generated clip looks {problem}: {build.plans[key].title}")
         for key, err in failures.items():
@@ -173,10 +179,15 @@ class PageEngine:
         key, build = plan.key, self.build
         build.plans[key] = plan
         ready = self._ready(key, where)
+        poster = True
         if ready:
             from mkdocs_wan.media import ensure_poster
 
-            ensure_poster(self.cache, key)  # e.g. the poster was deleted by hand
+            try:
+                ensure_poster(self.cache, key)  # e.g. the poster was deleted by hand
+            except CacheError as err:  # a read-only cache still serves its clips, without a poster
+                self.warn(f"{where}: {err}")
+                poster = False
             build.cached.add(key)
         if not ready and missing == "never":
             self.warn(f"{where}: clip not in the cache and `generate: never`: {plan.title}")
@@ -191,11 +202,11 @@ class PageEngine:
         else:
             if not ready:
                 build.missing[key] = plan
-            html = self._video(plan, show, page, url)
+            html = self._video(plan, show, page, url, poster)
         build.uses.setdefault(key, []).append(Use(page, where, html))
         return html
 
-    def _video(self, plan: Plan, show: Presentation, page: str, url: UrlFor) -> str:
+    def _video(self, plan: Plan, show: Presentation, page: str, url: UrlFor, poster: bool) -> str:
         key = plan.key
         provenance = {
             "prompt": plan.title,
@@ -205,7 +216,7 @@ class PageEngine:
         }
         return video_html(
             url(f"{key}.mp4", self.cache.path(key)),
-            url(f"{key}.jpg", self.cache.poster_path(key)),
+            url(f"{key}.jpg", self.cache.poster_path(key)) if poster else None,
             plan.display,
             plan.frames,
             plan.title,

@@ -21,6 +21,7 @@ from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.logs import log
 from mkdocs_wan.options import Settings
 from mkdocs_wan.pages import Missing, PageEngine, UrlFor
+from mkdocs_wan.spec import SpecError
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -73,6 +74,10 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         base_dir = Path(config.config_file_path or ".").resolve().parent
         settings = Settings(dict(self.config), base_dir, Path(config.docs_dir).resolve())
+        try:
+            settings.check_placement(Path(config.site_dir))
+        except SpecError as err:
+            raise PluginError(str(err)) from None
         if self.cache is None or self.cache.root != settings.cache_root:
             if self.cache is not None:
                 self.cache.close()

@@ -123,7 +123,10 @@ class ClipWorker:
                 with self._wake:
                     self._running = None
             if not self._stop.is_set():
-                self._on_done()
+                try:
+                    self._on_done()
+                except Exception as err:  # noqa: BLE001 — the worker outlives any signalling failure
+                    log.warning("a clip landed but the live server could not be told: %s", err)
 
     def _make(self, job: _Job) -> None:
         cache = self._cache()
@@ -156,18 +159,19 @@ class ServeSession:
         self.sentinel: Path | None = None
         self.page_keys: dict[str, set[str]] = {}  # page -> clip keys it references
         self.pending_pages: set[str] = set()  # pages showing a placeholder
+        self._warned = False
 
     def configure(self, sentinel: Path) -> None:
         """Called on every config load; the watched path must exist before the server starts
         (touching it on every load would rebuild forever)."""
         self.sentinel = sentinel
         if not sentinel.exists():
-            touch(sentinel)
+            self._touch()
 
     def watch(self, server: LiveReloadServer) -> None:
-        assert self.sentinel is not None
         self.server = server
-        server.watch(str(self.sentinel.parent))
+        if self.sentinel is not None and self.sentinel.parent.is_dir():
+            server.watch(str(self.sentinel.parent))
 
     def forget_pending(self, files: Files) -> None:
         """Under `serve --dirty` only pages whose source changed are re-rendered; deleting the
@@ -209,8 +213,23 @@ class ServeSession:
         deadline = time.monotonic() + 10
         while (self.server is None or not self.server.observer.is_alive()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if self.sentinel is not None:
+        self._touch()
+
+    def _touch(self) -> None:
+        """Touch the sentinel; if the cache folder can't take it, say so once and carry on."""
+        if self.sentinel is None:
+            return
+        try:
             touch(self.sentinel)
+        except OSError as err:
+            if not self._warned:
+                log.warning(
+                    "cannot write %s (%s): pages will not reload by themselves when a clip lands; "
+                    "reload them by hand, or make the cache folder writable",
+                    self.sentinel,
+                    err.strerror or err,
+                )
+            self._warned = True
 
 
 def _mtime(path: str | None) -> float:
