@@ -183,3 +183,23 @@ def test_dirty_serve_still_rerenders_pages_when_their_clip_lands(tmp_path):
     finally:
         srv.proc.send_signal(signal.SIGINT)
         srv.proc.wait(timeout=60)
+
+
+def test_worker_keeps_working_when_the_reload_sentinel_cannot_be_written(tmp_path):
+    """A sentinel path the server cannot write (here: a folder in its place) costs auto-reload
+    only: one warning, every clip still made, and an edit shows them."""
+    root = make_site(tmp_path)
+    (root / ".cache" / "mkdocs-wan" / "serve" / "reload.txt").mkdir(parents=True)
+    srv = Server(root)
+    try:
+        deadline = time.monotonic() + 120
+        while srv.output().count("generated clip for") < 2:  # both clips, one after the other
+            assert srv.proc.poll() is None and time.monotonic() < deadline, srv.output()
+            time.sleep(0.2)
+        assert srv.output().count("pages will not reload by themselves") == 1
+        write(root / "docs" / "index.md", f"# Home\n\nEdited.\n\n<!-- @video-gen {SLOW} -->\n")
+        srv.wait_for("/", r"Edited\.(.|\n)*<video ")
+    finally:
+        srv.proc.send_signal(signal.SIGINT)
+        srv.proc.wait(timeout=60)
+    assert "Traceback" not in srv.output()
