@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -72,7 +73,9 @@ def test_store_publishes_complete_file_and_records_it(tmp_path):
     assert cache.has("k" * 64)
     record = cache.index["k" * 64]
     assert record["sha256"] == hashlib.sha256(b"clip bytes").hexdigest() and record["bytes"] == 10
-    assert [p.name for p in cache.clips.iterdir()] == [path.name]
+    sidecar = cache.sidecar_path("k" * 64)  # the record, again, next to the clip
+    assert sorted(p.name for p in cache.clips.iterdir()) == sorted([path.name, sidecar.name])
+    assert json.loads(sidecar.read_text()) == {k: v for k, v in record.items() if k != "mtime_ns"}
 
 
 def test_failed_write_leaves_nothing_behind(tmp_path):
