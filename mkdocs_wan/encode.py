@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ class Rendered:
     first_frame: np.ndarray
     frames: int
     quality: str | None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: text, denoise, decode, encode
 
 
 def encode_rendered(
@@ -41,10 +42,15 @@ def encode_rendered(
 
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
+    import time
+
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"encode-{os.getpid()}-", dir=workdir) as tmp:
         path = Path(tmp) / "clip.mp4"
         encode_mp4(frames, path, fps, crf, tags)
-        return Rendered(path.read_bytes(), frames[0].copy(), len(frames), quality_problem(frames))
+        data = path.read_bytes()
+    seconds = {"encode": time.perf_counter() - started}
+    return Rendered(data, frames[0].copy(), len(frames), quality_problem(frames), seconds)
 
 
 def encode_mp4(

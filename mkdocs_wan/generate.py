@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ class WanGenerator:
         self._device_name = "cpu"
         self._hook = [""]  # the transformer's active cache hook
         self._embeds: OrderedDict[str, Any] = OrderedDict()  # prompt -> text embeddings (LRU)
+        self.last_timings: dict[str, float] = {}  # seconds per stage of the last clip generated
 
     def load(self) -> Any:
         """Load the pipeline once; later calls return the resident one."""
@@ -212,7 +214,8 @@ class WanGenerator:
     ) -> Rendered:
         """Generate one clip and encode it to MP4 bytes (make.py's `Renderer`)."""
         frames = self.generate(spec, image, on_step, should_stop)
-        return encode_rendered(frames, spec.fps, crf, tags, CacheLayout(self.cache_dir).tmp)
+        rendered = encode_rendered(frames, spec.fps, crf, tags, CacheLayout(self.cache_dir).tmp)
+        return replace(rendered, timings={**self.last_timings, **rendered.timings})
 
     def generate(
         self,
@@ -233,12 +236,17 @@ class WanGenerator:
         import torch
 
         pipe = self.load() if image is None else self.image_pipeline()
+        started = time.perf_counter()
+        prompt_embeds = self._text_embeds(spec.prompt)
         extra = {} if image is None else {"image": fit_image(image, spec.width, spec.height)}
         set_cache_hook(pipe.transformer, spec.cache_hook, self._hook)
         if spec.guidance > 1.0:
             extra["negative_prompt_embeds"] = self._text_embeds(spec.negative_prompt)
+        encoded = last_step = time.perf_counter()
 
         def step_end(running: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            nonlocal last_step
+            last_step = time.perf_counter()
             if on_step is not None:
                 on_step(index + 1, spec.steps)
             if should_stop is not None and should_stop():
@@ -248,7 +256,7 @@ class WanGenerator:
         try:
             video = pipe(
                 **extra,
-                prompt_embeds=self._text_embeds(spec.prompt),
+                prompt_embeds=prompt_embeds,
                 height=spec.height,
                 width=spec.width,
                 num_frames=spec.frames,
@@ -267,4 +275,8 @@ class WanGenerator:
             ) from None
         if should_stop is not None and should_stop():
             raise GenerationCancelled("generation cancelled")
-        return (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        frames = (np.clip(video, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        # The last step's callback ends the denoising loop; what follows is the VAE decode.
+        done = time.perf_counter()
+        self.last_timings = {"text": encoded - started, "denoise": last_step - encoded, "decode": done - last_step}
+        return frames

@@ -94,6 +94,7 @@ def _make_step(
         tags = _tags(step.title, step.spec.seed, renderer)
         rendered = renderer.render(step.spec, image, step.crf, tags, on_step, should_stop)
         record = {"spec": step.spec.as_dict()}
+    record["timings"] = {stage: round(seconds, 3) for stage, seconds in rendered.timings.items()}
     final = step.key == plan.key
     if final:
         record["quality"] = rendered.quality

@@ -61,6 +61,7 @@ class BuildRecord:
     """What one build found and made; a fresh one per build (`mkdocs serve` rebuilds)."""
 
     started: float = field(default_factory=time.perf_counter)
+    since: float = field(default_factory=time.time)  # clips recorded after this were made by this build
     plans: dict[str, Plan] = field(default_factory=dict)  # every clip the pages reference
     uses: dict[str, list[Use]] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)
@@ -130,6 +131,16 @@ class PageEngine:
         made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta)
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0
+        stages: dict[str, float] = {}
+        for key in made:
+            for step in build.plans[key].steps:
+                record = self.cache.record(step.key) or {}
+                for stage, seconds in (
+                    (record.get("timings") or {}).items() if record.get("created", 0) >= build.since else ()
+                ):
+                    stages[stage] = stages.get(stage, 0.0) + seconds
+        if stages:
+            log.debug("stage times: %s", ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in stages.items()))
         for key in made:
             problem = (self.cache.record(key) or {}).get("quality")
             for use in build.uses[key] if problem else ():

@@ -105,3 +105,16 @@ def test_quality_warning_names_page_and_prompt(site, shared_cache):
     assert result.returncode == 0, result.stderr
     warning = r"index\.md:3: the generated clip looks (near-black|near-constant|frozen).*: A clip that comes out flat"
     assert re.search(warning, result.stderr), result.stderr
+
+
+def test_verbose_build_reports_time_per_stage(site):
+    site.page("index.md", "# T\n\n<!-- @video-gen A clip timed stage by stage -->\n")
+    result = site.build("--verbose")
+    assert result.returncode == 0, result.stderr
+    stages = re.search(r"mkdocs_wan: stage times: text ([\d.]+) s, denoise ([\d.]+) s, decode ([\d.]+) s, "
+                       r"encode ([\d.]+) s", result.stderr)  # fmt: skip
+    assert stages, result.stderr
+    assert sum(float(stages[i]) for i in range(1, 5)) > 0
+    key = re.search(r'data-wan-key="(\w+)"', (site.site_dir / "index.html").read_text())[1]
+    timings = ClipCache(site.cache_dir).record(key)["timings"]
+    assert set(timings) == {"text", "denoise", "decode", "encode"} and timings["denoise"] > 0 < timings["encode"]
