@@ -151,12 +151,20 @@ class PageEngine:
                 self.warn(f"{use.where}: generation failed: {err}")
         return build.failed
 
+    def skip_missing(self, reason: str) -> dict[str, str]:
+        """Give up on every missing clip without generating (a doomed --strict build): each
+        counts as failed with `reason`, so its embed becomes a note and nothing is published."""
+        for key in self.build.missing:
+            self.build.failed[key] = reason
+        return self.build.failed
+
     def swap_failures(self, html: str, page: str) -> str:
         """A rendered page with each failed clip's embed replaced by a note saying why."""
         for key, problem in self.build.failed.items():
             for use in self.build.uses.get(key, ()):
                 if use.page == page:
-                    html = html.replace(use.html, error_html(use.where, f"generation failed: {problem}"))
+                    note = problem if problem.startswith("not generated") else f"generation failed: {problem}"
+                    html = html.replace(use.html, error_html(use.where, note))
         return html
 
     def summary(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,7 @@ from mkdocs import __version__ as mkdocs_version
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
+from mkdocs.utils import CountHandler
 
 from mkdocs_wan import backends
 from mkdocs_wan.cache import CacheError, ClipCache
@@ -120,11 +122,21 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
     # Generate before MkDocs copies static files (right after on_env), so new clips get copied.
     def on_env(self, env: Environment, /, *, config: MkDocsConfig, files: Files) -> Environment:
         assert self.engine is not None
-        if self.engine.build.missing:
+        failed: dict[str, str] = {}
+        if self.engine.build.missing and config.strict and (warned := _warnings_so_far()):
+            log.warning(
+                "--strict and %d warnings already: generating none of the %d missing clips, so no GPU time "
+                "goes into a build that will fail; fix the warnings above first",
+                warned,
+                len(self.engine.build.missing),
+            )
+            failed = self.engine.skip_missing("not generated: this --strict build already had warnings")
+        elif self.engine.build.missing:
             try:
                 failed = self.engine.generate(backends.renderer(self.engine.settings))
             except (ModelLoadError, CacheError) as err:
                 raise PluginError(str(err)) from None
+        if failed:
             for key in failed:
                 for name in (f"{key}.mp4", f"{key}.jpg"):
                     unpublished = files.get_file_from_path(f"{VIDEOS_DIR}/{name}")
@@ -179,6 +191,12 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with contextlib.suppress(OSError):
                     os.link(source, target)
+
+
+def _warnings_so_far() -> int:
+    """Warnings MkDocs has counted in this build (its strict-mode counter on the `mkdocs` logger)."""
+    counters = [h for h in logging.getLogger("mkdocs").handlers if isinstance(h, CountHandler)]
+    return sum(count for h in counters for level, count in h.counts.items() if level >= logging.WARNING)
 
 
 def _register_fence(config: MkDocsConfig) -> None:

@@ -200,3 +200,14 @@ def test_bad_image_paths_fail_strict_builds_with_page_and_line(site, tmp_path_fa
     assert "page.md:7: image 'img/notes.png' cannot be read as a picture" in result.stderr
     assert "page.md:9: segments need the fenced form" in result.stderr
     assert "Aborted with 5 warnings" in result.stdout + result.stderr
+
+
+def test_strict_build_with_a_warning_generates_nothing(site):
+    site.page("a.md", "# A\n\n<!-- @video-gen A kite {frames=ten} -->\n")
+    site.page("b.md", "# B\n\n<!-- @video-gen A clip that a doomed build must not pay for -->\n")
+    result = site.build("--strict")
+    assert result.returncode == 1
+    assert "--strict and 1 warnings already: generating none of the 1 missing clips" in result.stderr
+    assert "loaded model" not in result.stderr and "Traceback" not in result.stderr
+    result = site.build()  # not strict: the good clip is made, the bad directive is a note
+    assert result.returncode == 0 and summary("1 clips (MB), 1 generated, 0 cached", result.stderr), result.stderr
