@@ -7,12 +7,16 @@ process, or Ray actors (`raypool.py`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mkdocs_wan import __version__
 from mkdocs_wan.cache import CacheError, ClipCache
@@ -22,7 +26,8 @@ from mkdocs_wan.images import load_image
 from mkdocs_wan.logs import log
 from mkdocs_wan.media import store_poster
 from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Plan, Step, Stitch
+from mkdocs_wan.plan import Generate, Plan, Step, Stitch
+from mkdocs_wan.progress import ClipProgress
 from mkdocs_wan.spec import ClipSpec
 from mkdocs_wan.stitch import crossfade
 
@@ -52,23 +57,31 @@ def run_plan(
     cache: ClipCache,
     renderer: Renderer,
     meta: Mapping[str, Any],
-    on_step: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int, int, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> bool:
     """Make every step of a plan that is not cached yet, in order; True if any was made here.
 
     Each step runs under its key's cross-process lock and re-checks the cache once it holds
-    it, so concurrent builds sharing a cache generate every clip exactly once.
+    it, so concurrent builds sharing a cache generate every clip exactly once. `on_step` gets
+    (step, steps, segment, segments).
     """
     made = False
+    segments = [step for step in plan.steps if isinstance(step, Generate)]
     for step in plan.steps:
         if cache.has(step.key):
             continue
+        segment = segments.index(step) + 1 if isinstance(step, Generate) else len(segments)
+        report = None if on_step is None else partial(_report, on_step, segment, len(segments))
         with cache.lock(step.key):
             if not cache.has(step.key):
-                _make_step(step, plan, cache, renderer, meta, on_step, should_stop)
+                _make_step(step, plan, cache, renderer, meta, report, should_stop)
                 made = True
     return made
+
+
+def _report(on_step: Callable[[int, int, int, int], None], segment: int, segments: int, step: int, steps: int) -> None:
+    on_step(step, steps, segment, segments)
 
 
 def _make_step(
@@ -125,14 +138,24 @@ def generate_missing(
     if not jobs:
         return made, failures
     quiet = not log.isEnabledFor(logging.INFO)  # `mkdocs build -q` silences the bar too
-    with tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet) as bar:
+    terminal = sys.stderr.isatty()  # a bar on a terminal; whole lines in a CI log
+    bar = tqdm(total=len(jobs), desc="wan", unit="clip", dynamic_ncols=True, disable=quiet or not terminal)
+    above = logging_redirect_tqdm([logging.getLogger("mkdocs")]) if terminal else contextlib.nullcontext()
+    with bar, above:  # on a terminal, log lines print above the bar instead of through it
+        counter = iter(range(1, len(jobs) + 1))
 
         def run(key: str, plan: Plan) -> None:
             label = _short(plan.title or plan.display.prompt)
+            lines = None if terminal else ClipProgress(f"clip {next(counter)}/{len(jobs)}", plan.title)
 
-            def on_step(step: int, total: int) -> None:
-                bar.set_postfix_str(f"{label} step {step}/{total}")
+            def on_step(step: int, steps: int, segment: int, segments: int) -> None:
+                part = f" segment {segment}/{segments}" if segments > 1 else ""
+                bar.set_postfix_str(f"{label}{part} step {step}/{steps}")
+                if lines is not None:
+                    lines.step(step, steps, segment, segments)
 
+            if lines is not None:
+                lines.start()
             try:
                 if run_plan(plan, cache, renderer, meta, on_step):
                     made.add(key)
@@ -142,6 +165,8 @@ def generate_missing(
                 failures[key] = err
             except Exception as err:  # noqa: BLE001 — one bad clip must not lose the others
                 failures[key] = GenerationError(f"{type(err).__name__}: {err}")
+            if lines is not None and key not in failures:
+                lines.done()
             bar.update()
 
         if renderer.workers <= 1:

@@ -29,6 +29,7 @@ from mkdocs_wan.errors import GenerationCancelled
 from mkdocs_wan.logs import log
 from mkdocs_wan.make import Renderer, run_plan
 from mkdocs_wan.plan import Plan
+from mkdocs_wan.progress import ClipProgress
 
 
 @dataclass(order=True)
@@ -131,9 +132,12 @@ class ClipWorker:
     def _make(self, job: _Job) -> None:
         cache = self._cache()
         started = time.perf_counter()
+        lines = ClipProgress(f"clip for {job.where}", job.plan.title)
+        lines.start()
         try:
-            run_plan(job.plan, cache, job.renderer(), job.meta, should_stop=self._stop.is_set)
+            run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, should_stop=self._stop.is_set)
         except GenerationCancelled:
+            log.info("cancelled clip for %s (nothing kept): %s", job.where, job.plan.title)
             return
         except Exception as err:  # noqa: BLE001 — a failure is shown in the page; the server lives on
             message = str(err) if err.__class__.__module__.startswith("mkdocs_wan") else f"{type(err).__name__}: {err}"

@@ -118,3 +118,16 @@ def test_verbose_build_reports_time_per_stage(site):
     key = re.search(r'data-wan-key="(\w+)"', (site.site_dir / "index.html").read_text())[1]
     timings = ClipCache(site.cache_dir).record(key)["timings"]
     assert set(timings) == {"text", "denoise", "decode", "encode"} and timings["denoise"] > 0 < timings["encode"]
+
+
+def test_a_piped_build_logs_whole_lines_per_clip(site):
+    """stderr is a pipe here, as in CI: no bar, no carriage returns, one line per event."""
+    site.page("index.md", "# P\n\n```video-gen\nsegments:\n  - A kite rises\n  - The kite dives\n```\n")
+    site.page("two.md", "# T\n\n<!-- @video-gen A second kite -->\n")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr
+    assert re.search(r"mkdocs_wan: clip 1/2: generating ", result.stderr)
+    assert re.search(r"mkdocs_wan: clip \d/2, segment 2/2: step \d+/\d+, [\d.]+ s elapsed, ETA", result.stderr)
+    assert len(re.findall(r"mkdocs_wan: clip \d/2: done in [\d.]+ s\n", result.stderr)) == 2
+    assert all(line.startswith(("INFO", "WARNING", "DEBUG")) for line in result.stderr.splitlines() if line)

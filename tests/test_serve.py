@@ -108,6 +108,7 @@ def test_pages_answer_quickly_while_a_clip_generates(server):
         time.sleep(0.1)
     assert times, "no page was requested while the clip generated"
     assert max(times) < 2.0, times
+    assert re.search(r"clip for index\.md:3: step 1/8, [\d.]+ s elapsed, ETA", server.output())  # not silent
 
 
 def test_clip_appears_and_its_url_serves_an_mp4(server):
@@ -168,6 +169,7 @@ def test_ctrl_c_with_a_clip_in_flight_stops_cleanly_and_keeps_nothing_half_made(
     assert server.proc.wait(timeout=60) == 0
     log = server.output()
     assert "Traceback" not in log
+    assert re.search(r"cancelled clip for (index|other)\.md:3 \(nothing kept\)", log), log
     cache = ClipCache(server.root / ".cache" / "mkdocs-wan")
     assert not list(cache.clips.glob(".*.tmp.*"))
     assert all(audit(cache, key) is None for key in cache.clip_keys())  # what landed is whole
