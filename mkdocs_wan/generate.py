@@ -6,6 +6,7 @@ never pays for them. The pipeline is loaded once per `WanGenerator` and kept for
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,8 +33,8 @@ EMBED_CACHE_SIZE = 256  # prompts whose embeddings stay in memory (a few MB each
 
 _STACKTRACE_NOTE = "Please check out the root cause in the stacktrace above."
 _DOWNLOAD_HINT = (
-    "download it once with `hf download {repo}` (about 34 GB; needs a GPU with ~24 GB+ VRAM to "
-    "run), point `model:` at a local folder, or set `model: tiny` to test offline"
+    "download it once with `hf download {repo}` (about 34 GB; runs on a 40 GB+ GPU, or on a "
+    "24 GB one with `memory: low`), point `model:` at a local folder, or set `model: tiny` to test offline"
 )
 
 
@@ -127,6 +128,7 @@ class WanGenerator:
             raise ModelLoadError(self._oom(device)) from None
         except (OSError, ValueError) as err:
             cause = " ".join(str(err).split()).replace(_STACKTRACE_NOTE, "").strip() or type(err).__name__
+            cause = re.sub(r"^Cannot load model [^:]*: ", "", cause)  # said once, below
             raise ModelLoadError(
                 f"cannot load model {self.model.name}: {cause} Fix: {self._load_fix(location)}"
             ) from None
@@ -167,7 +169,7 @@ class WanGenerator:
     def _oom(self, device: str) -> str:
         return (
             f"cannot load model {self.model.name}: out of {device} memory; TI2V-5B needs about 24 GB "
-            "for its weights alone — set `memory: low`, use a larger GPU, or `model: tiny` to test"
+            "for its weights alone — use a 40 GB+ GPU, set `memory: low` on a 24 GB one, or `model: tiny` to test"
         )
 
     def _load_fix(self, location: str) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mkdocs_wan import __version__
 from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.directives import DirectiveError, find_directives, parse_options
-from mkdocs_wan.embed import error_html, placeholder_html, video_html
+from mkdocs_wan.embed import PAUSE_CONTROL_SECONDS, error_html, placeholder_html, video_html
 from mkdocs_wan.images import resolve_image
 from mkdocs_wan.logs import log
 from mkdocs_wan.options import Settings
@@ -196,6 +196,14 @@ class PageEngine:
 
     def _embed(self, plan: Plan, show: Presentation, page: str, where: str, url: UrlFor, missing: Missing) -> str:
         key, build = plan.key, self.build
+        seconds = plan.frames / plan.display.fps
+        if not show.controls and show.autoplay and seconds > PAUSE_CONTROL_SECONDS:
+            log.info(
+                "%s: controls=false overridden: an autoplaying clip of %.1f s keeps its controls so readers can "
+                "pause it (WCAG 2.2.2); add autoplay=false to hide them",
+                where,
+                seconds,
+            )
         build.plans[key] = plan
         ready = self._ready(key, where)
         poster = True

@@ -121,14 +121,26 @@ def parse_size(value: Any) -> tuple[int, int]:
     if not match:
         raise SpecError(f"size must look like WIDTHxHEIGHT (e.g. 1280x704), got {_shown(value)}")
     w, h = int(match[1]), int(match[2])
-    for side in (w, h):
-        if side < SIZE_MULTIPLE or side % SIZE_MULTIPLE:
-            raise SpecError(
-                f"size sides must be multiples of {SIZE_MULTIPLE} and at least {SIZE_MULTIPLE}, got {w}x{h}"
-            )
-        if side > MAX_SIDE:
-            raise SpecError(f"size sides must be at most {MAX_SIDE}, got {w}x{h}")
+    if not all(SIZE_MULTIPLE <= side <= MAX_SIDE and side % SIZE_MULTIPLE == 0 for side in (w, h)):
+        problem = "at most" if max(w, h) > MAX_SIDE else "multiples of"
+        limit = MAX_SIDE if problem == "at most" else f"{SIZE_MULTIPLE} and at least {SIZE_MULTIPLE}"
+        raise SpecError(f"size sides must be {problem} {limit}, got {w}x{h}; {_nearest_sizes(w, h)}")
     return w, h
+
+
+def _nearest_sizes(width: int, height: int) -> str:
+    """The valid sizes closest to a rejected one: scaled down to fit if too large (aspect kept),
+    then each side rounded down and up to a multiple of 32."""
+    scale = min(1.0, MAX_SIDE / max(width, height))
+
+    def sides(side: float) -> list[int]:
+        if side <= SIZE_MULTIPLE:
+            return [SIZE_MULTIPLE]
+        low = min(int(side) // SIZE_MULTIPLE * SIZE_MULTIPLE, MAX_SIDE)
+        return [low] if low in (side, MAX_SIDE) else [low, low + SIZE_MULTIPLE]
+
+    sizes = [f"{w}x{h}" for w in sides(width * scale) for h in sides(height * scale)]
+    return f"use {sizes[0]}" if len(sizes) == 1 else "use " + ", ".join(sizes[:-1]) + f" or {sizes[-1]}"
 
 
 def parse_text(name: str) -> Callable[[Any], str]:

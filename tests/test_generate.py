@@ -41,7 +41,8 @@ def test_tiny_model_has_the_ti2v_layout(tmp_path, monkeypatch):
     assert ensure_tiny_model(tmp_path) == folder  # built once
 
 
-def test_generate_loads_once_and_is_reproducible(generator, caplog):
+def test_generate_loads_once_and_is_reproducible(tmp_path, caplog):
+    generator = WanGenerator(ModelRef.resolve("tiny", tmp_path), tmp_path)  # its own: the load is logged here
     with caplog.at_level(logging.INFO, logger="mkdocs.plugins.mkdocs_wan"):
         a = generator.generate(SPEC)
         b = generator.generate(SPEC)

@@ -211,3 +211,13 @@ def test_strict_build_with_a_warning_generates_nothing(site):
     assert "loaded model" not in result.stderr and "Traceback" not in result.stderr
     result = site.build()  # not strict: the good clip is made, the bad directive is a note
     assert result.returncode == 0 and summary("1 clips (MB), 1 generated, 0 cached", result.stderr), result.stderr
+
+
+def test_an_overridden_controls_option_is_explained(site):
+    site.options.update({"fps": 8, "frames": 49})  # 6.1 s: longer than WCAG's 5 s
+    site.page("index.md", "# C\n\n<!-- @video-gen A long kite {controls=false} -->\n\n<!-- @video-gen A short kite "
+              "{controls=false frames=9} -->\n")  # fmt: skip
+    result = site.build("--strict")
+    assert result.returncode == 0, result.stderr
+    assert "index.md:3: controls=false overridden: an autoplaying clip of 6.1 s keeps its controls" in result.stderr
+    assert "index.md:5: controls=false overridden" not in result.stderr

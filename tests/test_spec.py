@@ -74,7 +74,10 @@ def test_site_defaults_are_validated_by_the_same_rules():
     config.load_dict({"size": "100x100"})
     errors, _warnings = config.validate()
     assert [(name, str(err)) for name, err in errors] == [
-        ("size", "size sides must be multiples of 32 and at least 32, got 100x100")
+        (
+            "size",
+            "size sides must be multiples of 32 and at least 32, got 100x100; use 96x96, 96x128, 128x96 or 128x128",
+        )
     ]
     config = WanConfig()
     config.load_dict({"size": "640x352", "frames": 33})
