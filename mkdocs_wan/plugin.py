@@ -136,17 +136,21 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
                 failed = self.engine.generate(backends.renderer(self.engine.settings))
             except (ModelLoadError, CacheError) as err:
                 raise PluginError(str(err)) from None
-        if failed:
-            for key in failed:
-                for name in (f"{key}.mp4", f"{key}.jpg"):
-                    unpublished = files.get_file_from_path(f"{VIDEOS_DIR}/{name}")
-                    files.remove(unpublished)  # type: ignore[arg-type]
-                    self.published.remove(unpublished)  # type: ignore[arg-type]
-            for src_uri in {use.page for key in failed for use in self.engine.build.uses[key]}:
-                page = files.get_file_from_path(src_uri).page  # type: ignore[union-attr]
-                page.content = self.engine.swap_failures(page.content or "", src_uri)  # type: ignore[union-attr]
+        self._drop(failed, files)
         self._link_published()
         return env
+
+    def _drop(self, failed: dict[str, str], files: Files) -> None:
+        """Unpublish clips that were not made and put a note where each page embedded one."""
+        assert self.engine is not None
+        for name in (f"{key}.{suffix}" for key in failed for suffix in ("mp4", "jpg")):
+            unpublished = files.get_file_from_path(f"{VIDEOS_DIR}/{name}")
+            if unpublished is not None:
+                files.remove(unpublished)
+                self.published.remove(unpublished)
+        for src_uri in {use.page for key in failed for use in self.engine.build.uses[key]}:
+            page = files.get_file_from_path(src_uri).page  # type: ignore[union-attr]
+            page.content = self.engine.swap_failures(page.content or "", src_uri)  # type: ignore[union-attr]
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         if self.serve is not None:
