@@ -41,7 +41,10 @@ def encode_rendered(
     from mkdocs_wan.quality import quality_problem
 
     if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError:  # e.g. a Ray actor on a node without the build machine's cache folder
+            workdir = None
     import time
 
     started = time.perf_counter()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ OWN_OPTIONS: dict[str, list[Any]] = {
 
 _ENGINES: dict[Settings, PageEngine] = {}  # one per site settings, per process
 _CACHES: dict[Path, ClipCache] = {}  # one open index per cache folder, not one per page
+_LOCKS: dict[int, threading.Lock] = {}  # per page engine: pages rendered on threads take turns
 
 
 class WanExtension(markdown.Extension):
@@ -94,6 +96,10 @@ class _Embed(Postprocessor):
         if "@video-gen" not in text and "<!--wan-fence:" not in text:
             return text
         engine = self.ext.engine()
+        with _LOCKS.setdefault(id(engine), threading.Lock()):  # one page at a time per engine: one record
+            return self._run(engine, text)
+
+    def _run(self, engine: PageEngine, text: str) -> str:
         build = engine.new_build()
         opt = self.ext.getConfigs()
         page = opt["page"] or _zensical_page(self.md)
@@ -127,7 +133,7 @@ def _publish(cache: ClipCache, key: str, static: Path) -> None:
     static.mkdir(parents=True, exist_ok=True)
     for source in (cache.path(key), cache.poster_path(key)):
         target = static / source.name
-        if target.exists():
+        if target.exists() or not source.is_file():  # a poster a read-only cache could not make
             continue
         with contextlib.suppress(OSError):
             os.link(source, target)

@@ -159,3 +159,11 @@ def test_killed_encodes_leave_nothing_behind(site):
     site.page("index.md", "# Home\n\n<!-- @video-gen A clip after a killed encode -->\n")
     assert site.build("--strict").returncode == 0
     assert not stale.exists() and not list((site.root / "cache" / "tmp").iterdir())
+
+
+def test_a_segmented_clip_title_with_broken_unicode_is_a_warning_not_a_crash(site):
+    site.options["generate"] = "never"
+    site.page("index.md", '# S\n\n```video-gen\nprompt: "Fox \\ud800 story"\nsegments: [a fox, a fox runs]\n```\n')
+    result = site.build()
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "index.md:3: prompt contains an unpaired surrogate" in result.stderr
