@@ -147,6 +147,8 @@ class ClipCache:
             with contextlib.suppress(OSError, sqlite3.Error):  # a read-only cache still serves
                 self.index[key] = {**record, "mtime_ns": stat.st_mtime_ns}
             return "ok"
+        if record.get("mtime_ns") is None:
+            return "missing"  # only the sidecar spoke, and it disagrees: remake the clip, delete nothing
         self.discard(key)
         return "corrupt"
 
@@ -210,6 +212,8 @@ class ClipCache:
         if record is None:
             return "no record (neither in the index nor next to the clip)"
         path = self.path(key)
+        if not path.is_file():
+            return "not a file"
         if path.stat().st_size != record.get("bytes") or _sha256(path) != record.get("sha256"):
             return "checksum mismatch"
         if record.get("mtime_ns") is None:
@@ -219,7 +223,7 @@ class ClipCache:
 
     def clip_keys(self) -> list[str]:
         """Every clip key with a file in the cache."""
-        return sorted(p.stem for p in self.clips.glob("*.mp4") if not p.name.startswith("."))
+        return sorted(p.stem for p in self.clips.glob("*.mp4") if not p.name.startswith(".") and p.is_file())
 
     def sweep(self) -> list[Path]:
         """Delete temp files and encode folders left by builds that were killed (process gone)."""

@@ -30,7 +30,7 @@ from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.options import OPTIONS, Settings
 from mkdocs_wan.pages import PageEngine
-from mkdocs_wan.spec import SpecError
+from mkdocs_wan.spec import SpecError, check_text
 
 #: Options of the extension alone; everything else is the plugin's schema.
 OWN_OPTIONS: dict[str, list[Any]] = {
@@ -65,8 +65,11 @@ class WanExtension(markdown.Extension):
         """The page engine for this configuration (options checked once, cache opened once)."""
         opt = self.getConfigs()
         try:
+            _check_own_options(opt)
             settings = Settings.from_options({n: opt[n] for n in OPTIONS}, Path.cwd(), Path(opt["docs_dir"]))
             settings.check_placement(Path(opt["site_dir"]) if opt["site_dir"] else None)
+            if not (settings.docs_dir / opt["static_dir"]).resolve().is_relative_to(settings.docs_dir):
+                raise SpecError(f"static_dir {opt['static_dir']!r} must stay inside docs_dir ({settings.docs_dir})")
         except SpecError as err:
             raise ValueError(f"mkdocs_wan.extension: {err}") from None
         if settings not in _ENGINES:
@@ -118,6 +121,14 @@ class _Embed(Postprocessor):
         return html
 
 
+def _check_own_options(opt: dict[str, Any]) -> None:
+    """The extension's own options are text a path can hold."""
+    for name in OWN_OPTIONS:
+        if not isinstance(opt[name], str):
+            raise SpecError(f"{name} must be text, got {opt[name]!r}")
+        check_text(name, opt[name], limit=4_096)
+
+
 def _zensical_page(md: markdown.Markdown) -> str:
     """The path of the page Zensical is rendering (its context preprocessor holds it), or ""."""
     try:
@@ -133,7 +144,7 @@ def _publish(cache: ClipCache, key: str, static: Path) -> None:
     static.mkdir(parents=True, exist_ok=True)
     for source in (cache.path(key), cache.poster_path(key)):
         target = static / source.name
-        if target.exists() or not source.is_file():  # a poster a read-only cache could not make
+        if target.exists() or target.is_symlink() or not source.is_file():  # never write through a link
             continue
         with contextlib.suppress(OSError):
             os.link(source, target)

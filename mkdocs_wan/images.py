@@ -17,6 +17,9 @@ from mkdocs_wan.spec import SpecError, check_text
 #: pictures only cost memory (Pillow's own bomb guard starts at ~89 MP, far above any use here).
 MAX_IMAGE_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 50_000_000
+MAX_ASPECT = 16  # fitting a 20000x2 strip to a clip would ask for a resize of ~147 GB
+#: Raster formats Pillow decodes itself (EPS or PDF would run Ghostscript on a page author's file).
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,8 +41,8 @@ def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Pat
         path = (root / relative).resolve()
         found = path.is_relative_to(root) and path.is_file()
         size = path.stat().st_size if found else 0
-    except OSError as err:  # a name too long for the file system, a loop of links
-        raise SpecError(f"image {text!r} cannot be opened: {err.strerror or err}") from None
+    except (OSError, RuntimeError) as err:  # a name too long for the file system, a loop of links
+        raise SpecError(f"image {text!r} cannot be opened: {getattr(err, 'strerror', None) or err}") from None
     if not path.is_relative_to(root):
         raise SpecError(f"image {text!r} resolves outside docs_dir; only pictures inside docs_dir can be used")
     if not found:
@@ -53,12 +56,14 @@ def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Pat
 
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:  # reads the header only
+            with Image.open(path, formats=FORMATS) as img:  # reads the header only
                 width, height = img.size
                 if width * height > MAX_IMAGE_PIXELS:
                     raise SpecError(
                         f"image {text!r} is {width}x{height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} pixels"
                     )
+                if max(width, height) > MAX_ASPECT * min(width, height):
+                    raise SpecError(f"image {text!r} is {width}x{height} pixels: wider than {MAX_ASPECT}:1")
                 img.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
             Image.DecompressionBombError) as err:  # fmt: skip

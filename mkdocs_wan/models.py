@@ -7,6 +7,7 @@ generated the clips.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -51,7 +52,11 @@ def _folder_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     if not folder.is_dir():
         return "missing:" + str(folder)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    try:  # a pipeline folder is model_index.json plus one folder per component: two levels
+        paths = sorted(p for p in (*folder.glob("*"), *folder.glob("*/*")) if p.is_file())
+    except OSError:
+        return "unreadable:" + str(folder)
+    for path in paths:
         rel = path.relative_to(folder).as_posix()
         if path.suffix == ".json":
             try:
@@ -60,5 +65,6 @@ def _folder_digest(folder: Path) -> str:
                 content = ""
             digest.update(f"{rel}\0{content}\0".encode())
         elif path.suffix in {".safetensors", ".bin", ".model"}:
-            digest.update(f"{rel}\0{path.stat().st_size}\0".encode())
+            with contextlib.suppress(OSError):
+                digest.update(f"{rel}\0{path.stat().st_size}\0".encode())
     return digest.hexdigest()[:16]

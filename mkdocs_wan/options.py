@@ -29,6 +29,15 @@ def _text(name: str) -> Callable[[Any], str]:
     return parse
 
 
+def _nonempty(name: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not _text(name)(value).strip():
+            raise SpecError(f"{name} must not be empty")
+        return value
+
+    return parse
+
+
 def _choice(name: str, *choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if value not in choices:
@@ -70,7 +79,7 @@ class Option:
 
 
 OPTIONS: dict[str, Option] = {
-    "model": Option(DEFAULT_MODEL, _text("model"), "Hub id, local folder (relative to mkdocs.yml), or `tiny`"),
+    "model": Option(DEFAULT_MODEL, _nonempty("model"), "Hub id, local folder (relative to mkdocs.yml), or `tiny`"),
     "revision": Option(None, _text("revision"), "Hub revision (branch, tag or commit)", optional=True),
     "cache_dir": Option(".cache/mkdocs-wan", _text("cache_dir"), "the clip cache (relative to mkdocs.yml)"),
     "device": Option("auto", _text("device"), "torch device: auto, cuda, cuda:1, mps, cpu"),
@@ -161,6 +170,9 @@ class Settings:
                 )
         if root.exists() and not root.is_dir():
             raise SpecError(f"cache_dir {root} is a file, not a folder; point `cache_dir` at a folder")
+        for part in ("clips", "index"):
+            if (root / part).exists() and not (root / part).is_dir():
+                raise SpecError(f"{root / part} should be a folder of the clip cache but is a file; move it away")
 
     @property
     def meta(self) -> dict[str, str]:

@@ -212,8 +212,8 @@ class PageEngine:
 
             try:
                 ensure_poster(self.cache, key)  # e.g. the poster was deleted by hand
-            except CacheError as err:  # a read-only cache still serves its clips, without a poster
-                self.warn(f"{where}: {err}")
+            except (OSError, RuntimeError) as err:  # read-only cache, undecodable clip: no poster, say why
+                self.warn(f"{where}: cannot make the clip's poster: {err}")
                 poster = False
             build.cached.add(key)
         if not ready and missing == "never":

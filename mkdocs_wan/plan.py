@@ -14,7 +14,7 @@ from typing import Any
 
 from mkdocs_wan.keys import clip_key, stitch_key
 from mkdocs_wan.options import OPTIONS
-from mkdocs_wan.spec import ClipSpec, build_segment_specs, build_spec, check_text, styled
+from mkdocs_wan.spec import ClipSpec, build_segment_specs, build_spec, check_text, parse_text, styled
 
 DRAFT_STEP_FRACTION = 0.4  # draft steps = 40% of the final steps (50 -> 20), at least 4
 DRAFT_HOOK = "first-block-cache:0.1"  # FirstBlockCache residual threshold for drafts
@@ -99,6 +99,8 @@ def plan_clip(
         spec = preset(build_spec(options, defaults, style, image_id))
         return Plan((Generate(clip_key(spec, model_fingerprint, crf), spec, image_path, crf),), spec, title)
 
+    if "prompt" in options:
+        title = " ".join(parse_text("prompt")(options["prompt"]).split())
     specs, transition = build_segment_specs(options, defaults, style, image_id)
     specs = [preset(spec) for spec in specs]
     segments = [s if isinstance(s, str) else s.get("prompt", "") for s in options["segments"]]

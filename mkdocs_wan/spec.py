@@ -131,7 +131,7 @@ def parse_size(value: Any) -> tuple[int, int]:
 def _nearest_sizes(width: int, height: int) -> str:
     """The valid sizes closest to a rejected one: scaled down to fit if too large (aspect kept),
     then each side rounded down and up to a multiple of 32."""
-    scale = min(1.0, MAX_SIDE / max(width, height))
+    scale = min(1.0, MAX_SIDE / max(width, height, 1))
 
     def sides(side: float) -> list[int]:
         if side <= SIZE_MULTIPLE:

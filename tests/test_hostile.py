@@ -167,3 +167,61 @@ def test_a_segmented_clip_title_with_broken_unicode_is_a_warning_not_a_crash(sit
     result = site.build()
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "index.md:3: prompt contains an unpaired surrogate" in result.stderr
+
+
+def test_attacks_found_by_review_stay_fixed(site, tmp_path):
+    """Each was a traceback, a write outside the site, or model time wasted before (see the review)."""
+    site.options["generate"] = "never"
+    img = site.root / "docs" / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    (img / ".hidden").mkdir()  # MkDocs itself skips dot-folders (it would fail copying a link loop)
+    (img / ".hidden" / "loop.png").symlink_to("loop.png")
+    Image.new("RGB", (2000, 2)).save(img / "strip.png")
+    Image.new("RGB", (64, 64)).save(img / "doc.pdf", format="PDF")
+    site.page(
+        "index.md",
+        "# R\n\n<!-- @video-gen A {image=img/.hidden/loop.png} -->\n\n<!-- @video-gen B {size=0x0} -->\n\n"
+        "<!-- @video-gen C {image=img/strip.png} -->\n\n<!-- @video-gen D {image=img/doc.pdf} -->\n\n"
+        "```video-gen\nprompt: [not, text]\nsegments: [a, b]\n```\n",
+    )
+    result = site.build()
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    for line, problem in [(3, "cannot be opened"), (5, "size sides must be multiples of 32"), (7, "wider than 16:1"),
+                          (9, "cannot be read as a picture"), (11, "prompt must be text")]:  # fmt: skip
+        assert f"index.md:{line}: " in result.stderr and problem in result.stderr, (line, result.stderr)
+
+
+def test_the_extension_never_writes_through_a_link_or_outside_docs(tmp_path, shared_cache):
+    import markdown
+
+    from mkdocs_wan.extension import WanExtension
+
+    docs, victim = tmp_path / "docs", tmp_path / "victim"
+    options = {"model": "tiny", "size": "64x64", "frames": 5, "steps": 1, "cache_dir": str(shared_cache)}
+    text = "<!-- @video-gen A clip an attacker wants written elsewhere -->\n"
+    html = markdown.markdown(text, extensions=[WanExtension(**options, docs_dir=str(docs))])
+    key = re.search(r'data-wan-key="(\w+)"', html)[1]
+    static = docs / "assets" / "videos"
+    for f in static.iterdir():
+        f.unlink()
+    (static / f"{key}.mp4").symlink_to(victim)  # dangling: exists() is False
+    markdown.markdown(text, extensions=[WanExtension(**options, docs_dir=str(docs))])
+    assert not victim.exists()
+    with pytest.raises(ValueError, match=r"static_dir '\.\./\.\./out' must stay inside docs_dir"):
+        markdown.markdown(text, extensions=[WanExtension(**options, docs_dir=str(docs), static_dir="../../out")])
+
+
+def test_a_lying_sidecar_or_a_dangling_link_never_costs_a_clip_or_a_traceback(site):
+    site.options["cache_dir"] = "cache"
+    site.page("index.md", "# Home\n\n<!-- @video-gen A clip next to a lying record -->\n")
+    assert site.build("--strict").returncode == 0
+    cache = ClipCache(site.root / "cache")
+    (key,) = cache.clip_keys()
+    shutil.rmtree(site.root / "cache" / "index")
+    cache.sidecar_path(key).write_text('{"bytes": 1}')
+    (site.root / "cache" / "clips" / "deadbeef.mp4").symlink_to("/nonexistent")
+    dry = site.cli("prune", "--dry-run")
+    assert dry.returncode == 0 and "Traceback" not in dry.stderr, dry.stderr
+    assert cache.path(key).is_file()  # a dry run deletes nothing, not even a clip it cannot vouch for
+    verified = site.cli("verify")
+    assert "Traceback" not in verified.stderr, verified.stderr
