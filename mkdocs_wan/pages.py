@@ -140,7 +140,7 @@ class PageEngine:
                 ):
                     stages[stage] = stages.get(stage, 0.0) + seconds
         if stages:
-            log.debug("stage times: %s", ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in stages.items()))
+            log.debug("stage times: %s", ", ".join(f"{stage} {seconds:.3f} s" for stage, seconds in stages.items()))
         for key in made:
             problem = (self.cache.record(key) or {}).get("quality")
             for use in build.uses[key] if problem else ():
