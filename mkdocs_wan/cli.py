@@ -86,15 +86,27 @@ def generate(config_file: str | None) -> None:
 @config_option
 @_run
 def list_clips(config_file: str | None) -> None:
-    """Every directive of the site: page:line, prompt, cached or missing, size on disk."""
+    """Every directive of the site: page:line, cached, missing or malformed, size on disk, key,
+    prompt (or the problem). Exit 1 if any directive is malformed, as `mkdocs build --strict` would."""
     engine = _site(config_file)
     build = engine.build
+    rows = []
     for key, uses in build.uses.items():
         cached = key in build.cached
         size = f"{engine.cache.path(key).stat().st_size / 1e6:.2f} MB" if cached else "-"
-        for use in uses:
-            state = "cached" if cached else "missing"
-            click.echo(f"{use.where}\t{state}\t{size}\t{key[:12]}\t{build.plans[key].title}")
+        state = "cached" if cached else "missing"
+        rows += [(use.page, use.where, f"{state}\t{size}\t{key[:12]}\t{build.plans[key].title}") for use in uses]
+    rows += [(bad.page, bad.where, f"malformed\t-\t-\t{bad.problem}") for bad in build.rejected]
+    for _, where, row in sorted(rows, key=_in_page_order):
+        click.echo(f"{where}\t{row}")
+    if build.rejected:
+        sys.exit(1)
+
+
+def _in_page_order(row: tuple[str, str, str]) -> tuple[str, int]:
+    page, where, _ = row
+    line = where.rpartition(":")[2]
+    return page, int(line) if line.isdigit() else 0
 
 
 @cli.command()
@@ -140,6 +152,10 @@ def verify(config_file: str | None) -> None:
         click.echo(f"dropped {key}.mp4: {problem}")
     swept = cache.sweep()
     restored = f" ({rebuilt} index records rebuilt)" if rebuilt else ""
-    click.echo(f"{good} ok{restored}, {bad} bad (dropped), {len(swept)} stale temp files removed")
+    click.echo(
+        f"{good + bad} cached clip files: {good} ok{restored}, {bad} bad (dropped), {len(swept)} stale temp "
+        "files removed (each segment of a long clip is a file too, and so is a clip no page uses any more; "
+        "`mkdocs-wan list` counts directives)"
+    )
     if bad:
         sys.exit(1)

@@ -172,8 +172,13 @@ class PageEngine:
         build = self.build
         made, failed = len(build.made), len(build.failed)
         cached = len(build.cached) + len(build.missing) - made - failed  # incl. made by another build
-        total = len(build.cached) + len(build.missing) + len(build.deferred)
-        counts = ((failed, "failed"), (len(build.deferred), "queued"), (build.actors, "Ray actors"))
+        total = len(build.cached) + len(build.missing) + len(build.deferred) + len(build.absent)
+        counts = (
+            (failed, "failed"),
+            (len(build.absent), "missing (generate: never)"),
+            (len(build.deferred), "queued"),
+            (build.actors, "Ray actors"),
+        )
         extra = "".join(f", {count} {label}" for count, label in counts if count)
         size = sum(p.stat().st_size for key in build.plans if (p := self.cache.path(key)).is_file())
         elapsed = time.perf_counter() - build.started

@@ -51,6 +51,18 @@ def test_generate_never_warns_with_page_and_prompt(site):
     result = site.build()
     html = (site.site_dir / "index.html").read_text()
     assert "not generated" in html and "An uncached &lt;em&gt;comet&lt;/em&gt;" in html and "<video" not in html
+    assert summary("1 clips (MB), 0 generated, 0 cached, 1 missing (generate: never)", result.stderr)
+
+
+def test_list_shows_malformed_directives_in_page_order_and_exits_1(site):
+    site.page("index.md", "# Home\n\n<!-- @video-gen A bad one {frames=ten} -->\n\n<!-- @video-gen A good one -->\n")
+    listed = site.cli("list")
+    assert listed.returncode == 1
+    rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert [row[:2] for row in rows] == [["index.md:3", "malformed"], ["index.md:5", "missing"]]
+    assert rows[0][4] == "frames must be an integer, got 'ten'" and rows[1][4] == "A good one"
+    site.page("index.md", "# Home\n\n<!-- @video-gen A good one -->\n")
+    assert site.cli("list").returncode == 0
 
 
 def test_prune_and_verify(site):
@@ -75,7 +87,9 @@ def test_prune_and_verify(site):
     cache.path(kept).write_bytes(bytes(data))
     verified = site.cli("verify")
     assert verified.returncode == 1  # damage found: CI can gate on it
-    assert f"dropped {kept}.mp4: checksum mismatch" in verified.stdout and "0 ok, 1 bad" in verified.stdout
+    assert f"dropped {kept}.mp4: checksum mismatch" in verified.stdout
+    assert "1 cached clip files: 0 ok, 1 bad" in verified.stdout
+    assert "`mkdocs-wan list` counts directives" in verified.stdout
     assert cache.clip_keys() == []
 
 
