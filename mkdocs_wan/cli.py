@@ -72,10 +72,11 @@ def generate(config_file: str | None) -> None:
     if engine.build.missing:
         engine.generate(backends.renderer(engine.settings))
     build = engine.build
-    total, made, failed = len(build.plans), len(build.made), len(build.failed)
+    total, made, failed, fetched = len(build.plans), len(build.made), len(build.failed), len(build.fetched)
     size = sum(p.stat().st_size for key in build.plans if (p := engine.cache.path(key)).is_file())
+    got = f"{made} generated, {fetched} fetched" if engine.settings["fetch_from"] else f"{made} generated"
     click.echo(
-        f"{total} clips ({size / 1e6:.1f} MB), {made} generated, {total - made - failed} cached, "
+        f"{total} clips ({size / 1e6:.1f} MB), {got}, {total - made - failed - fetched} cached, "
         f"{failed} failed in {time.perf_counter() - started:.1f} s"
     )
     if failed:

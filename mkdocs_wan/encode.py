@@ -108,6 +108,18 @@ def count_frames(path: Path) -> int:
     return frames
 
 
+def probe(path: Path) -> tuple[int, int, int]:
+    """(frames, width, height) of a clip, decoding all of it (a header alone can lie)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        width, height = next(reader)["size"]
+    finally:
+        reader.close()
+    return count_frames(path), width, height
+
+
 def decode_mp4(path: Path) -> np.ndarray:
     """Every frame of a clip as (F, H, W, 3) uint8 — what a player shows, compression included."""
     import imageio_ffmpeg

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+VIDEOS_DIR = "assets/videos"  # where a built site publishes clips, posters and their records
+
 
 @dataclass(frozen=True)
 class CacheLayout:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mkdocs_wan.keys import model_fingerprint
 from mkdocs_wan.models import ModelRef
@@ -60,6 +61,22 @@ def _count(name: str) -> Callable[[Any], int]:
     return parse
 
 
+def _site_roots(value: Any) -> list[str]:
+    """`fetch_from`: one URL or a list of site roots, http(s) only (never a file or other scheme)."""
+    roots = [value] if isinstance(value, str) else value
+    if not isinstance(roots, list) or not roots:
+        raise SpecError(f"fetch_from must be a URL or a list of URLs, got {value!r}")
+    checked = []
+    for root in roots:
+        if not isinstance(root, str):
+            raise SpecError(f"fetch_from must be a URL or a list of URLs, got {root!r}")
+        parts = urlsplit(check_text("fetch_from", root.strip(), limit=2_000))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SpecError(f"fetch_from takes http(s) site roots such as https://docs.example.com/, got {root!r}")
+        checked.append(root.strip().rstrip("/") + "/")
+    return checked
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: its default, the parser that validates a value, and a line of help.
@@ -92,6 +109,7 @@ OPTIONS: dict[str, Option] = {
     "attention": Option(None, _text("attention"), "diffusers attention backend, e.g. flash", optional=True),
     "compile": Option(False, _flag("compile"), "compile the transformer's repeated blocks"),
     "memory": Option("high", _choice("memory", "high", "low"), "low: group offload and VAE tiling (~24 GB GPUs)"),
+    "fetch_from": Option(None, _site_roots, "published sites to fetch missing clips from", optional=True),
     "backend": Option("local", _choice("backend", "local", "ray"), "render here or on a Ray cluster"),
     "ray_address": Option(None, _text("ray_address"), "empty: local Ray runtime; auto; ray://host:10001", True),
     "ray_actors": Option(None, _count("ray_actors"), "default: one per GPU, else one per CPU", optional=True),

@@ -70,6 +70,7 @@ class BuildRecord:
     absent: set[str] = field(default_factory=set)  # not cached, `generate: never`
     rejected: list[Rejection] = field(default_factory=list)
     made: set[str] = field(default_factory=set)
+    fetched: set[str] = field(default_factory=set)  # came from a `fetch_from` site (also in `cached`)
     failed: dict[str, str] = field(default_factory=dict)
     actors: int = 0  # Ray actors that rendered clips
 
@@ -128,6 +129,7 @@ class PageEngine:
 
         build = self.build
         self.cache.sweep()  # temp files of builds that were killed
+        self.fetch()
         made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta)
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0
@@ -151,6 +153,36 @@ class PageEngine:
                 self.warn(f"{use.where}: generation failed: {err}")
         return build.failed
 
+    def fetch(self) -> set[str]:
+        """Fetch missing clips from the `fetch_from` sites before any model work; the keys fetched."""
+        build, roots = self.build, self.settings["fetch_from"]
+        if not roots or not build.missing:
+            return set()
+        from mkdocs_wan.fetch import Fetcher
+
+        fetcher = Fetcher(roots)
+        try:
+            fetched = fetcher.fetch_all(build.missing, self.cache, self.settings.meta)
+        finally:
+            fetcher.close()
+        for key in fetched:
+            del build.missing[key]
+            build.cached.add(key)
+            build.fetched.add(key)
+        return set(fetched)
+
+    def keep_missing(self) -> set[str]:
+        """`generate: never` once fetching had its chance: each clip still missing is a warning and
+        a "not generated" box, as if it had been missing from the start; the keys given up."""
+        build = self.build
+        for key, plan in build.missing.items():
+            for use in build.uses[key]:
+                self.warn(f"{use.where}: clip not in the cache and `generate: never`: {plan.title}")
+            build.absent.add(key)
+        given_up = set(build.missing)
+        build.missing.clear()
+        return given_up
+
     def skip_missing(self, reason: str) -> dict[str, str]:
         """Give up on every missing clip without generating (a doomed --strict build): each
         counts as failed with `reason`, so its embed becomes a note and nothing is published."""
@@ -165,13 +197,19 @@ class PageEngine:
                 if use.page == page:
                     note = problem if problem.startswith("not generated") else f"generation failed: {problem}"
                     html = html.replace(use.html, error_html(use.where, note))
+        for key in self.build.absent:
+            plan = self.build.plans[key]
+            for use in self.build.uses.get(key, ()):
+                if use.page == page:
+                    html = html.replace(use.html, placeholder_html(plan.display, plan.title, key, "not generated"))
         return html
 
     def summary(self) -> str:
         """The line that closes every build: clips, size, generated, cached, the rest, time."""
         build = self.build
         made, failed = len(build.made), len(build.failed)
-        cached = len(build.cached) + len(build.missing) - made - failed  # incl. made by another build
+        fetched = len(build.fetched)
+        cached = len(build.cached) - fetched + len(build.missing) - made - failed  # incl. made by another build
         total = len(build.cached) + len(build.missing) + len(build.deferred) + len(build.absent)
         counts = (
             (failed, "failed"),
@@ -182,7 +220,8 @@ class PageEngine:
         extra = "".join(f", {count} {label}" for count, label in counts if count)
         size = sum(p.stat().st_size for key in build.plans if (p := self.cache.path(key)).is_file())
         elapsed = time.perf_counter() - build.started
-        return f"{total} clips ({size / 1e6:.1f} MB), {made} generated, {cached} cached{extra} in {elapsed:.1f} s"
+        got = f"{made} generated, {fetched} fetched" if self.settings["fetch_from"] else f"{made} generated"
+        return f"{total} clips ({size / 1e6:.1f} MB), {got}, {cached} cached{extra} in {elapsed:.1f} s"
 
     def _plan(self, options: Mapping[str, Any], kind: str, page: str) -> Plan:
         if "segments" in options and kind != "fence":
@@ -221,7 +260,7 @@ class PageEngine:
                 self.warn(f"{where}: cannot make the clip's poster: {err}")
                 poster = False
             build.cached.add(key)
-        if not ready and missing == "never":
+        if not ready and missing == "never" and not self.settings["fetch_from"]:
             self.warn(f"{where}: clip not in the cache and `generate: never`: {plan.title}")
             build.absent.add(key)
             html = placeholder_html(plan.display, plan.title, key, state="not generated")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from importlib import resources
@@ -20,6 +21,7 @@ from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.directives import FENCE_NAME, custom_fence
 from mkdocs_wan.errors import ModelLoadError
+from mkdocs_wan.layout import VIDEOS_DIR
 from mkdocs_wan.logs import log
 from mkdocs_wan.options import Settings
 from mkdocs_wan.pages import Missing, PageEngine, UrlFor
@@ -45,7 +47,6 @@ def require_mkdocs_1(version: str) -> None:
 
 require_mkdocs_1(mkdocs_version)
 
-VIDEOS_DIR = "assets/videos"
 CSS_URI = "assets/stylesheets/mkdocs-wan.css"
 
 
@@ -133,12 +134,30 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             failed = self.engine.skip_missing("not generated: this --strict build already had warnings")
         elif self.engine.build.missing:
             try:
-                failed = self.engine.generate(backends.renderer(self.engine.settings))
+                if self.engine.settings["generate"] == "never":  # fetching (`fetch_from`) is all it may do
+                    self.engine.fetch()
+                    failed = dict.fromkeys(self.engine.keep_missing(), "not generated")
+                else:
+                    failed = self.engine.generate(backends.renderer(self.engine.settings))
             except (ModelLoadError, CacheError) as err:
                 raise PluginError(str(err)) from None
         self._drop(failed, files)
+        self._publish_records(config, files)
         self._link_published()
         return env
+
+    def _publish_records(self, config: MkDocsConfig, files: Files) -> None:
+        """Next to each clip, the record that lets another build check it before reusing it (`fetch_from`)."""
+        assert self.engine is not None
+        from mkdocs_wan.fetch import published_record
+
+        build = self.engine.build
+        for key, plan in build.plans.items():
+            src_uri = f"{VIDEOS_DIR}/{key}.json"
+            if key in build.cached | build.made and files.get_file_from_path(src_uri) is None:
+                record = published_record(self.engine.cache, plan, self.engine.settings.model.name)
+                if record is not None:
+                    files.append(File.generated(config, src_uri, content=json.dumps(record, indent=1)))
 
     def _drop(self, failed: dict[str, str], files: Files) -> None:
         """Unpublish clips that were not made and put a note where each page embedded one."""
@@ -166,7 +185,8 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         if self.serve is None:
             return "generate"
         renderer = lambda: backends.renderer(settings)  # noqa: E731 — runs in serve's worker thread
-        return self.serve.defer(page.file.src_uri, page.file.abs_src_path, renderer, settings.meta)
+        fetch_from = settings["fetch_from"] or ()
+        return self.serve.defer(page.file.src_uri, page.file.abs_src_path, renderer, settings.meta, fetch_from)
 
     def _url(self, page: Page, config: MkDocsConfig, files: Files) -> UrlFor:
         """Publish a cached file once, at its stable content-addressed URL; link it from `page`."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +40,7 @@ class _Job:
     renderer: Callable[[], Renderer] = field(compare=False)  # called in the worker thread
     meta: dict[str, Any] = field(compare=False)
     where: str = field(compare=False)
+    fetch_from: tuple[str, ...] = field(default=(), compare=False)  # sites to try before generating
 
 
 class ClipWorker:
@@ -58,7 +59,13 @@ class ClipWorker:
         self._thread.start()
 
     def submit(
-        self, plan: Plan, renderer: Callable[[], Renderer], meta: dict[str, Any], page_mtime: float, where: str
+        self,
+        plan: Plan,
+        renderer: Callable[[], Renderer],
+        meta: dict[str, Any],
+        page_mtime: float,
+        where: str,
+        fetch_from: Sequence[str] = (),
     ) -> None:
         """Queue a clip (or raise its priority if already queued); `renderer` is called when it runs,
         so connecting to a Ray cluster never blocks a page request."""
@@ -69,7 +76,7 @@ class ClipWorker:
             job = self._jobs.get(key)
             priority = (page_mtime, -next(self._order))
             if job is None or priority > job.priority:
-                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where)
+                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, tuple(fetch_from))
             self._wake.notify()
 
     def failure(self, key: str, page_mtime: float) -> str | None:
@@ -132,6 +139,8 @@ class ClipWorker:
     def _make(self, job: _Job) -> None:
         cache = self._cache()
         started = time.perf_counter()
+        if job.fetch_from and self._fetch(job, cache):
+            return
         lines = ClipProgress(f"clip for {job.where}", job.plan.title)
         lines.start()
         try:
@@ -146,6 +155,19 @@ class ClipWorker:
                 self._failures[job.key] = (message, time.time())
             return
         log.info("generated clip for %s in %.1f s", job.where, time.perf_counter() - started)
+
+    def _fetch(self, job: _Job, cache: ClipCache) -> bool:
+        """Try the `fetch_from` sites first (one job at a time, so a fresh fetcher per clip)."""
+        from mkdocs_wan.fetch import Fetcher
+
+        fetcher = Fetcher(job.fetch_from)
+        try:
+            return fetcher.fetch(job.plan, cache, job.meta) is not None
+        except Exception as err:  # noqa: BLE001 — fall back to generating; the server lives on
+            log.warning("%s: fetching failed: %s", job.where, err)
+            return False
+        finally:
+            fetcher.close()
 
 
 def touch(sentinel: Path) -> None:
@@ -187,7 +209,14 @@ class ServeSession:
         self.pending_pages = set()
         self.page_keys = {uri: keys for uri, keys in self.page_keys.items() if files.get_file_from_path(uri)}
 
-    def defer(self, page: str, source: str | None, renderer: Callable[[], Renderer], meta: dict[str, Any]) -> Defer:
+    def defer(
+        self,
+        page: str,
+        source: str | None,
+        renderer: Callable[[], Renderer],
+        meta: dict[str, Any],
+        fetch_from: Sequence[str] = (),
+    ) -> Defer:
         """The page engine's policy for this page's missing clips: queue, newest edit first; an
         earlier failure is shown until the page's source changes."""
         mtime = _mtime(source)
@@ -195,7 +224,7 @@ class ServeSession:
         def defer(plan: Plan, where: str) -> str | None:
             failure = self.worker.failure(plan.key, mtime)
             if failure is None:
-                self.worker.submit(plan, renderer, meta, mtime, where)
+                self.worker.submit(plan, renderer, meta, mtime, where, fetch_from)
                 self.pending_pages.add(page)
             return failure
 

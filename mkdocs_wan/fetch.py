@@ -1,0 +1,244 @@
+"""`fetch_from`: a published site is a complete cache, so missing clips are fetched before any GPU work.
+
+Every built site publishes a small record next to each clip (`assets/videos/<key>.json`: key,
+checksum, byte size, frames, size, fps, model — what the page and the clip already show). A
+fetched clip must match its record byte for byte and the directive's spec frame for frame, and is
+read into a temp file with a size cap derived from the spec; anything else is "not available",
+with one warning naming the URL. A root that cannot be reached is skipped for the rest of the
+build after one short timeout. requests is imported only when a clip is actually missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.layout import VIDEOS_DIR
+from mkdocs_wan.logs import log
+from mkdocs_wan.plan import Plan
+
+if TYPE_CHECKING:
+    import requests
+
+CONNECT_TIMEOUT = 3.0  # seconds: a server that is down costs this once per build, not per clip
+READ_TIMEOUT = 20.0  # seconds without a byte
+WORKERS = 4  # downloads at once
+MAX_RECORD_BYTES = 64 * 1024
+CHUNK = 1 << 16
+
+
+class Unavailable(Exception):
+    """This root cannot provide this clip (mismatch, oversize, bad status); say why once."""
+
+
+class Unreachable(Exception):
+    """This root cannot be reached at all; skip it for the rest of the build."""
+
+
+def published_record(cache: ClipCache, plan: Plan, model: str) -> dict[str, Any] | None:
+    """What a site publishes next to a clip so that others can check it before using it."""
+    record = cache.record(plan.key)
+    if record is None or "sha256" not in record:
+        return None
+    display = plan.display
+    return {
+        "key": plan.key,
+        "sha256": record["sha256"],
+        "bytes": record["bytes"],
+        "frames": plan.frames,
+        "width": display.width,
+        "height": display.height,
+        "fps": display.fps,
+        "model": model,
+    }
+
+
+def size_cap(plan: Plan) -> int:
+    """The most bytes a clip of this spec may take: its raw YUV 4:2:0 frames plus 1 MB of container."""
+    return plan.frames * plan.display.width * plan.display.height * 3 // 2 + (1 << 20)
+
+
+class Fetcher:
+    """Fetches clips for one build from the first root that has them; thread-safe."""
+
+    def __init__(self, roots: Sequence[str]) -> None:
+        self.roots = list(roots)
+        self._down: set[str] = set()
+        self._lock = threading.Lock()
+        self._session: requests.Session | None = None
+
+    def fetch_all(self, plans: Mapping[str, Plan], cache: ClipCache, meta: Mapping[str, Any]) -> dict[str, str]:
+        """Fetch what the roots have, a few at a time; {key: URL it came from}."""
+        fetched: dict[str, str] = {}
+        if not plans:
+            return fetched
+        log.info("fetching up to %d clips from %s", len(plans), ", ".join(self.roots))
+        with ThreadPoolExecutor(min(WORKERS, len(plans)), thread_name_prefix="mkdocs-wan-fetch") as pool:
+            futures = {key: pool.submit(self.fetch, plan, cache, meta) for key, plan in plans.items()}
+        for key, future in futures.items():
+            url = future.result()
+            if url is not None:
+                fetched[key] = url
+        return fetched
+
+    def fetch(self, plan: Plan, cache: ClipCache, meta: Mapping[str, Any]) -> str | None:
+        """Fetch one clip into the cache from the first root that has a valid copy; its URL, or None."""
+        for root in self.roots:
+            if root in self._down:
+                continue
+            clip_url = f"{root}{VIDEOS_DIR}/{plan.key}.mp4"
+            try:
+                with cache.lock(plan.key):
+                    if cache.has(plan.key):  # another build fetched or made it meanwhile
+                        return clip_url
+                    self._fetch_from(root, clip_url, plan, cache, meta)
+            except Unreachable as err:
+                with self._lock:
+                    if root not in self._down:
+                        self._down.add(root)
+                        log.warning("cannot reach %s (%s); not fetching from it in this build", root, err)
+                continue
+            except Unavailable as err:
+                if str(err):
+                    log.warning("%s: %s; not using it", clip_url, err)
+                continue
+            from mkdocs_wan.media import ensure_poster
+
+            ensure_poster(cache, plan.key)
+            log.info("fetched %s (%s)", clip_url, plan.title[:60])
+            return clip_url
+        return None
+
+    def _fetch_from(self, root: str, clip_url: str, plan: Plan, cache: ClipCache, meta: Mapping[str, Any]) -> None:
+        record_url = clip_url.removesuffix(".mp4") + ".json"
+        record = self._record(record_url, plan)
+        cap = size_cap(plan)
+
+        def write(path: Path) -> None:
+            digest = self._download(clip_url, path, record["bytes"])
+            if digest != record["sha256"]:
+                raise Unavailable(f"its bytes do not match the published checksum ({digest[:12]}…)")
+            _check_media(path, plan)
+
+        if not isinstance(record.get("bytes"), int) or not 0 < record["bytes"] <= cap:
+            raise Unavailable(f"its record gives a size of {record.get('bytes')!r} bytes; the limit is {cap:,}")
+        cache.store(
+            plan.key,
+            write,
+            {**meta, "frames": plan.frames, "fetched_from": clip_url, "spec": plan.display.as_dict()},
+        )
+
+    def _record(self, url: str, plan: Plan) -> dict[str, Any]:
+        with self._get(url) as response:
+            body = _read_capped(response, MAX_RECORD_BYTES, url)
+        try:
+            record = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise Unavailable("its record is not JSON") from None
+        if not isinstance(record, dict):
+            raise Unavailable("its record is not a JSON object")
+        display = plan.display
+        expected = {
+            "key": plan.key,
+            "frames": plan.frames,
+            "width": display.width,
+            "height": display.height,
+            "fps": display.fps,
+        }
+        wrong = [name for name, value in expected.items() if record.get(name) != value]
+        if wrong or not isinstance(record.get("sha256"), str):
+            raise Unavailable(f"its record does not describe this clip ({', '.join(wrong) or 'sha256'} differ)")
+        return record
+
+    def _download(self, url: str, path: Path, size: int) -> str:
+        """Stream the clip into `path`, at most `size` bytes; its sha256."""
+        digest = hashlib.sha256()
+        got = 0
+        with self._get(url) as response, path.open("wb") as out:
+            try:
+                for chunk in response.iter_content(CHUNK):
+                    got += len(chunk)
+                    if got > size:
+                        raise Unavailable(f"it is larger than its published size of {size:,} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+            except _network_errors() as err:
+                raise Unavailable(f"the download broke off: {_reason(err)}") from None
+        if got != size:
+            raise Unavailable(f"it is {got:,} bytes, not the published {size:,} (truncated)")
+        return digest.hexdigest()
+
+    def _get(self, url: str) -> requests.Response:
+        import requests
+
+        with self._lock:
+            if self._session is None:
+                self._session = requests.Session()
+                self._session.headers["User-Agent"] = "mkdocs-wan"
+            session = self._session
+        try:
+            response = session.get(url, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True)
+        except (requests.ConnectionError, requests.Timeout) as err:
+            if isinstance(err, requests.ReadTimeout):
+                raise Unavailable(f"no answer within {READ_TIMEOUT:.0f} s") from None
+            raise Unreachable(_reason(err)) from None
+        except requests.RequestException as err:  # e.g. a redirect to a non-http(s) scheme
+            raise Unavailable(f"cannot fetch it: {_reason(err)}") from None
+        if urlsplit(response.url).scheme not in ("http", "https"):
+            response.close()
+            raise Unavailable(f"it redirects to {response.url!r}, which is not http(s)")
+        if response.status_code in (404, 410):
+            response.close()
+            raise Unavailable("")  # the normal case for a new directive: quiet
+        if response.status_code != 200:
+            response.close()
+            raise Unavailable(f"the server answered {response.status_code}")
+        return response
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+
+def _read_capped(response: requests.Response, cap: int, url: str) -> bytes:
+    body = b""
+    try:
+        for chunk in response.iter_content(CHUNK):
+            body += chunk
+            if len(body) > cap:
+                raise Unavailable(f"its record is over {cap:,} bytes")
+    except _network_errors() as err:
+        raise Unavailable(f"the download broke off: {_reason(err)}") from None
+    return body
+
+
+def _check_media(path: Path, plan: Plan) -> None:
+    """The clip decodes, with the spec's frame count and size (a checksum only proves the bytes)."""
+    from mkdocs_wan.encode import probe
+
+    try:
+        frames, width, height = probe(path)
+    except (RuntimeError, OSError, StopIteration, ValueError, KeyError) as err:
+        raise Unavailable(f"it does not decode: {err}") from None
+    display = plan.display
+    if (frames, width, height) != (plan.frames, display.width, display.height):
+        raise Unavailable(
+            f"it is {frames} frames at {width}x{height}, not {plan.frames} at {display.width}x{display.height}"
+        )
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    import requests
+
+    return (requests.RequestException, OSError)
+
+
+def _reason(err: BaseException) -> str:
+    return " ".join(str(err).split())[:200] or type(err).__name__

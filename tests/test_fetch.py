@@ -1,0 +1,195 @@
+"""`fetch_from`: a CPU build reuses the clips a published site already holds, and trusts none of them blindly.
+
+A site built with the tiny model is served by a real HTTP server on loopback; a second site with an
+empty cache fetches from it. The server can be made to lie (truncated, swapped, oversized files, a
+redirect to another scheme) by editing the published files or by the handler's redirect table.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Site, summary
+
+from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.media import audit
+
+PAGE = "# Home\n\n<!-- @video-gen A red kite circling -->\n\n<!-- @video-gen A blue kite diving -->\n"
+STORY = "# Story\n\n```video-gen\nsegments:\n  - A box opens\n  - A bird flies out\n```\n"
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    redirects: dict[str, str] = {}  # noqa: RUF012 — set per server below
+    log_message = lambda *args: None  # noqa: E731 — quiet
+
+    def do_GET(self) -> None:
+        target = self.redirects.get(self.path)
+        if target is None:
+            return super().do_GET()
+        self.send_response(302)
+        self.send_header("Location", target)
+        self.end_headers()
+        return None
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A site built (and its clips generated) with the tiny model: the deployed site of a GPU job."""
+    site = Site(tmp_path_factory.mktemp("publisher"), tmp_path_factory.mktemp("publisher-cache"))
+    site.page("index.md", PAGE)
+    site.page("story.md", STORY)
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert summary("3 clips (MB), 3 generated, 0 cached", result.stderr), result.stderr
+    return site.site_dir
+
+
+@pytest.fixture
+def server(published: Path, tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """A copy of the published site on a loopback HTTP server: (root URL, its folder, redirects)."""
+    root = tmp_path / "served"
+    shutil.copytree(published, root)
+    handler = type("Handler", (_Handler,), {"redirects": {}})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/", root, handler.redirects
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def consumer(tmp_path: Path, roots: object, generate: str = "never") -> Site:
+    """A second checkout of the same docs with an empty cache of its own."""
+    site = Site(tmp_path / "consumer", tmp_path / "consumer-cache")
+    site.options.update({"fetch_from": roots, "generate": generate})
+    site.page("index.md", PAGE)
+    site.page("story.md", STORY)
+    return site
+
+
+def clips(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((folder / "assets" / "videos").glob("*.mp4"))}
+
+
+def test_a_fresh_cache_fetches_every_clip_and_never_loads_the_model(server, tmp_path):
+    url, served, _ = server
+    site = consumer(tmp_path, [url])
+    check = "print('heavy', sorted(m for m in ('torch', 'diffusers') if m in sys.modules))"
+    result = site.build("--strict", script=check)
+    assert result.returncode == 0, result.stderr
+    assert summary("3 clips (MB), 0 generated, 3 fetched, 0 cached", result.stderr), result.stderr
+    assert "heavy []" in result.stdout and "loaded model" not in result.stderr
+    assert clips(site.site_dir) == clips(served)  # identical bytes
+    records = sorted(p.name for p in (site.site_dir / "assets" / "videos").glob("*.json"))
+    assert records == sorted(p.name for p in (served / "assets" / "videos").glob("*.json")) and len(records) == 3
+    assert len(list((site.site_dir / "assets" / "videos").glob("*.jpg"))) == 3  # posters made from the clips
+
+    again = site.build("--strict")
+    assert summary("3 clips (MB), 0 generated, 0 fetched, 3 cached", again.stderr), again.stderr
+    assert "fetching" not in again.stderr  # a cached build asks nobody
+
+
+def test_the_first_root_that_has_a_clip_wins_and_a_404_is_quiet(server, tmp_path):
+    url, _, _ = server
+    site = consumer(tmp_path, [f"{url}nothing-here/", url])
+    site.page("new.md", "# New\n\n<!-- @video-gen A directive nobody published yet -->\n")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert summary("4 clips (MB), 0 generated, 3 fetched, 0 cached, 1 missing (generate: never)", result.stderr)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert warnings == ["WARNING -  mkdocs_wan: new.md:3: clip not in the cache and `generate: never`: "
+                        "A directive nobody published yet"]  # fmt: skip
+    html = (site.site_dir / "new" / "index.html").read_text()
+    assert "not generated" in html and "<video" not in html
+
+
+@pytest.mark.parametrize("lie", ["truncated", "swapped", "padded", "oversized record", "foreign record"])
+def test_a_lying_server_is_refused_with_one_warning_and_the_clip_regenerated(server, tmp_path, lie):
+    url, served, _ = server
+    videos = served / "assets" / "videos"
+    page = (served / "index.html").read_text()
+    red, blue = re.findall(r'data-wan-key="(\w+)"', page)
+    clip = videos / f"{red}.mp4"
+    if lie == "truncated":
+        clip.write_bytes(clip.read_bytes()[:-100])
+    elif lie == "swapped":
+        shutil.copy(videos / f"{blue}.mp4", clip)
+    elif lie == "padded":  # more bytes than its record says
+        clip.write_bytes(clip.read_bytes() + b"\0" * 4096)
+    elif lie == "oversized record":
+        record = (videos / f"{red}.json").read_text()
+        (videos / f"{red}.json").write_text(re.sub(r'"bytes": \d+', '"bytes": 999999999', record))
+    else:
+        shutil.copy(videos / f"{blue}.json", videos / f"{red}.json")
+    site = consumer(tmp_path, url, generate="auto")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if f"{red}.mp4" in line]
+    assert len(warning) == 1 and warning[0].startswith("WARNING") and "not using it" in warning[0], result.stderr
+    assert summary("3 clips (MB), 1 generated, 2 fetched, 0 cached", result.stderr), result.stderr
+    cache_clip = tmp_path / "consumer-cache" / "clips" / f"{red}.mp4"
+    assert cache_clip.read_bytes() == (tmp_path / "consumer" / "site" / "assets" / "videos" / f"{red}.mp4").read_bytes()
+    if "record" not in lie:  # the served clip itself was tampered with; the cache never holds it
+        assert cache_clip.read_bytes() != clip.read_bytes()
+    assert audit(ClipCache(tmp_path / "consumer-cache"), red) is None
+
+
+def test_an_unreachable_server_costs_one_warning_per_build(tmp_path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/"
+    site = consumer(tmp_path, dead)
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    reached = [line for line in result.stderr.splitlines() if "cannot reach" in line]
+    assert len(reached) == 1 and dead in reached[0], result.stderr
+    assert summary("3 clips (MB), 0 generated, 0 fetched, 0 cached, 3 missing (generate: never)", result.stderr)
+
+
+def test_a_redirect_to_another_scheme_is_refused(server, tmp_path):
+    url, served, redirects = server
+    red = re.findall(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[0]
+    redirects[f"/assets/videos/{red}.json"] = "file:///etc/passwd"
+    site = consumer(tmp_path, url)
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    refused = [line for line in result.stderr.splitlines() if f"{red}.json" in line or f"{red}.mp4" in line]
+    assert len(refused) == 1 and "not using it" in refused[0], result.stderr
+    assert summary("3 clips (MB), 0 generated, 2 fetched, 0 cached, 1 missing (generate: never)", result.stderr)
+    assert not (tmp_path / "consumer-cache" / "clips" / f"{red}.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("file:///etc", "fetch_from takes http(s) site roots"),
+        ("ftp://example.com/", "fetch_from takes http(s) site roots"),
+        (["https://ok.example/", 7], "fetch_from must be a URL or a list of URLs"),
+        ([], "fetch_from must be a URL or a list of URLs"),
+    ],
+)
+def test_fetch_from_takes_only_http_urls(tmp_path, value, message):
+    site = consumer(tmp_path, value)
+    result = site.build()
+    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generate_prefetches(server, tmp_path):
+    url, _, _ = server
+    site = consumer(tmp_path, url, generate="auto")
+    result = site.cli("generate")
+    assert result.returncode == 0, result.stderr
+    assert summary("3 clips (MB), 0 generated, 3 fetched, 0 cached, 0 failed", result.stdout), result.stdout
+    assert "loaded model" not in result.stderr
+    listed = site.cli("list")
+    assert listed.stdout.count("\tcached\t") == 3
