@@ -41,7 +41,9 @@ def make_site(root: Path, clips: int, **options: object) -> None:
 
 def build(root: Path) -> float:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build"], cwd=root, env=ENV, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build"], cwd=root, env=ENV, capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(result.stderr)
