@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Site, summary
+from test_serve import Server
 
 from mkdocs_wan.cache import ClipCache
 from mkdocs_wan.media import audit
@@ -193,3 +194,19 @@ def test_generate_prefetches(server, tmp_path):
     assert "loaded model" not in result.stderr
     listed = site.cli("list")
     assert listed.stdout.count("\tcached\t") == 3
+
+
+def test_serve_fetches_in_its_worker_and_never_loads_the_model(server, tmp_path):
+    url, served, _ = server
+    site = consumer(tmp_path, url, generate="auto")
+    site.write_config()
+    srv = Server(site.root)
+    try:
+        html = srv.wait_for("/", r"<video ", timeout=60)
+        src = re.search(r'<video src="([^"]+)"', html)[1]
+        assert srv.get("/" + src)[0] == (served / src).read_bytes()
+        srv.wait_for("/story/", r"<video ", timeout=60)
+        assert "loaded model" not in srv.output() and srv.output().count("fetched http://127.0.0.1") == 3
+    finally:
+        srv.proc.kill()
+        srv.proc.wait()
