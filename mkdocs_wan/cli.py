@@ -130,7 +130,8 @@ def prune(config_file: str | None, dry_run: bool) -> None:
     if not dry_run:
         cache.sweep()
     verb = "would free" if dry_run else "freed"
-    click.echo(f"{len(doomed)} unreferenced clips, {verb} {freed / 1e6:.2f} MB; {len(wanted)} kept")
+    kept = len(cache.clip_keys()) if not dry_run else len(cache.clip_keys()) - len(doomed)
+    click.echo(f"{len(doomed)} unreferenced clips, {verb} {freed / 1e6:.2f} MB; {kept} clip files kept")
 
 
 @cli.command()
@@ -155,8 +156,7 @@ def verify(config_file: str | None) -> None:
     restored = f" ({rebuilt} index records rebuilt)" if rebuilt else ""
     click.echo(
         f"{good + bad} cached clip files: {good} ok{restored}, {bad} bad (dropped), {len(swept)} stale temp "
-        "files removed (each segment of a long clip is a file too, and so is a clip no page uses any more; "
-        "`mkdocs-wan list` counts directives)"
+        "files removed (files, not directives: each segment of a long clip is one too)"
     )
     if bad:
         sys.exit(1)

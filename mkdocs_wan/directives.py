@@ -13,6 +13,7 @@ import base64
 import bisect
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,7 +57,8 @@ class Directive:
     text: str  # comment body after `@video-gen`, or the fence's YAML source
     start: int  # span in the page HTML that the embed replaces
     end: int
-    line: int  # 1-based line in the page's Markdown source
+    line: int  # 1-based line in the page's Markdown source (or in `origin`)
+    origin: str = ""  # the included file (pymdownx.snippets) the directive came from, if not the page
 
 
 def fence_format(source: str, language: str, css_class: str, options: Any, md: Any, **kwargs: Any) -> str:
@@ -69,8 +71,14 @@ def custom_fence() -> dict[str, Any]:
     return {"name": FENCE_NAME, "class": FENCE_NAME, "format": fence_format}
 
 
-def find_directives(html: str, markdown: str = "") -> list[Directive]:
-    """Every directive in rendered `html`, in order, with lines taken from its `markdown` source."""
+def has_directives(html: str) -> bool:
+    """A cheap pre-check: could `html` hold a directive at all?"""
+    return "@video-gen" in html or "<!--wan-fence:" in html
+
+
+def find_directives(html: str, markdown: str = "", included: Mapping[str, str] | None = None) -> list[Directive]:
+    """Every directive in rendered `html`, in order, with lines taken from its `markdown` source,
+    or from one of the `included` files ({name: text}, e.g. snippets) where the page lacks it."""
     found: list[tuple[str, str, re.Match[str]]] = []
     for match in _HTML_DIRECTIVE.finditer(html):
         if match["fence"] is not None:
@@ -81,10 +89,10 @@ def find_directives(html: str, markdown: str = "") -> list[Directive]:
             found.append(("fence", text, match))
         else:
             found.append(("comment", match["comment"], match))
-    lines = _source_lines([(kind, _key(kind, text)) for kind, text, _ in found], markdown)
+    lines = _source_lines([(kind, _key(kind, text)) for kind, text, _ in found], markdown, included or {})
     return [
-        Directive(kind, text, match.start(), match.end(), line)  # type: ignore[arg-type]
-        for (kind, text, match), line in zip(found, lines, strict=True)
+        Directive(kind, text, match.start(), match.end(), line, origin)  # type: ignore[arg-type]
+        for (kind, text, match), (origin, line) in zip(found, lines, strict=True)
     ]
 
 
@@ -204,14 +212,49 @@ def _key(kind: str, text: str) -> str:
     return " ".join(first.split())
 
 
-def _source_lines(found: list[tuple[str, str]], markdown: str) -> list[int]:
-    """Match rendered directives in order against raw-source candidates to recover lines.
+def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping[str, str]) -> list[tuple[str, int]]:
+    """Match rendered directives in order against raw-source candidates to recover (file, line).
 
     The raw scan also sees directives shown inside code, which did not render; candidates that
     look like code (inside a fence, or after an odd number of backticks on their line) are
     tried last, so a syntax example followed by the same live directive reports the live line.
-    If the text can't be matched (e.g. an included file), the next same-kind candidate is used.
+    A directive the page's source lacks is looked up in the `included` files (file "" is the
+    page); if the text can't be matched anywhere, the next same-kind candidate is used.
     """
+    candidates = _candidates(markdown)
+    elsewhere = {name: _candidates(text) for name, text in included.items()}
+
+    def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
+        for i in range(cursor, len(candidates)):
+            _, c_kind, c_key, in_code = candidates[i]
+            if c_kind == kind and key in (None, c_key) and (allow_code or not in_code):
+                return i
+        return None
+
+    lines: list[tuple[str, int]] = []
+    cursor = 0
+    for kind, key in found:
+        index = pick(cursor, kind, key, False)
+        if index is None:
+            index = pick(cursor, kind, key, True)
+        if index is None:
+            origin = next(
+                ((name, c[0]) for name, cands in elsewhere.items() for c in cands if c[1:3] == (kind, key)), None
+            )
+            if origin is not None:
+                lines.append(origin)
+                continue
+            index = pick(cursor, kind, None, True)
+        if index is None:
+            lines.append(lines[-1] if lines else ("", 1))
+        else:
+            lines.append(("", candidates[index][0]))
+            cursor = index + 1
+    return lines
+
+
+def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
+    """Every directive-looking spot in a Markdown source: (line, kind, key, looks like code)."""
     code = _code_lines(markdown)
     newlines = [i for i, char in enumerate(markdown) if char == "\n"]
     candidates: list[tuple[int, str, str, bool]] = []
@@ -227,28 +270,7 @@ def _source_lines(found: list[tuple[str, str]], markdown: str) -> list[int]:
         key = " ".join(next((s for s in body if s.strip()), "").split())
         candidates.append((line, "fence", key, line in code))
     candidates.sort()
-
-    def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
-        for i in range(cursor, len(candidates)):
-            _, c_kind, c_key, in_code = candidates[i]
-            if c_kind == kind and key in (None, c_key) and (allow_code or not in_code):
-                return i
-        return None
-
-    lines: list[int] = []
-    cursor = 0
-    for kind, key in found:
-        index = pick(cursor, kind, key, False)
-        if index is None:
-            index = pick(cursor, kind, key, True)
-        if index is None:
-            index = pick(cursor, kind, None, True)
-        if index is None:
-            lines.append(lines[-1] if lines else 1)
-        else:
-            lines.append(candidates[index][0])
-            cursor = index + 1
-    return lines
+    return candidates
 
 
 def _code_lines(markdown: str) -> set[int]:

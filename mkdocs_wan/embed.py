@@ -41,7 +41,8 @@ def video_html(
         + (f' poster="{escape(poster)}"' if poster else "")
         + f' width="{spec.width}" height="{spec.height}" muted playsinline {" ".join(flags)} preload="metadata"'
         f' aria-label="{escape(name)}"></video>'
-        + ('<span class="wan-video-label">AI-generated</span>' if label else "")
+        # The space keeps search text apart ("AI-generated A kite"); Material's search skips the label.
+        + ('<span class="wan-video-label" data-search-exclude>AI-generated</span> ' if label else "")
         + (f"<figcaption>{escape(caption)}</figcaption>" if caption else "")
         + "</figure>"
     )

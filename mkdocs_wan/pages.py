@@ -69,8 +69,10 @@ class BuildRecord:
     deferred: set[str] = field(default_factory=set)  # queued for serve's worker
     absent: set[str] = field(default_factory=set)  # not cached, `generate: never`
     rejected: list[Rejection] = field(default_factory=list)
+    seen: dict[tuple[str, str], tuple[Plan, Presentation]] = field(default_factory=dict)  # directive -> clip
     made: set[str] = field(default_factory=set)
     fetched: set[str] = field(default_factory=set)  # came from a `fetch_from` site (also in `cached`)
+    skipped: set[str] = field(default_factory=set)  # not tried: a doomed --strict build (also in `failed`)
     failed: dict[str, str] = field(default_factory=dict)
     actors: int = 0  # Ray actors that rendered clips
 
@@ -92,31 +94,71 @@ class PageEngine:
         self.build = BuildRecord()
         return self.build
 
-    def render(self, html: str, markdown: str, page: str, url: UrlFor, missing: Missing = "generate") -> str:
-        """`html` with each directive replaced; `markdown` is the page's source (for line numbers)."""
-        directives = find_directives(html, markdown)
+    def render(
+        self,
+        html: str,
+        markdown: str,
+        page: str,
+        url: UrlFor,
+        missing: Missing = "generate",
+        included: Mapping[str, str] | None = None,
+    ) -> str:
+        """`html` with each directive replaced; `markdown` is the page's source as an editor shows
+        it (for line numbers), `included` the files it pulls in ({name: text}, e.g. snippets)."""
+        directives = find_directives(html, markdown, included)
         out: list[str] = []
         end = 0
         for directive in directives:
             out.append(html[end : directive.start])
             end = directive.end
-            where = _where(page, directive.line)
+            where = _where(directive.origin or page, directive.line)
             try:
                 options = parse_options(directive)
                 plan = self._plan(options, directive.kind, page)
                 show = presentation_of(options)
             except DirectiveError as err:
-                out.append(self._reject(page, _where(page, directive.line + err.line_offset), str(err)))
+                line = directive.line + err.line_offset
+                out.append(self._reject(page, _where(directive.origin or page, line), str(err)))
                 continue
             except SpecError as err:
                 out.append(self._reject(page, where, str(err)))
                 continue
+            self.build.seen[(directive.kind, directive.text)] = (plan, show)
             try:
                 out.append(self._embed(plan, show, page, where, url, missing))
             except CacheError as err:
                 if not callable(missing):
                     raise  # a build stops with one line; serve shows the note and keeps serving
                 out.append(self._reject(page, where, str(err)))
+        out.append(html[end:])
+        return "".join(out)
+
+    def render_again(self, html: str, page: str, url: Callable[[str], str | None]) -> str:
+        """Directives that survived into a page's final HTML because a theme or plugin rendered
+        another page's Markdown again (a blog index's excerpts): each becomes the clip its own page
+        already made, or a quiet box. Nothing is warned, queued or generated here: the directive's
+        own page did that, with its real line. `url` gives a published file's URL, or None."""
+        out: list[str] = []
+        end = 0
+        for directive in find_directives(html):
+            out.append(html[end : directive.start])
+            end = directive.end
+            seen = self.build.seen.get((directive.kind, directive.text))
+            try:
+                if seen is None:  # not met on its own page (e.g. a draft post): plan it here
+                    options = parse_options(directive)
+                    seen = self._plan(options, directive.kind, page), presentation_of(options)
+            except (DirectiveError, SpecError) as err:
+                out.append(error_html(f"{page} (a directive shown again from another page)", str(err)))
+                continue
+            plan, show = seen
+            src, poster = url(f"{plan.key}.mp4"), url(f"{plan.key}.jpg")
+            if src is None or plan.key in self.build.failed:
+                state = "generating…" if plan.key in self.build.deferred else "not generated"
+                out.append(placeholder_html(plan.display, plan.title, plan.key, state))
+            else:
+                published = {f"{plan.key}.mp4": src, f"{plan.key}.jpg": poster or ""}
+                out.append(self._video(plan, show, page, lambda name, _path, p=published: p[name], bool(poster)))
         out.append(html[end:])
         return "".join(out)
 
@@ -188,6 +230,7 @@ class PageEngine:
         counts as failed with `reason`, so its embed becomes a note and nothing is published."""
         for key in self.build.missing:
             self.build.failed[key] = reason
+            self.build.skipped.add(key)
         return self.build.failed
 
     def swap_failures(self, html: str, page: str) -> str:
@@ -212,7 +255,8 @@ class PageEngine:
         cached = len(build.cached) - fetched + len(build.missing) - made - failed  # incl. made by another build
         total = len(build.cached) + len(build.missing) + len(build.deferred) + len(build.absent)
         counts = (
-            (failed, "failed"),
+            (failed - len(build.skipped), "failed"),
+            (len(build.skipped), "skipped (--strict)"),
             (len(build.absent), "missing (generate: never)"),
             (len(build.deferred), "queued"),
             (build.actors, "Ray actors"),

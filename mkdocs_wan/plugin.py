@@ -15,16 +15,19 @@ from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.utils import CountHandler
+from mkdocs.utils.meta import get_data
 
 from mkdocs_wan import backends
 from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.config import WanConfig
-from mkdocs_wan.directives import FENCE_NAME, custom_fence
+from mkdocs_wan.directives import FENCE_NAME, custom_fence, has_directives
 from mkdocs_wan.errors import ModelLoadError
+from mkdocs_wan.fence import VideoGenFenceExtension
 from mkdocs_wan.layout import VIDEOS_DIR
 from mkdocs_wan.logs import log
 from mkdocs_wan.options import Settings
 from mkdocs_wan.pages import Missing, PageEngine, UrlFor
+from mkdocs_wan.sources import editor_view, included_files
 from mkdocs_wan.spec import SpecError
 
 if TYPE_CHECKING:
@@ -58,6 +61,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         self.engine: PageEngine | None = None  # the build's pages and clips: `engine.build`
         self.serve: ServeSession | None = None  # kept across `mkdocs serve` rebuilds
         self.published: list[File] = []  # clips and posters added to this build's files
+        self.files: Files | None = None  # the build's files once clips are settled (on_env)
 
     # Defining on_startup makes MkDocs keep this instance for a whole `mkdocs serve`, so the model
     # stays resident across rebuilds. `serve --clean` reports "build": it generates blocking.
@@ -111,9 +115,8 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         assert self.engine is not None
         src_uri = page.file.src_uri
         try:
-            return self.engine.render(
-                html, page.markdown or "", src_uri, self._url(page, config, files), self._missing(page)
-            )
+            url, missing = self._url(page, config, files), self._missing(page)
+            return self.engine.render(html, _editor_view(page), src_uri, url, missing, _included(page, config))
         except CacheError as err:
             raise PluginError(str(err)) from None
         finally:
@@ -126,10 +129,10 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         failed: dict[str, str] = {}
         if self.engine.build.missing and config.strict and (warned := _warnings_so_far()):
             log.warning(
-                "--strict and %d warnings already: generating none of the %d missing clips, so no GPU time "
-                "goes into a build that will fail; fix the warnings above first",
-                warned,
-                len(self.engine.build.missing),
+                "--strict and %s already: generating none of the %s, so no GPU time goes into a build "
+                "that will fail; fix the warnings above first",
+                _count(warned, "warning"),
+                _count(len(self.engine.build.missing), "missing clip"),
             )
             failed = self.engine.skip_missing("not generated: this --strict build already had warnings")
         elif self.engine.build.missing:
@@ -143,6 +146,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
                 raise PluginError(str(err)) from None
         self._drop(failed, files)
         self._publish_records(config, files)
+        self.files = files
         self._link_published()
         return env
 
@@ -170,6 +174,19 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         for src_uri in {use.page for key in failed for use in self.engine.build.uses[key]}:
             page = files.get_file_from_path(src_uri).page  # type: ignore[union-attr]
             page.content = self.engine.swap_failures(page.content or "", src_uri)  # type: ignore[union-attr]
+
+    # A theme or plugin may render page Markdown again outside on_page_content (Material's blog
+    # renders post excerpts for its index, archive and category pages): directives that survive
+    # into the final HTML become the clips their own pages made.
+    def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
+        if self.engine is None or not has_directives(output):
+            return output
+
+        def url(name: str) -> str | None:
+            published = self.files.get_file_from_path(f"{VIDEOS_DIR}/{name}") if self.files else None
+            return None if published is None else published.url_relative_to(page.file)
+
+        return self.engine.render_again(output, page.file.src_uri, url)
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         if self.serve is not None:
@@ -217,6 +234,30 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
                     os.link(source, target)
 
 
+def _editor_view(page: Page) -> str:
+    """The page's Markdown with the front matter MkDocs stripped put back as blank lines."""
+    markdown = page.markdown or ""
+    try:
+        source = page.file.content_string
+    except (OSError, UnicodeDecodeError, ValueError):
+        return markdown
+    body, _ = get_data(source)
+    return editor_view(markdown, source.count("\n") - body.count("\n"))
+
+
+def _included(page: Page, config: MkDocsConfig) -> dict[str, str]:
+    """Files the page pulls in with pymdownx.snippets, where a directive may come from."""
+    if "pymdownx.snippets" not in config.markdown_extensions or "8<-" not in (page.markdown or ""):
+        return {}
+    bases = config.mdx_configs.get("pymdownx.snippets", {}).get("base_path", ["."])
+    bases = [bases] if isinstance(bases, str) else bases
+    return included_files(page.markdown or "", [Path(base) for base in bases], Path(config.docs_dir).resolve())
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
 def _warnings_so_far() -> int:
     """Warnings MkDocs has counted in this build (its strict-mode counter on the `mkdocs` logger)."""
     counters = [h for h in logging.getLogger("mkdocs").handlers if isinstance(h, CountHandler)]
@@ -224,10 +265,13 @@ def _warnings_so_far() -> int:
 
 
 def _register_fence(config: MkDocsConfig) -> None:
-    """Add the `video-gen` custom fence to SuperFences (enabling SuperFences if needed)."""
-    if "pymdownx.superfences" not in config.markdown_extensions:
-        config.markdown_extensions.append("pymdownx.superfences")
-    options: dict[str, Any] = config.mdx_configs.setdefault("pymdownx.superfences", {})
-    fences: list[dict[str, Any]] = options.setdefault("custom_fences", [])
-    if not any(fence.get("name") == FENCE_NAME for fence in fences):
-        fences.append(custom_fence())
+    """Make the fenced form work: a SuperFences custom fence where the site uses SuperFences;
+    elsewhere a preprocessor that handles only `video-gen` fences, so no other code block of the
+    site renders any differently (enabling SuperFences would change them all)."""
+    if "pymdownx.superfences" in config.markdown_extensions:
+        options: dict[str, Any] = config.mdx_configs.setdefault("pymdownx.superfences", {})
+        fences: list[dict[str, Any]] = options.setdefault("custom_fences", [])
+        if not any(fence.get("name") == FENCE_NAME for fence in fences):
+            fences.append(custom_fence())
+    elif not any(isinstance(ext, VideoGenFenceExtension) for ext in config.markdown_extensions):
+        config.markdown_extensions.append(VideoGenFenceExtension())  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ make the cache key describe a clip that was never made. Limits stop a typo from 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import re
@@ -204,8 +205,10 @@ def check_options(options: Mapping[str, Any]) -> None:
     """Reject option names that no release knows."""
     for name in options:
         if name not in KNOWN_OPTIONS:
-            known = ", ".join(sorted(KNOWN_OPTIONS - {"prompt"}))
-            raise SpecError(f"unknown option {_shown(name)} (known: {known})")
+            known = sorted(KNOWN_OPTIONS - {"prompt"})
+            close = difflib.get_close_matches(str(name), known, n=1) if isinstance(name, str) else []
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SpecError(f"unknown option {_shown(name)} ({hint}known: {', '.join(known)})")
 
 
 @dataclass(frozen=True)

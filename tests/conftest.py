@@ -137,8 +137,8 @@ OUR_ELEMENTS = {
     "figure": {"class", "data-wan-key", "data-prompt", "data-model", "data-seed", "data-generator"},
     "video": {"src", "poster", "width", "height", "muted", "playsinline", "loop", "autoplay", "controls",
               "preload", "aria-label"},
-    "span": {"class"}, "figcaption": set(), "div": {"class", "role", "aria-label", "style"}, "strong": set(),
-    "p": {"class"}, "code": set(),
+    "span": {"class", "data-search-exclude"}, "figcaption": set(),
+    "div": {"class", "role", "aria-label", "style"}, "strong": set(), "p": {"class"}, "code": set(),
 }  # fmt: skip
 CLIP = "\ue000"  # stands for one directive (before) or one embed (after)
 

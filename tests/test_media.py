@@ -58,7 +58,7 @@ def test_build_delivers_poster_provenance_label_css_and_size(site):
     figure = re.search(r"<figure [^>]*>", html)[0]
     assert 'data-model="tiny"' in figure and 'data-seed="11"' in figure
     assert f'data-generator="mkdocs-wan {__version__}"' in figure and 'data-prompt="A labelled lighthouse"' in figure
-    assert '<span class="wan-video-label">AI-generated</span>' in html
+    assert '<span class="wan-video-label" data-search-exclude>AI-generated</span> ' in html
     poster = re.search(r'poster="([^"]+)"', html)[1]
     assert (page.parent / poster).resolve().is_file()
     assert 'href="../../assets/stylesheets/mkdocs-wan.css"' in html

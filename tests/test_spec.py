@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ def test_defaults_fill_in_and_directive_overrides():
         ({"negative_prompt": 5}, "negative_prompt must be text"),
         ({"prompt": "   "}, "the prompt is empty"),
         ({"colour": "red"}, "unknown option 'colour'"),
+        ({"sizee": "64x64"}, re.escape("unknown option 'sizee' (did you mean size? known: alt,")),
         ({"transition": 2}, "transition only applies to a directive with segments"),
         ({"frames": 241, "size": "1920x1088"}, f"over the limit of {MAX_TOKENS:,}"),
     ],
