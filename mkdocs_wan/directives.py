@@ -235,15 +235,15 @@ def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping
     cursor = 0
     for kind, key in found:
         index = pick(cursor, kind, key, False)
-        if index is None:
-            index = pick(cursor, kind, key, True)
-        if index is None:
+        if index is None:  # not live in the page: an included file's, or shown in the page's code
             origin = next(
                 ((name, c[0]) for name, cands in elsewhere.items() for c in cands if c[1:3] == (kind, key)), None
             )
             if origin is not None:
                 lines.append(origin)
                 continue
+            index = pick(cursor, kind, key, True)
+        if index is None:
             index = pick(cursor, kind, None, True)
         if index is None:
             lines.append(lines[-1] if lines else ("", 1))

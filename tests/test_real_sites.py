@@ -1,0 +1,280 @@
+"""Real sites: Material's blog, front matter, snippets, an extension-heavy Material site, a
+`fenced_code` + `codehilite` site compared page by page with and without the plugin, search."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Site, assert_only_clips_changed, summary
+
+from mkdocs_wan.encode import count_frames
+
+pytest.importorskip("material", reason="mkdocs-material is part of the test extra")
+
+TINY = {"model": "tiny", "size": "64x64", "frames": 9, "steps": 2}
+
+
+def mkdocs_build(site: Site, *args: str) -> subprocess.CompletedProcess[str]:
+    """`mkdocs build` on a site whose mkdocs.yml the test wrote itself."""
+    cmd = [sys.executable, "-m", "mkdocs", "build", *args]
+    return subprocess.run(cmd, cwd=site.root, env=site.env(), capture_output=True, text=True, timeout=300)
+
+
+def videos(html: str) -> list[str]:
+    return re.findall(r'<figure class="wan-video"[^>]*><video src="([^"]+)"', html)
+
+
+def assert_playable(page: Path, srcs: list[str]) -> None:
+    for src in srcs:
+        clip = (page.parent / src).resolve()
+        assert clip.is_file() and count_frames(clip) == 9, (page, src)
+
+
+POST = """---
+date: 2026-11-{day:02d}
+categories:
+  - {category}
+---
+
+# {title}
+
+<!-- @video-gen {title}: a kite in the excerpt -->
+
+```video-gen
+prompt: "{title}: a fenced kite in the excerpt"
+```
+
+<!-- more -->
+
+The rest of the post.
+
+<!-- @video-gen {title}: a clip after the excerpt -->
+"""
+
+
+def test_clips_in_material_blog_excerpts_on_index_archive_category_and_author_pages(site: Site):
+    site.config.update({"theme": {"name": "material"}, "markdown_extensions": ["pymdownx.superfences"]})
+    site.options.update(TINY)
+    site.write_config()
+    config = site.root / "mkdocs.yml"
+    text = config.read_text().replace(
+        "plugins:\n", "plugins:\n- search\n- blog:\n    authors_file: blog/.authors.yml\n    authors_profiles: true\n"
+    )
+    site.page("index.md", "# Home\n")
+    site.page("blog/index.md", "# Blog\n")
+    site.page("blog/.authors.yml", "authors:\n  ann:\n    name: Ann\n    description: Writer\n    avatar: a.png\n")
+    for day, (title, category) in enumerate((("First", "News"), ("Second", "Howto")), start=1):
+        post = POST.format(day=day, title=title, category=category)
+        site.page(f"blog/posts/{title.lower()}.md", post.replace("---\n\n#", "authors:\n  - ann\n---\n\n#", 1))
+    config.write_text(text)
+    result = mkdocs_build(site, "--strict")
+    assert result.returncode == 0, result.stderr
+    assert summary("6 clips (MB), 6 generated, 0 cached", result.stderr), result.stderr
+    out = site.site_dir
+    listings = {
+        "blog/index.html": 4,  # two excerpts, two clips each
+        "blog/archive/2026/index.html": 4,
+        "blog/category/news/index.html": 2,
+        "blog/category/howto/index.html": 2,
+        "blog/author/ann/index.html": 4,
+    }
+    for name, count in listings.items():
+        html = (out / name).read_text()
+        assert "@video-gen" not in html and "wan-fence" not in html, name
+        assert len(videos(html)) == count, (name, videos(html))
+        assert_playable(out / name, videos(html))
+    post = (out / "blog" / "2026" / "11" / "01" / "first" / "index.html").read_text()
+    assert len(videos(post)) == 3  # the post itself: both excerpt clips and the one after "more"
+
+
+def test_front_matter_counts_in_page_lines(site: Site):
+    site.options.update(TINY)
+    site.page(
+        "index.md", "---\ntitle: Home\ntags:\n  - a\n---\n\n\n# Home\n\n<!-- @video-gen A kite {frames=ten} -->\n"
+    )
+    site.page("plain.md", "# Plain\n\n<!-- @video-gen A kite {frames=ten} -->\n")
+    result = site.build()
+    assert "index.md:10: frames must be an integer" in result.stderr, result.stderr
+    assert "plain.md:3: frames must be an integer" in result.stderr, result.stderr
+
+
+def test_a_snippet_included_directive_is_named_by_its_file_and_line(site: Site):
+    site.options.update(TINY)
+    site.config["markdown_extensions"] = [{"pymdownx.snippets": {"base_path": ["snippets"]}}]
+    (site.root / "snippets").mkdir()
+    (site.root / "snippets" / "clip.md").write_text("Intro.\n\n<!-- @video-gen A snipped kite {steps=0} -->\n")
+    site.page(
+        "index.md",
+        '# Home\n\n```markdown\n<!-- @video-gen A snipped kite {steps=0} -->\n```\n\n--8<-- "clip.md"\n',
+    )
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert "snippets/clip.md:3: steps must be between 1 and" in result.stderr, result.stderr
+    assert "index.md:4" not in result.stderr  # not the code example that happens to look alike
+
+
+CODEHILITE_PAGES = {
+    "index.md": "---\ntitle: Home\n---\n\n# Home\n\n```python\nprint('hi')\n```\n\n"
+    "<!-- @video-gen A kite over a codehilite site -->\n\n    indented = 'code'\n",
+    "code.md": "# Code only\n\n```js\nconst a = 1;\n```\n\n"
+    "````markdown\n```video-gen\nprompt: only an example\n```\n````\n",
+    "fence.md": "# Fence\n\n```python\nx = 1\n```\n\n```video-gen\nprompt: A fenced kite without SuperFences\n```\n",
+}
+
+
+def test_a_site_without_superfences_renders_exactly_as_before(tmp_path: Path, shared_cache: Path):
+    """fenced_code + codehilite: adding the plugin changes no code block's markup; the fenced
+    form still works; every page outside the clips is identical token by token."""
+    built = {}
+    for name, plugins in (
+        ("without", ["search"]),
+        ("with", ["search", {"wan": {**TINY, "cache_dir": str(shared_cache)}}]),
+    ):
+        site = Site(tmp_path / name, shared_cache)
+        for page, text in CODEHILITE_PAGES.items():
+            site.page(page, text)
+        site.config.update({"markdown_extensions": ["fenced_code", "codehilite"], "plugins": plugins})
+        (site.root / "mkdocs.yml").write_text(json.dumps(site.config))
+        result = mkdocs_build(site, "--strict")
+        assert result.returncode == 0, result.stderr
+        built[name] = site.site_dir
+    css = re.compile(r'\s*<link href="[./]*assets/stylesheets/mkdocs-wan\.css" rel="stylesheet">')
+    stamp = re.compile(r"<!--\nMkDocs version.*?-->", re.S)  # the build time differs, of course
+    compared = 0
+    for before_path in sorted(built["without"].rglob("*.html")):
+        after_path = built["with"] / before_path.relative_to(built["without"])
+        before = stamp.sub("", before_path.read_text())
+        after = stamp.sub("", css.sub("", after_path.read_text()))
+        if before_path.parent.name == "fence":
+            blocks = re.findall(r'<div class="codehilite">.*?</div>', before, re.S)
+            assert re.findall(r'<div class="codehilite">.*?</div>', after, re.S) == blocks[:1]  # python kept
+            assert len(videos(after)) == 1 and "A fenced kite without SuperFences" in after
+            continue
+        assert_only_clips_changed(before, after)
+        compared += 1
+    assert compared >= 3
+    assert 'class="codehilite"' in (built["with"] / "code" / "index.html").read_text()
+    assert "only an example" in (built["with"] / "code" / "index.html").read_text()
+
+
+def test_search_text_keeps_the_ai_label_apart_from_the_caption(site: Site):
+    site.options.update(TINY)
+    site.config["plugins"] = ["search"]
+    site.page("index.md", "# Home\n\n<!-- @video-gen A kite for search -->\n")
+    site.write_config()
+    text = (site.root / "mkdocs.yml").read_text()
+    (site.root / "mkdocs.yml").write_text(text.replace("plugins:\n", "plugins:\n- search\n"))
+    result = mkdocs_build(site)
+    assert result.returncode == 0, result.stderr
+    index = json.loads((site.site_dir / "search" / "search_index.json").read_text())
+    words = " ".join(doc["text"] for doc in index["docs"])
+    assert "A kite for search" in words and "AI-generatedA" not in words
+
+
+HEAVY = """# Everything at once
+
+!!! note "An admonition"
+    <!-- @video-gen Clip in an admonition -->
+
+??? tip "A collapsible block"
+    <!-- @video-gen Clip in a collapsible block -->
+
+=== "Tab one"
+
+    <!-- @video-gen Clip in a content tab -->
+
+=== "Tab two"
+
+    ```video-gen
+    prompt: Fenced clip in a content tab
+    ```
+
+<div class="grid cards" markdown>
+
+-   __A card__
+
+    <!-- @video-gen Clip in a grid card -->
+
+-   __Another card__
+
+    Plain text.
+
+</div>
+
+<div markdown>
+<!-- @video-gen Clip in an md_in_html block -->
+</div>
+
+1.  A list item
+
+    <!-- @video-gen Clip in a list continuation -->
+
+```mermaid
+graph LR
+  A --> B
+```
+
+<!-- @video-gen Clip next to a mermaid fence -->
+
+```markdown
+<!-- @video-gen Not a clip: an example in code -->
+```
+"""
+
+HEAVY_CONFIG = {
+    "theme": {"name": "material", "features": ["content.tabs.link"]},
+    "markdown_extensions": [
+        "admonition",
+        "attr_list",
+        "md_in_html",
+        "pymdownx.details",
+        {"pymdownx.tabbed": {"alternate_style": True}},
+        {
+            "pymdownx.superfences": {
+                "custom_fences": [
+                    {
+                        "name": "mermaid",
+                        "class": "mermaid",
+                        "format": "!!python/name:pymdownx.superfences.fence_code_format",
+                    }
+                ]
+            }
+        },
+    ],
+}
+
+
+def test_an_extension_heavy_material_site_gets_exactly_one_clip_per_directive(site: Site):
+    site.options.update(TINY)
+    site.config.update(HEAVY_CONFIG)
+    site.page("index.md", HEAVY)
+    site.write_config()
+    config = site.root / "mkdocs.yml"
+    config.write_text(config.read_text().replace("'!!python/name:pymdownx.superfences.fence_code_format'",
+                                                 "!!python/name:pymdownx.superfences.fence_code_format"))  # fmt: skip
+    result = mkdocs_build(site, "--strict")
+    assert result.returncode == 0, result.stderr
+    html = (site.site_dir / "index.html").read_text()
+    prompts = re.findall(r'<figure class="wan-video"[^>]*data-prompt="([^"]+)"', html)
+    expected = [
+        line.split("@video-gen ")[1].split(" -->")[0] for line in HEAVY.splitlines() if "@video-gen Clip" in line
+    ]
+    assert sorted(prompts) == sorted([*expected, "Fenced clip in a content tab"])
+    assert "Not a clip" in html and 'Not a clip: an example in code" ' not in html
+    assert_playable(site.site_dir / "index.html", videos(html))
+    for container, prompt in (
+        ('<div class="admonition note"', "Clip in an admonition"),
+        ("<details", "Clip in a collapsible block"),
+        ('<div class="tabbed-block"', "Clip in a content tab"),
+        ('<div class="grid cards"', "Clip in a grid card"),
+        ("<li>", "Clip in a list continuation"),
+    ):
+        before = html[: html.index(f'data-prompt="{prompt}"')]
+        tag = container[1:].split()[0].rstrip(">")
+        assert before.rfind(container) > before.rfind(f"</{tag}>"), prompt  # still inside it
+    assert '<pre class="mermaid"><code>graph LR' in html
