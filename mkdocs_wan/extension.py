@@ -6,8 +6,9 @@ few that come from having no site around it: clips are hard-linked (or copied) i
 inside `docs_dir`, which the engine publishes as static files, and `src` is `url_prefix` + file
 name (site-absolute by default, `/assets/videos/<key>.mp4`). A clip is written there only when
 it is missing, so a rebuild writes nothing and an engine's live server can't loop on its own
-output. With Zensical, which collects static files before it renders pages, set `site_dir` too,
-so a clip generated during a build is in that build's output. Relative `image=` paths resolve
+output. Under Zensical, which collects static files before it renders pages, `docs_dir` and
+`site_dir` come from Zensical's own configuration, so a clip generated during a build is in that
+build's output (elsewhere, set `site_dir` where an engine does the same). Relative `image=` paths resolve
 next to the page: Zensical tells the extension which page it renders; elsewhere pass `page`.
 Generation is blocking, with the model loaded once per process. No MkDocs import.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -61,9 +63,22 @@ class WanExtension(markdown.Extension):
         md.preprocessors.register(source, "mkdocs_wan_source", 200)  # before anything rewrites lines
         md.postprocessors.register(_Embed(md, self, source), "mkdocs_wan", 5)  # after raw HTML is restored
 
+    def options(self) -> dict[str, Any]:
+        """The options, with `docs_dir` and `site_dir` taken from Zensical's own configuration
+        when Zensical runs this extension and they were not given: Zensical collects static files
+        before it renders pages, so a new clip must also go straight into its site_dir."""
+        opt = self.getConfigs()
+        found = _zensical_dirs()
+        if found is not None:
+            if opt["docs_dir"] == OWN_OPTIONS["docs_dir"][0]:
+                opt["docs_dir"] = found[0]
+            if not opt["site_dir"]:
+                opt["site_dir"] = found[1]
+        return opt
+
     def engine(self) -> PageEngine:
         """The page engine for this configuration (options checked once, cache opened once)."""
-        opt = self.getConfigs()
+        opt = self.options()
         try:
             _check_own_options(opt)
             settings = Settings.from_options({n: opt[n] for n in OPTIONS}, Path.cwd(), Path(opt["docs_dir"]))
@@ -104,7 +119,7 @@ class _Embed(Postprocessor):
 
     def _run(self, engine: PageEngine, text: str) -> str:
         build = engine.new_build()
-        opt = self.ext.getConfigs()
+        opt = self.ext.options()
         page = opt["page"] or _zensical_page(self.md)
         missing = "never" if engine.settings["generate"] == "never" else "generate"
         html = engine.render(text, self.source.text, page, lambda name, _path: f"{opt['url_prefix']}{name}", missing)
@@ -117,7 +132,7 @@ class _Embed(Postprocessor):
         for key in (build.cached | build.missing.keys()) - build.failed.keys():
             _publish(engine.cache, key, engine.settings.docs_dir / opt["static_dir"])
             if opt["site_dir"]:  # Zensical collects static files before rendering pages
-                _publish(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])
+                _publish_copy(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])
         return html
 
 
@@ -127,6 +142,19 @@ def _check_own_options(opt: dict[str, Any]) -> None:
         if not isinstance(opt[name], str):
             raise SpecError(f"{name} must be text, got {opt[name]!r}")
         check_text(name, opt[name], limit=4_096)
+
+
+def _zensical_dirs() -> tuple[str, str] | None:
+    """(docs_dir, site_dir) as the running Zensical resolved them from its config, or None."""
+    module = sys.modules.get("zensical.config")
+    if module is None:
+        return None
+    try:
+        config = module.get_config()
+        root = Path(config.get("root_dir") or ".")
+        return str(root / config["docs_dir"]), str(root / config["site_dir"])
+    except Exception:  # noqa: BLE001 — not loaded yet, or another Zensical: fall back to the options
+        return None
 
 
 def _zensical_page(md: markdown.Markdown) -> str:
@@ -150,6 +178,23 @@ def _publish(cache: ClipCache, key: str, static: Path) -> None:
             os.link(source, target)
             continue
         shutil.copyfile(source, target)
+
+
+def _publish_copy(cache: ClipCache, key: str, static: Path) -> None:
+    """Place a real copy in the built site, never a link: an engine that later copies docs_dir's
+    file over it opens the target for writing, and through a hard link that would truncate the
+    cached clip itself. The copy replaces whatever is there by rename, so no file is written through."""
+    static.mkdir(parents=True, exist_ok=True)
+    for source in (cache.path(key), cache.poster_path(key)):
+        target = static / source.name
+        if not source.is_file() or (
+            target.is_file() and not target.is_symlink() and target.stat().st_size == source.stat().st_size
+            and not target.samefile(source)
+        ):
+            continue
+        scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(source, scratch)
+        scratch.replace(target)
 
 
 def makeExtension(**kwargs: Any) -> WanExtension:

@@ -26,7 +26,7 @@ SLOW = "A slow kite over the dunes {size=256x256 frames=33 steps=8}"
 
 
 class Server:
-    def __init__(self, root: Path, *args: str) -> None:
+    def __init__(self, root: Path, *args: str, program: str = "mkdocs") -> None:
         self.root = root
         self.log = root / "serve.log"
         with socket.socket() as sock:
@@ -34,7 +34,7 @@ class Server:
             self.port = sock.getsockname()[1]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{self.port}", *args],
+            [sys.executable, "-m", program, "serve", "-a", f"127.0.0.1:{self.port}", *args],
             cwd=root,
             env=env,
             stdout=self.log.open("w"),
