@@ -6,7 +6,6 @@ import contextlib
 import json
 import logging
 import os
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,6 +50,7 @@ def require_mkdocs_1(version: str) -> None:
 require_mkdocs_1(mkdocs_version)
 
 CSS_URI = "assets/stylesheets/mkdocs-wan.css"
+STYLESHEET = Path(__file__).parent / "assets" / "mkdocs-wan.css"
 
 
 class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
@@ -100,8 +100,9 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
         if files.get_file_from_path(CSS_URI) is None:
-            css = resources.files("mkdocs_wan").joinpath("assets/mkdocs-wan.css").read_text()
-            files.append(File.generated(config, CSS_URI, content=css))
+            # From the installed file, not `content=`: some plugins (mkdocs-static-i18n) expect
+            # every File to have a source path.
+            files.append(File.generated(config, CSS_URI, abs_src_path=str(STYLESHEET)))
         if self.serve is not None:
             self.serve.forget_pending(files)
         return files

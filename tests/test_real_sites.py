@@ -278,3 +278,23 @@ def test_an_extension_heavy_material_site_gets_exactly_one_clip_per_directive(si
         tag = container[1:].split()[0].rstrip(">")
         assert before.rfind(container) > before.rfind(f"</{tag}>"), prompt  # still inside it
     assert '<pre class="mermaid"><code>graph LR' in html
+
+
+def test_mkdocs_static_i18n_gets_a_clip_in_every_language(site: Site):
+    """i18n builds the site once per language and expects every File to have a source path."""
+    pytest.importorskip("mkdocs_static_i18n")
+    site.options.update(TINY)
+    site.config["theme"] = {"name": "material"}
+    site.page("index.md", "# Home\n\n<!-- @video-gen A kite -->\n")
+    site.page("index.fr.md", "# Accueil\n\n<!-- @video-gen Un cerf-volant -->\n")
+    site.write_config()
+    languages = "- search\n- i18n:\n    docs_structure: suffix\n    languages:\n"
+    languages += "    - {locale: en, default: true, name: English}\n    - {locale: fr, name: Francais}\n"
+    config = site.root / "mkdocs.yml"
+    config.write_text(config.read_text().replace("plugins:\n", f"plugins:\n{languages}"))
+    result = mkdocs_build(site, "--strict")
+    assert result.returncode == 0, result.stderr
+    for page, prompt in (("index.html", "A kite"), ("fr/index.html", "Un cerf-volant")):
+        html = (site.site_dir / page).read_text()
+        assert f'data-prompt="{prompt}"' in html
+        assert_playable(site.site_dir / page, videos(html))
