@@ -14,6 +14,11 @@ from mkdocs_wan.spec import ClipSpec, Presentation
 PAUSE_CONTROL_SECONDS = 5.0
 
 
+def needs_pause_control(show: Presentation, seconds: float) -> bool:
+    """WCAG 2.2.2: a clip that starts by itself and loops, or runs longer than 5 s, must be pausable."""
+    return show.autoplay and (show.loop or seconds > PAUSE_CONTROL_SECONDS)
+
+
 def video_html(
     src: str,
     poster: str | None,
@@ -24,25 +29,33 @@ def video_html(
     show: Presentation = Presentation(),  # noqa: B008 — frozen, shared safely
     provenance: Mapping[str, str] | None = None,
     label: bool = True,
+    label_id: str = "",
 ) -> str:
     """A muted, inline-playing clip with an accessible name, caption, poster and provenance.
 
-    `prompt` is the writer's prompt as shown to readers (without the site `style`).
+    `prompt` is the writer's prompt as shown to readers (without the site `style`). The clip has
+    no `autoplay` attribute: `data-wan-autoplay` lets the plugin's script start it unless the
+    reader prefers reduced motion (and without JavaScript nothing moves by itself). The AI label
+    describes the video (`aria-describedby`), whatever `alt` says; with `label=False` it is only
+    hidden from sight.
     """
     caption = prompt if show.caption is None else show.caption
     name = show.alt or f"Generated clip: {prompt}"
-    # An autoplaying clip longer than 5 s keeps its controls, whatever the directive says.
-    controls = show.controls or (show.autoplay and frames / spec.fps > PAUSE_CONTROL_SECONDS)
-    flags = [flag for flag, on in (("loop", show.loop), ("autoplay", show.autoplay), ("controls", controls)) if on]
+    controls = show.controls or needs_pause_control(show, frames / spec.fps)
+    flags = [
+        flag for flag, on in (("loop", show.loop), ("controls", controls), ("data-wan-autoplay", show.autoplay)) if on
+    ]
     data = "".join(f' data-{name}="{escape(value)}"' for name, value in (provenance or {}).items())
+    label_id = label_id or f"wan-ai-{key[:12]}"
+    label_class = "wan-video-label" if label else "wan-video-label wan-visually-hidden"
     return (
         f'<figure class="wan-video" data-wan-key="{key}"{data}>'
         f'<video src="{escape(src)}"'
         + (f' poster="{escape(poster)}"' if poster else "")
         + f' width="{spec.width}" height="{spec.height}" muted playsinline {" ".join(flags)} preload="metadata"'
-        f' aria-label="{escape(name)}"></video>'
+        f' aria-label="{escape(name)}" aria-describedby="{label_id}"></video>'
         # The space keeps search text apart ("AI-generated A kite"); Material's search skips the label.
-        + ('<span class="wan-video-label" data-search-exclude>AI-generated</span> ' if label else "")
+        f'<span class="{label_class}" id="{label_id}" data-search-exclude>AI-generated</span> '
         + (f"<figcaption>{escape(caption)}</figcaption>" if caption else "")
         + "</figure>"
     )
@@ -62,10 +75,11 @@ def placeholder_html(spec: ClipSpec, prompt: str, key: str, state: str = "genera
     box = (
         f"width:{spec.width}px;max-width:100%;aspect-ratio:{spec.width}/{spec.height};display:flex;"
         "flex-direction:column;align-items:center;justify-content:center;gap:.5em;box-sizing:border-box;"
-        "padding:1em;border:1px dashed currentColor;border-radius:.2rem;opacity:.75;text-align:center"
+        "padding:1em;border:1px dashed currentColor;border-radius:.2rem;text-align:center"
     )
+    name = ("Generating clip: " if state.startswith("generating") else "Clip not generated: ") + prompt
     return (
         f'<figure class="wan-video wan-video-pending" data-wan-key="{key}">'
-        f'<div class="wan-placeholder" role="img" aria-label="{escape("Generating clip: " + prompt)}" '
+        f'<div class="wan-placeholder" role="img" aria-label="{escape(name)}" '
         f'style="{box}"><strong>{escape(state)}</strong><span>{escape(prompt)}</span></div></figure>'
     )

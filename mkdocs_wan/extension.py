@@ -16,6 +16,7 @@ Generation is blocking, with the model loaded once per process. No MkDocs import
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import sys
@@ -129,11 +130,19 @@ class _Embed(Postprocessor):
             except (ModelLoadError, CacheError) as err:
                 raise RuntimeError(str(err)) from None
             html = engine.swap_failures(html, page)
+        if "data-wan-autoplay" in html:  # no site-wide script here: the page carries its own (tiny, no requests)
+            html += f"<script>{_autoplay_script()}</script>"
         for key in (build.cached | build.missing.keys()) - build.failed.keys():
             _publish(engine.cache, key, engine.settings.docs_dir / opt["static_dir"])
             if opt["site_dir"]:  # Zensical collects static files before rendering pages
                 _publish_copy(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])
         return html
+
+
+@functools.cache
+def _autoplay_script() -> str:
+    """The plugin's script that starts clips unless the reader prefers reduced motion."""
+    return (Path(__file__).parent / "assets" / "mkdocs-wan.js").read_text()
 
 
 def _check_own_options(opt: dict[str, Any]) -> None:
@@ -188,7 +197,9 @@ def _publish_copy(cache: ClipCache, key: str, static: Path) -> None:
     for source in (cache.path(key), cache.poster_path(key)):
         target = static / source.name
         if not source.is_file() or (
-            target.is_file() and not target.is_symlink() and target.stat().st_size == source.stat().st_size
+            target.is_file()
+            and not target.is_symlink()
+            and target.stat().st_size == source.stat().st_size
             and not target.samefile(source)
         ):
             continue

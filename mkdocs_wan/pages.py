@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mkdocs_wan import __version__
 from mkdocs_wan.cache import CacheError, ClipCache
 from mkdocs_wan.directives import DirectiveError, find_directives, parse_options
-from mkdocs_wan.embed import PAUSE_CONTROL_SECONDS, error_html, placeholder_html, video_html
+from mkdocs_wan.embed import error_html, needs_pause_control, placeholder_html, video_html
 from mkdocs_wan.images import resolve_image
 from mkdocs_wan.logs import log
 from mkdocs_wan.options import Settings
@@ -106,6 +106,7 @@ class PageEngine:
         """`html` with each directive replaced; `markdown` is the page's source as an editor shows
         it (for line numbers), `included` the files it pulls in ({name: text}, e.g. snippets)."""
         directives = find_directives(html, markdown, included)
+        labels: set[str] = set()  # ids of this page's AI labels, which describe the videos
         out: list[str] = []
         end = 0
         for directive in directives:
@@ -125,7 +126,8 @@ class PageEngine:
                 continue
             self.build.seen[(directive.kind, directive.text)] = (plan, show)
             try:
-                out.append(self._embed(plan, show, page, where, url, missing))
+                label = _label_id(plan.key, labels)
+                out.append(self._embed(plan, show, page, where, url, missing, label))
             except CacheError as err:
                 if not callable(missing):
                     raise  # a build stops with one line; serve shows the note and keeps serving
@@ -139,6 +141,7 @@ class PageEngine:
         already made, or a quiet box. Nothing is warned, queued or generated here: the directive's
         own page did that, with its real line. `url` gives a published file's URL, or None."""
         out: list[str] = []
+        labels: set[str] = set()
         end = 0
         for directive in find_directives(html):
             out.append(html[end : directive.start])
@@ -158,7 +161,9 @@ class PageEngine:
                 out.append(placeholder_html(plan.display, plan.title, plan.key, state))
             else:
                 published = {f"{plan.key}.mp4": src, f"{plan.key}.jpg": poster or ""}
-                out.append(self._video(plan, show, page, lambda name, _path, p=published: p[name], bool(poster)))
+                label = _label_id(plan.key, labels, "wan-ai-copy-")
+                url_of: UrlFor = lambda name, _path, p=published: p[name]  # noqa: E731
+                out.append(self._video(plan, show, page, url_of, bool(poster), label))
         out.append(html[end:])
         return "".join(out)
 
@@ -282,15 +287,18 @@ class PageEngine:
             draft=settings["preset"] == "draft",
         )
 
-    def _embed(self, plan: Plan, show: Presentation, page: str, where: str, url: UrlFor, missing: Missing) -> str:
+    def _embed(
+        self, plan: Plan, show: Presentation, page: str, where: str, url: UrlFor, missing: Missing, label: str
+    ) -> str:
         key, build = plan.key, self.build
         seconds = plan.frames / plan.display.fps
-        if not show.controls and show.autoplay and seconds > PAUSE_CONTROL_SECONDS:
+        if not show.controls and needs_pause_control(show, seconds):
+            moving = "that loops" if show.loop else f"of {seconds:.1f} s"
             log.info(
-                "%s: controls=false overridden: an autoplaying clip of %.1f s keeps its controls so readers can "
-                "pause it (WCAG 2.2.2); add autoplay=false to hide them",
+                "%s: controls=false overridden: an autoplaying clip %s keeps its controls so readers can "
+                "pause it (WCAG 2.2.2); add autoplay=false (or loop=false for a clip of 5 s or less) to hide them",
                 where,
-                seconds,
+                moving,
             )
         build.plans[key] = plan
         ready = self._ready(key, where)
@@ -317,11 +325,11 @@ class PageEngine:
         else:
             if not ready:
                 build.missing[key] = plan
-            html = self._video(plan, show, page, url, poster)
+            html = self._video(plan, show, page, url, poster, label)
         build.uses.setdefault(key, []).append(Use(page, where, html))
         return html
 
-    def _video(self, plan: Plan, show: Presentation, page: str, url: UrlFor, poster: bool) -> str:
+    def _video(self, plan: Plan, show: Presentation, page: str, url: UrlFor, poster: bool, label: str) -> str:
         key = plan.key
         provenance = {
             "prompt": plan.title,
@@ -339,6 +347,7 @@ class PageEngine:
             show,
             provenance,
             self.settings["ai_label"],
+            label,
         )
 
     def _ready(self, key: str, where: str) -> bool:
@@ -356,6 +365,16 @@ class PageEngine:
         self.warn(f"{where}: {problem}")
         self.build.rejected.append(Rejection(page, where, problem))
         return error_html(where, problem)
+
+
+def _label_id(key: str, taken: set[str], prefix: str = "wan-ai-") -> str:
+    """A page-unique id for a clip's AI label (the same clip may appear twice on a page)."""
+    base = f"{prefix}{key[:12]}"
+    label = base
+    while label in taken:
+        label = f"{base}-{len(taken)}"
+    taken.add(label)
+    return label
 
 
 def _where(page: str, line: int) -> str:

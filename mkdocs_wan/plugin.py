@@ -50,7 +50,11 @@ def require_mkdocs_1(version: str) -> None:
 require_mkdocs_1(mkdocs_version)
 
 CSS_URI = "assets/stylesheets/mkdocs-wan.css"
-STYLESHEET = Path(__file__).parent / "assets" / "mkdocs-wan.css"
+JS_URI = "assets/javascripts/mkdocs-wan.js"  # starts clips unless the reader prefers reduced motion
+ASSETS = {
+    CSS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.css",
+    JS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.js",
+}
 
 
 class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
@@ -96,13 +100,16 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         _register_fence(config)
         if CSS_URI not in config.extra_css:
             config.extra_css.append(CSS_URI)
+        if JS_URI not in map(str, config.extra_javascript):
+            config.extra_javascript.append(JS_URI)
         return config
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
-        if files.get_file_from_path(CSS_URI) is None:
-            # From the installed file, not `content=`: some plugins (mkdocs-static-i18n) expect
-            # every File to have a source path.
-            files.append(File.generated(config, CSS_URI, abs_src_path=str(STYLESHEET)))
+        for uri, path in ASSETS.items():
+            if files.get_file_from_path(uri) is None:
+                # From the installed file, not `content=`: some plugins (mkdocs-static-i18n) expect
+                # every File to have a source path.
+                files.append(File.generated(config, uri, abs_src_path=str(path)))
         if self.serve is not None:
             self.serve.forget_pending(files)
         return files

@@ -135,9 +135,9 @@ OUR_MARKUP = re.compile(
 #: The elements and attributes the plugin's markup may use, and nothing else.
 OUR_ELEMENTS = {
     "figure": {"class", "data-wan-key", "data-prompt", "data-model", "data-seed", "data-generator"},
-    "video": {"src", "poster", "width", "height", "muted", "playsinline", "loop", "autoplay", "controls",
-              "preload", "aria-label"},
-    "span": {"class", "data-search-exclude"}, "figcaption": set(),
+    "video": {"src", "poster", "width", "height", "muted", "playsinline", "loop", "data-wan-autoplay", "controls",
+              "preload", "aria-label", "aria-describedby"},
+    "span": {"class", "id", "data-search-exclude"}, "figcaption": set(),
     "div": {"class", "role", "aria-label", "style"}, "strong": set(), "p": {"class"}, "code": set(),
 }  # fmt: skip
 CLIP = "\ue000"  # stands for one directive (before) or one embed (after)

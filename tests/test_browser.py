@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def sites(tmp_path_factory):
     shutil.copytree(EXAMPLE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".cache", "site"))
     env = {"HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1", "PATH": "/usr/bin:/bin"}
     built = {}
-    for theme, args in (("material", []), ("mkdocs", ["-t", "mkdocs"])):
+    for theme, args in (("material", []), ("mkdocs", ["-t", "mkdocs"]), ("readthedocs", ["-t", "readthedocs"])):
         out = root / f"site-{theme}"
         cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out), *args]
         result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600)
@@ -86,7 +87,8 @@ STATE = """async (video) => {
   const start = video.currentTime;
   await new Promise(r => setTimeout(r, 400));
   return {ready: video.readyState, duration: video.duration, error: video.error && video.error.code,
-          paused: video.paused, muted: video.muted, advanced: video.currentTime !== start, autoplay: video.autoplay,
+          paused: video.paused, muted: video.muted, advanced: video.currentTime !== start,
+          autoplay: video.hasAttribute('data-wan-autoplay'),
           src: video.getAttribute('src')};
 }"""
 
@@ -155,5 +157,106 @@ def test_clips_scale_down_to_the_content_width(sites, browser, theme):
         for box in boxes:
             assert box["natural"] > 64 and 0 < box["width"] <= box["column"] + 0.5, box
             assert abs(box["width"] / box["height"] - box["ratio"]) < 0.05, box
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def axe_script(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """axe-core, pinned, from the npm registry (`npm pack`: no install, no browser download)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed (apt-get install npm)")
+    folder = tmp_path_factory.mktemp("axe")
+    packed = subprocess.run([npm, "pack", f"axe-core@{AXE_VERSION}", "--silent"], cwd=folder, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert packed.returncode == 0, packed.stderr
+    with tarfile.open(folder / packed.stdout.strip().splitlines()[-1]) as tar:
+        member = tar.extractfile("package/axe.min.js")
+        assert member is not None
+        return member.read().decode()
+
+
+AXE_VERSION = "4.14.1"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, {runOnly: {type: 'tag',
+      values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}});
+  const ours = (node) => node.target.some((sel) => {
+    const el = document.querySelector(sel);
+    return el && (el.closest('figure.wan-video') || el.closest('.wan-video-error'));
+  });
+  return result.violations.map((v) => ({id: v.id, help: v.help, nodes: v.nodes.filter(ours).map((n) => n.html)}))
+      .filter((v) => v.nodes.length);
+}"""
+
+
+def _pages_with_clips(site: Path) -> list[str]:
+    return sorted(
+        "/" + p.parent.relative_to(site).as_posix().strip(".") + "/"
+        for p in site.rglob("index.html")
+        if "wan-video" in p.read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    ("theme", "scheme"), [("material", "light"), ("material", "dark"), ("mkdocs", "light"), ("readthedocs", "light")]
+)
+def test_axe_finds_no_violation_in_the_plugins_markup(sites, browser, axe_script, theme, scheme):
+    server, base = serve(sites[theme])
+    try:
+        page = browser.new_context(color_scheme=scheme).new_page()
+        found = {}
+        for path in _pages_with_clips(sites[theme]):
+            page.goto(base + path.replace("//", "/"), wait_until="load")
+            page.add_script_tag(content=axe_script)
+            violations = page.evaluate(AXE_RUN)
+            if violations:
+                found[path] = violations
+        assert found == {}
+    finally:
+        server.shutdown()
+
+
+def test_reduced_motion_keeps_every_clip_still_and_motion_starts_them(sites, browser):
+    server, base = serve(sites["material"])
+    try:
+        for motion, moves in (("reduce", False), ("no-preference", True)):
+            page = browser.new_context(reduced_motion=motion).new_page()
+            page.goto(f"{base}/guide/options/", wait_until="load")
+            videos = page.locator("figure.wan-video video[data-wan-autoplay]")
+            assert videos.count() >= 10
+            for i in range(videos.count()):
+                video = videos.nth(i)
+                video.scroll_into_view_if_needed()  # browsers start autoplay clips once visible
+                page.wait_for_timeout(300)
+                state = video.evaluate("(v) => ({paused: v.paused, time: v.currentTime, autoplay: v.autoplay})")
+                if moves:
+                    assert state["autoplay"] and (state["time"] > 0 or not state["paused"]), (i, state)
+                else:
+                    assert not state["autoplay"] and state["paused"] and state["time"] == 0, (i, state)
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("theme", ["material", "mkdocs"])
+def test_moving_clips_can_be_paused_and_say_they_are_ai_generated(sites, browser, theme):
+    server, base = serve(sites[theme])
+    try:
+        page = browser.new_context().new_page()
+        checked = 0
+        for path in _pages_with_clips(sites[theme]):
+            page.goto(base + path.replace("//", "/"), wait_until="load")
+            videos = page.locator("figure.wan-video video")
+            for i in range(videos.count()):
+                video = videos.nth(i)
+                facts = video.evaluate(
+                    "(v) => ({auto: v.hasAttribute('data-wan-autoplay'), loop: v.loop, controls: v.controls,"
+                    " seconds: v.duration || 0})"
+                )
+                if facts["auto"] and (facts["loop"] or facts["seconds"] > 5):
+                    assert facts["controls"], (path, i, facts)  # WCAG 2.2.2: a way to pause it
+                playwright_api.expect(video).to_have_accessible_description(re.compile("AI-generated"))
+                checked += 1
+        assert checked >= 19
     finally:
         server.shutdown()

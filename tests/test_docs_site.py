@@ -168,7 +168,8 @@ def test_python_m_build_makes_a_wheel_and_sdist_that_pass_twine_check(tmp_path):
     import zipfile
 
     names = zipfile.ZipFile(dists[1]).namelist()
-    for needed in ("mkdocs_wan/py.typed", "mkdocs_wan/assets/mkdocs-wan.css", "mkdocs_wan/plugin.py"):
+    assets = ("mkdocs_wan/assets/mkdocs-wan.css", "mkdocs_wan/assets/mkdocs-wan.js")
+    for needed in ("mkdocs_wan/py.typed", *assets, "mkdocs_wan/plugin.py"):
         assert needed in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
     metadata = next(n for n in names if n.endswith("METADATA"))

@@ -25,26 +25,39 @@ def test_video_attributes():
     attrs = tags[1][1]
     assert attrs["src"] == "../assets/videos/k.mp4" and attrs["poster"] == "../assets/videos/k.jpg"
     assert (attrs["width"], attrs["height"]) == ("640", "352")
-    assert {"muted", "loop", "playsinline", "autoplay", "controls"} <= set(attrs)
+    assert {"muted", "loop", "playsinline", "data-wan-autoplay", "controls"} <= set(attrs)
+    assert "autoplay" not in attrs  # the script starts it, unless the reader prefers reduced motion
     assert attrs["preload"] == "metadata"
     assert attrs["aria-label"] == "Generated clip: A kite"
+    label = {"class": "wan-video-label", "id": attrs["aria-describedby"], "data-search-exclude": None}
+    assert tags[2] == ("span", label)
     assert "AI-generated" in html and "<figcaption>A kite</figcaption>" in html
 
 
 def test_switches_alt_and_caption():
-    assert {"autoplay", "loop", "controls"}.isdisjoint(video(Presentation(autoplay=False, loop=False, controls=False)))
+    still = video(Presentation(autoplay=False, loop=False, controls=False))
+    assert {"autoplay", "data-wan-autoplay", "loop", "controls"}.isdisjoint(still)
     assert video(Presentation(alt="A red kite on a blue sky"))["aria-label"] == "A red kite on a blue sky"
     html = video_html("v.mp4", "v.jpg", SPEC, 9, "A kite", "k", Presentation(caption=""), label=False)
-    assert "figcaption" not in html and "AI-generated" not in html
+    assert "figcaption" not in html  # no visible label, but the video is still described as AI-generated
+    assert '<span class="wan-video-label wan-visually-hidden" id="wan-ai-k"' in html
     html = video_html("v.mp4", "v.jpg", SPEC, 9, "A kite", "k", Presentation(caption="Close up"))
     assert "<figcaption>Close up</figcaption>" in html
 
 
-def test_long_autoplaying_clips_keep_their_controls():
-    no_controls = Presentation(controls=False)
-    assert "controls" in video(no_controls, frames=121)  # 121 frames at 24 fps = 5.04 s (WCAG 2.2.2)
-    assert "controls" not in video(no_controls, frames=97)  # 4 s
+def test_autoplaying_clips_that_loop_or_run_long_keep_their_controls():
+    """WCAG 2.2.2: moving content that starts by itself and loops, or lasts more than 5 s, is pausable."""
+    assert "controls" in video(Presentation(controls=False), frames=9)  # loops
+    once = Presentation(controls=False, loop=False)
+    assert "controls" in video(once, frames=121)  # 121 frames at 24 fps = 5.04 s
+    assert "controls" not in video(once, frames=97)  # 4 s, once
     assert "controls" not in video(Presentation(controls=False, autoplay=False), frames=121)
+
+
+def test_placeholder_names_follow_their_state():
+    pending = dict(start_tags(placeholder_html(SPEC, "A kite", "k")))["div"]["aria-label"]
+    absent = dict(start_tags(placeholder_html(SPEC, "A kite", "k", "not generated")))["div"]["aria-label"]
+    assert (pending, absent) == ("Generating clip: A kite", "Clip not generated: A kite")
 
 
 def test_provenance_data_attributes():

@@ -58,11 +58,13 @@ def test_build_delivers_poster_provenance_label_css_and_size(site):
     figure = re.search(r"<figure [^>]*>", html)[0]
     assert 'data-model="tiny"' in figure and 'data-seed="11"' in figure
     assert f'data-generator="mkdocs-wan {__version__}"' in figure and 'data-prompt="A labelled lighthouse"' in figure
-    assert '<span class="wan-video-label" data-search-exclude>AI-generated</span> ' in html
+    assert re.search(r'<span class="wan-video-label" id="wan-ai-\w+" data-search-exclude>AI-generated</span> ', html)
     poster = re.search(r'poster="([^"]+)"', html)[1]
     assert (page.parent / poster).resolve().is_file()
     assert 'href="../../assets/stylesheets/mkdocs-wan.css"' in html
     assert (site.site_dir / "assets" / "stylesheets" / "mkdocs-wan.css").is_file()
+    assert 'src="../../assets/javascripts/mkdocs-wan.js"' in html
+    assert (site.site_dir / "assets" / "javascripts" / "mkdocs-wan.js").is_file()
     clip = page.parent / re.search(r'<video src="([^"]+)"', html)[1]
     tags = read_metadata(clip.resolve())
     assert tags["title"] == "A labelled lighthouse"
@@ -74,7 +76,7 @@ def test_build_delivers_poster_provenance_label_css_and_size(site):
     assert result.returncode == 0, result.stderr
     assert summary("1 clips (MB), 1 generated, 0 cached", result.stderr), result.stderr
     html = page.read_text()
-    assert "<video " in html and "wan-video-label" not in html and "AI-generated</span>" not in html
+    assert "<video " in html and '<span class="wan-video-label wan-visually-hidden"' in html  # for screen readers
 
 
 def test_crf_changes_the_clip_and_its_size(site):

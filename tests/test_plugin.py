@@ -216,9 +216,11 @@ def test_strict_build_with_a_warning_generates_nothing(site):
 
 def test_an_overridden_controls_option_is_explained(site):
     site.options.update({"fps": 8, "frames": 49})  # 6.1 s: longer than WCAG's 5 s
-    site.page("index.md", "# C\n\n<!-- @video-gen A long kite {controls=false} -->\n\n<!-- @video-gen A short kite "
-              "{controls=false frames=9} -->\n")  # fmt: skip
+    site.page("index.md", "# C\n\n<!-- @video-gen A long kite {controls=false loop=false} -->\n\n<!-- @video-gen "
+              "A looping kite {controls=false frames=9} -->\n\n<!-- @video-gen A short kite {controls=false loop=false"
+              " frames=9} -->\n")  # fmt: skip
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
     assert "index.md:3: controls=false overridden: an autoplaying clip of 6.1 s keeps its controls" in result.stderr
-    assert "index.md:5: controls=false overridden" not in result.stderr
+    assert "index.md:5: controls=false overridden: an autoplaying clip that loops keeps its controls" in result.stderr
+    assert "index.md:7: controls=false overridden" not in result.stderr
