@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -138,13 +139,25 @@ def prune(config_file: str | None, dry_run: bool) -> None:
 @config_option
 @_run
 def verify(config_file: str | None) -> None:
-    """Re-check every cached clip (checksum, decodes, frame count); drop the bad ones, rebuild
-    lost index records from the records next to the clips. Exit 1 if anything was damaged."""
-    cache = _site(config_file, render=False).cache  # rendering would already drop bad clips
+    """Re-check every cached clip (checksum, decodes, frame count, Content Credentials); drop the
+    bad ones, rebuild lost index records from the records next to the clips. Exit 1 if anything
+    was damaged."""
+    engine = _site(config_file, render=False)  # rendering would already drop bad clips
+    cache, signing = engine.cache, engine.settings["credentials"]
+    anchor = cache.layout.credentials / "root.pem"
+    anchor_pem = anchor.read_bytes() if anchor.is_file() else None
     good = bad = rebuilt = 0
+    states: Counter[str] = Counter()
     for key in cache.clip_keys():
         unindexed = cache.index.get(key) is None
         problem = audit(cache, key)
+        if problem is None and signing:
+            from mkdocs_wan.credentials import manifest_state
+
+            state, _ = manifest_state(cache.path(key), anchor_pem)
+            states[state] += 1
+            if state == "Invalid":
+                problem = "its Content Credentials are Invalid: the clip was altered after it was signed"
         if problem is None:
             good += 1
             rebuilt += unindexed
@@ -158,5 +171,39 @@ def verify(config_file: str | None) -> None:
         f"{good + bad} cached clip files: {good} ok{restored}, {bad} bad (dropped), {len(swept)} stale temp "
         "files removed (files, not directives: each segment of a long clip is one too)"
     )
+    if signing:
+        counts = ", ".join(f"{states[state]} {state}" for state in ("Trusted", "Valid", "Invalid", "missing"))
+        click.echo(f"Content Credentials: {counts} (Trusted: signed by this cache's own identity)")
     if bad:
         sys.exit(1)
+
+
+@cli.command()
+@config_option
+@_run
+def sign(config_file: str | None) -> None:
+    """Re-sign every cached clip with the current signing identity (after changing it); the
+    frames stay bit-identical and no clip is regenerated. Fetched clips keep their producer's
+    manifest."""
+    engine = _site(config_file, render=False)
+    cache, signer = engine.cache, engine.settings.signer
+    if signer is None:
+        raise click.ClickException("`credentials: false` in mkdocs.yml: there is no identity to sign with")
+    signed = kept = 0
+    for key in cache.clip_keys():
+        record = cache.record(key)
+        if record is None or record.get("fetched_from") or audit(cache, key) is not None:
+            kept += 1
+            continue
+        facts = record.get("signed") or {
+            "key": key,
+            "model": record.get("model"),
+            "fingerprint": record.get("fingerprint"),
+        }
+        data = signer(cache.path(key).read_bytes(), facts)
+        meta = {k: v for k, v in record.items() if k not in ("sha256", "bytes", "created", "mtime_ns")}
+        meta["credentials"] = "local" if signer.identity.local else "team"
+        with cache.lock(key):
+            cache.store(key, lambda path, data=data: path.write_bytes(data), meta)
+        signed += 1
+    click.echo(f"{signed} clips signed, {kept} left as they were (fetched from another site, or damaged: run verify)")

@@ -36,6 +36,11 @@ class CacheLayout:
         return self.root / "tmp"
 
     @property
+    def credentials(self) -> Path:
+        """The local C2PA signing identity (private key included): never published."""
+        return self.root / "credentials"
+
+    @property
     def reload_sentinel(self) -> Path:
         """Touched by the serve worker when a clip lands; watched by the live server."""
         return self.root / "serve" / "reload.txt"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -33,6 +34,8 @@ from mkdocs_wan.stitch import crossfade
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from mkdocs_wan.credentials import Signer
 
 
 class Renderer(Protocol):
@@ -59,6 +62,7 @@ def run_plan(
     meta: Mapping[str, Any],
     on_step: Callable[[int, int, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    sign: Signer | None = None,
 ) -> bool:
     """Make every step of a plan that is not cached yet, in order; True if any was made here.
 
@@ -75,7 +79,7 @@ def run_plan(
         report = None if on_step is None else partial(_report, on_step, segment, len(segments))
         with cache.lock(step.key):
             if not cache.has(step.key):
-                _make_step(step, plan, cache, renderer, meta, report, should_stop)
+                _make_step(step, plan, cache, renderer, meta, report, should_stop, sign)
                 made = True
     return made
 
@@ -92,26 +96,39 @@ def _make_step(
     meta: Mapping[str, Any],
     on_step: Callable[[int, int], None] | None,
     should_stop: Callable[[], bool] | None,
+    sign: Signer | None = None,
 ) -> None:
+    facts: dict[str, Any] = {"title": step.title, "key": step.key, "model": meta.get("model", renderer.model.name)}
+    facts["fingerprint"] = meta.get("fingerprint", "")
     if isinstance(step, Stitch):
         frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
         tags = _tags(step.title, plan.display.seed, renderer)
         rendered = encode_rendered(frames, step.fps, step.crf, tags, cache.layout.tmp)
         record: dict[str, Any] = {"stitch": list(step.parts), "transition": step.transition}
+        facts["composed_from"] = list(step.parts)  # the segments, each signed on its own
     else:
         image = None
         if step.image is not None:
             image = load_image(step.image)
         elif step.spec.image and step.spec.image.startswith("clip:"):
             image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
+            facts["continues"] = step.spec.image.removeprefix("clip:")
         tags = _tags(step.title, step.spec.seed, renderer)
         rendered = renderer.render(step.spec, image, step.crf, tags, on_step, should_stop)
         record = {"spec": step.spec.as_dict()}
+        facts.update(prompt=step.spec.prompt, seed=step.spec.seed)
     record["timings"] = {stage: round(seconds, 3) for stage, seconds in rendered.timings.items()}
     final = step.key == plan.key
     if final:
         record["quality"] = rendered.quality
-    cache.store(step.key, lambda path: path.write_bytes(rendered.mp4), {**meta, **record, "frames": rendered.frames})
+    mp4 = rendered.mp4
+    if sign is not None:  # the last step before the cache: a later remux would drop the manifest
+        started = time.perf_counter()
+        mp4 = sign(mp4, facts, step.image if isinstance(step, Generate) else None)
+        record["timings"]["sign"] = round(time.perf_counter() - started, 3)
+        record["credentials"] = "local" if sign.identity.local else "team"
+        record["signed"] = {k: v for k, v in facts.items() if k != "title"} | {"title": step.title}
+    cache.store(step.key, lambda path: path.write_bytes(mp4), {**meta, **record, "frames": rendered.frames})
     if final:
         store_poster(cache, step.key, rendered.first_frame)
 
@@ -126,6 +143,7 @@ def generate_missing(
     cache: ClipCache,
     renderer: Renderer,
     meta: Mapping[str, Any],
+    sign: Signer | None = None,
 ) -> tuple[set[str], dict[str, GenerationError]]:
     """Run each `key -> plan` job (a tqdm bar over clips); return (keys made here, failures).
 
@@ -157,7 +175,7 @@ def generate_missing(
             if lines is not None:
                 lines.start()
             try:
-                if run_plan(plan, cache, renderer, meta, on_step):
+                if run_plan(plan, cache, renderer, meta, on_step, sign=sign):
                     made.add(key)
             except (ModelLoadError, CacheError):
                 raise

@@ -11,12 +11,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mkdocs_wan.keys import model_fingerprint
 from mkdocs_wan.models import ModelRef
 from mkdocs_wan.spec import FIELDS, SpecError, check_text, parse_bool, parse_crf
+
+if TYPE_CHECKING:
+    from mkdocs_wan.credentials import Signer
 
 DEFAULT_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 
@@ -109,6 +112,9 @@ OPTIONS: dict[str, Option] = {
     "attention": Option(None, _text("attention"), "diffusers attention backend, e.g. flash", optional=True),
     "compile": Option(False, _flag("compile"), "compile the transformer's repeated blocks"),
     "memory": Option("high", _choice("memory", "high", "low"), "low: group offload and VAE tiling (~24 GB GPUs)"),
+    "credentials": Option(True, _flag("credentials"), "sign every generated clip with C2PA Content Credentials"),
+    "signing_cert": Option(None, _text("signing_cert"), "PEM certificate chain for Content Credentials", optional=True),
+    "signing_key": Option(None, _text("signing_key"), "PEM private key of signing_cert", optional=True),
     "fetch_from": Option(None, _site_roots, "published sites to fetch missing clips from", optional=True),
     "backend": Option("local", _choice("backend", "local", "ray"), "render here or on a Ray cluster"),
     "ray_address": Option(None, _text("ray_address"), "empty: local Ray runtime; auto; ray://host:10001", True),
@@ -191,6 +197,15 @@ class Settings:
         for part in ("clips", "index"):
             if (root / part).exists() and not (root / part).is_dir():
                 raise SpecError(f"{root / part} should be a folder of the clip cache but is a file; move it away")
+
+    @cached_property
+    def signer(self) -> Signer | None:
+        """Signs each clip made for this site (None with `credentials: false`)."""
+        from mkdocs_wan.credentials import signer_for
+        from mkdocs_wan.layout import CacheLayout
+
+        folder = CacheLayout(self.cache_root).credentials
+        return signer_for(self["credentials"], self["signing_cert"], self["signing_key"], self.base_dir, folder)
 
     @property
     def meta(self) -> dict[str, str]:

@@ -177,7 +177,7 @@ class PageEngine:
         build = self.build
         self.cache.sweep()  # temp files of builds that were killed
         self.fetch()
-        made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta)
+        made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta, self.settings.signer)
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0
         stages: dict[str, float] = {}

@@ -211,7 +211,8 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             return "generate"
         renderer = lambda: backends.renderer(settings)  # noqa: E731 — runs in serve's worker thread
         fetch_from = settings["fetch_from"] or ()
-        return self.serve.defer(page.file.src_uri, page.file.abs_src_path, renderer, settings.meta, fetch_from)
+        source = page.file.abs_src_path
+        return self.serve.defer(page.file.src_uri, source, renderer, settings.meta, fetch_from, settings.signer)
 
     def _url(self, page: Page, config: MkDocsConfig, files: Files) -> UrlFor:
         """Publish a cached file once, at its stable content-addressed URL; link it from `page`."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mkdocs.livereload import LiveReloadServer
     from mkdocs.structure.files import Files
 
+    from mkdocs_wan.credentials import Signer
     from mkdocs_wan.pages import Defer
 
 
@@ -41,6 +42,7 @@ class _Job:
     meta: dict[str, Any] = field(compare=False)
     where: str = field(compare=False)
     fetch_from: tuple[str, ...] = field(default=(), compare=False)  # sites to try before generating
+    sign: Signer | None = field(default=None, compare=False)  # Content Credentials
 
 
 class ClipWorker:
@@ -66,6 +68,7 @@ class ClipWorker:
         page_mtime: float,
         where: str,
         fetch_from: Sequence[str] = (),
+        sign: Signer | None = None,
     ) -> None:
         """Queue a clip (or raise its priority if already queued); `renderer` is called when it runs,
         so connecting to a Ray cluster never blocks a page request."""
@@ -76,7 +79,7 @@ class ClipWorker:
             job = self._jobs.get(key)
             priority = (page_mtime, -next(self._order))
             if job is None or priority > job.priority:
-                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, tuple(fetch_from))
+                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, tuple(fetch_from), sign)
             self._wake.notify()
 
     def failure(self, key: str, page_mtime: float) -> str | None:
@@ -144,7 +147,7 @@ class ClipWorker:
         lines = ClipProgress(f"clip for {job.where}", job.plan.title)
         lines.start()
         try:
-            run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, should_stop=self._stop.is_set)
+            run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, self._stop.is_set, job.sign)
         except GenerationCancelled:
             log.info("cancelled clip for %s (nothing kept): %s", job.where, job.plan.title)
             return
@@ -216,6 +219,7 @@ class ServeSession:
         renderer: Callable[[], Renderer],
         meta: dict[str, Any],
         fetch_from: Sequence[str] = (),
+        sign: Signer | None = None,
     ) -> Defer:
         """The page engine's policy for this page's missing clips: queue, newest edit first; an
         earlier failure is shown until the page's source changes."""
@@ -224,7 +228,7 @@ class ServeSession:
         def defer(plan: Plan, where: str) -> str | None:
             failure = self.worker.failure(plan.key, mtime)
             if failure is None:
-                self.worker.submit(plan, renderer, meta, mtime, where, fetch_from)
+                self.worker.submit(plan, renderer, meta, mtime, where, fetch_from, sign)
                 self.pending_pages.add(page)
             return failure
 

@@ -1,0 +1,227 @@
+"""Content Credentials (C2PA): every clip the plugin makes says, in a signed manifest, that it is
+AI-generated — machine-readable and tamper-evident, unlike the visible label and the MP4 tags.
+
+The manifest holds a `c2pa.actions.v2` assertion (`c2pa.created`, IPTC source type
+`trainedAlgorithmicMedia`, mkdocs-wan as software agent) and an `org.mkdocs-wan.clip` assertion
+(prompt, seed, model and its fingerprint, cache key; for a stitched clip, the segments it was
+composed from); an image-to-video clip lists its start picture as an ingredient. Signing is the
+last step before a clip enters the cache (a later remux would drop the manifest).
+
+The signing identity is a team's certificate chain and key (options `signing_cert` and
+`signing_key`, or the environment variables `MKDOCS_WAN_SIGNING_CERT` / `MKDOCS_WAN_SIGNING_KEY`
+holding a path or the PEM itself, e.g. from a CI secret); without one, a local identity is made
+once under `<cache_dir>/credentials/` (never published): its clips validate as "Valid" (untrusted
+signer) anywhere else. c2pa and cryptography are imported only when a clip is signed or checked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from mkdocs_wan import __version__
+from mkdocs_wan.errors import ModelLoadError
+
+TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+CLIP_ASSERTION = "org.mkdocs-wan.clip"
+CERT_ENV, KEY_ENV = "MKDOCS_WAN_SIGNING_CERT", "MKDOCS_WAN_SIGNING_KEY"
+STATES = ("Trusted", "Valid", "Invalid", "missing")
+
+
+class CredentialsError(ModelLoadError):
+    """The signing identity cannot be loaded or made; like a model that cannot load, it stops the
+    build with one line (no clip could be signed), saying which file and why."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A certificate chain (leaf first, PEM), its private key (PKCS#8 PEM), and the root to trust."""
+
+    chain: bytes
+    key: bytes
+    anchor: bytes | None  # the local identity's root: `verify` reports its clips as Trusted
+    local: bool
+
+
+class Signer:
+    """Signs clip bytes with one identity, loaded (or made) when the first clip is signed, so a
+    fully cached build reads no key and imports no cryptography."""
+
+    def __init__(self, load: Callable[[], Identity]) -> None:
+        self._load = load
+        self._identity: Identity | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> Identity:
+        with self._lock:
+            if self._identity is None:
+                self._identity = self._load()
+            return self._identity
+
+    def __call__(self, mp4: bytes, facts: Mapping[str, Any], image: Path | None = None) -> bytes:
+        import c2pa
+
+        manifest = {
+            "claim_generator_info": [{"name": "mkdocs-wan", "version": __version__}],
+            "title": str(facts.get("title", "")),
+            "format": "video/mp4",
+            "assertions": [
+                {
+                    "label": "c2pa.actions.v2",
+                    "data": {
+                        "actions": [
+                            {
+                                "action": "c2pa.created",
+                                "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+                                "softwareAgent": {"name": "mkdocs-wan", "version": __version__},
+                            }
+                        ]
+                    },
+                },
+                {"label": CLIP_ASSERTION, "data": dict(facts)},
+            ],
+        }
+        info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, self.identity.chain, self.identity.key, None)
+        signer = c2pa.Signer.from_info(info)  # a Builder and a Signer sign once: new ones per clip
+        out = io.BytesIO()
+        with c2pa.Builder(manifest) as builder:
+            if image is not None:
+                kind = "image/png" if image.suffix.lower() == ".png" else "image/jpeg"
+                with image.open("rb") as picture:
+                    builder.add_ingredient({"title": image.name, "relationship": "inputTo"}, kind, picture)
+            builder.sign(signer, "video/mp4", io.BytesIO(mp4), out)
+        return out.getvalue()
+
+
+def signer_for(enabled: bool, cert: str | None, key: str | None, base_dir: Path, folder: Path) -> Signer | None:
+    """The build's signer, or None with `credentials: false`."""
+    return Signer(lambda: load_identity(cert, key, base_dir, folder)) if enabled else None
+
+
+def load_identity(cert: str | None, key: str | None, base_dir: Path, folder: Path) -> Identity:
+    """A team's identity (options, else environment), else the local one (made once)."""
+    cert = cert or os.environ.get(CERT_ENV) or None
+    key = key or os.environ.get(KEY_ENV) or None
+    if cert or key:
+        if not (cert and key):
+            raise CredentialsError(
+                "a signing certificate needs its key and the other way round: set both `signing_cert` and "
+                f"`signing_key` (or {CERT_ENV} and {KEY_ENV})"
+            )
+        return Identity(_pem(cert, base_dir, "signing_cert"), _pem(key, base_dir, "signing_key"), None, local=False)
+    return local_identity(folder)
+
+
+def _pem(value: str, base_dir: Path, name: str) -> bytes:
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode()
+    path = base_dir / value
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise CredentialsError(f"cannot read {name} {path}: {err.strerror or err}") from None
+    if b"-----BEGIN" not in data:
+        raise CredentialsError(f"{name} {path} is not a PEM file")
+    return data
+
+
+def local_identity(folder: Path) -> Identity:
+    """This cache's own signing identity: a P-256 root and a leaf it signs, made once, kept in
+    `folder` (inside the cache, never published). Its clips validate as Valid, untrusted signer."""
+    chain_file, key_file, root_file = folder / "chain.pem", folder / "key.pem", folder / "root.pem"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(folder / ".lock"):
+            if not (chain_file.is_file() and key_file.is_file() and root_file.is_file()):
+                chain, key, root = _make_identity()
+                for path, data in ((root_file, root), (chain_file, chain), (key_file, key)):
+                    scratch = path.with_suffix(".tmp")
+                    scratch.write_bytes(data)
+                    scratch.chmod(0o600)
+                    scratch.replace(path)
+            return Identity(chain_file.read_bytes(), key_file.read_bytes(), root_file.read_bytes(), local=True)
+    except OSError as err:
+        raise CredentialsError(
+            f"cannot make the local signing identity in {folder}: {err.strerror or err}; make the cache folder "
+            "writable, set `signing_cert` and `signing_key`, or `credentials: false`"
+        ) from None
+
+
+def _make_identity() -> tuple[bytes, bytes, bytes]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(common: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, common),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mkdocs-wan"),
+            ]
+        )
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650)
+    root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    usage = {"content_commitment": False, "data_encipherment": False, "key_agreement": False}
+    usage.update(encipher_only=False, decipher_only=False, key_encipherment=False)
+    ca_usage = x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **usage)
+    signing_usage = x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage)
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(name("mkdocs-wan local root"))
+        .issuer_name(name("mkdocs-wan local root"))
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(ca_usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name("mkdocs-wan local signer"))
+        .issuer_name(root.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(signing_usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    key = leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return leaf.public_bytes(pem) + root.public_bytes(pem), key, root.public_bytes(pem)
+
+
+def manifest_state(path: Path, anchor: bytes | None = None) -> tuple[str, dict[str, Any]]:
+    """(Trusted | Valid | Invalid | missing, the active manifest) of a clip; `anchor` is a root to trust."""
+    import c2pa
+
+    try:
+        with path.open("rb") as stream:
+            context = c2pa.Context.from_dict({"trust": {"user_anchors": anchor.decode()}}) if anchor else None
+            reader = c2pa.Reader("video/mp4", stream, context=context) if context else c2pa.Reader("video/mp4", stream)
+            state = reader.get_validation_state() or "Invalid"
+            store = json.loads(reader.json())
+    except c2pa.C2paError as err:
+        return ("missing", {}) if "ManifestNotFound" in type(err).__name__ + str(err) else ("Invalid", {})
+    manifest = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
+    return (state if state in STATES else "Invalid"), manifest
