@@ -152,12 +152,11 @@ def verify(config_file: str | None) -> None:
         unindexed = cache.index.get(key) is None
         problem = audit(cache, key)
         if problem is None and signing:
-            from mkdocs_wan.credentials import manifest_state
+            from mkdocs_wan.credentials import manifest_state, named_key
 
             state, _ = manifest_state(cache.path(key), anchor_pem)
             states[state] += 1
-            if state == "Invalid":
-                problem = "its Content Credentials are Invalid: the clip was altered after it was signed"
+            problem = named_key(cache.path(key), key, anchor_pem)
         if problem is None:
             good += 1
             rebuilt += unindexed
@@ -189,6 +188,7 @@ def sign(config_file: str | None) -> None:
     cache, signer = engine.cache, engine.settings.signer
     if signer is None:
         raise click.ClickException("`credentials: false` in mkdocs.yml: there is no identity to sign with")
+    local = signer.identity.local  # checked once, before any clip is touched
     signed = kept = 0
     for key in cache.clip_keys():
         record = cache.record(key)
@@ -200,9 +200,12 @@ def sign(config_file: str | None) -> None:
             "model": record.get("model"),
             "fingerprint": record.get("fingerprint"),
         }
-        data = signer(cache.path(key).read_bytes(), facts)
+        try:
+            data = signer(cache.path(key).read_bytes(), facts)
+        except Exception as err:  # noqa: BLE001 — c2pa's own errors: one line, nothing half-written
+            raise click.ClickException(f"cannot sign {key}.mp4: {type(err).__name__}: {err}") from None
         meta = {k: v for k, v in record.items() if k not in ("sha256", "bytes", "created", "mtime_ns")}
-        meta["credentials"] = "local" if signer.identity.local else "team"
+        meta["credentials"] = "local" if local else "team"
         with cache.lock(key):
             cache.store(key, lambda path, data=data: path.write_bytes(data), meta)
         signed += 1

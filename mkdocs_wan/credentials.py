@@ -118,8 +118,50 @@ def load_identity(cert: str | None, key: str | None, base_dir: Path, folder: Pat
                 "a signing certificate needs its key and the other way round: set both `signing_cert` and "
                 f"`signing_key` (or {CERT_ENV} and {KEY_ENV})"
             )
-        return Identity(_pem(cert, base_dir, "signing_cert"), _pem(key, base_dir, "signing_key"), None, local=False)
+        chain, private = _checked(_pem(cert, base_dir, "signing_cert"), _pem(key, base_dir, "signing_key"))
+        return Identity(chain, private, None, local=False)
     return local_identity(folder)
+
+
+def _checked(chain: bytes, key: bytes) -> tuple[bytes, bytes]:
+    """The chain and the key as c2pa wants them (PKCS#8), or one line saying what is wrong —
+    checked before any model work, so a bad identity never costs a generated clip."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        certs = x509.load_pem_x509_certificates(chain)
+    except ValueError as err:
+        raise CredentialsError(f"signing_cert holds no readable PEM certificate: {err}") from None
+    try:
+        private = serialization.load_pem_private_key(key, password=None)
+    except (ValueError, TypeError) as err:
+        raise CredentialsError(f"signing_key is not a readable, unencrypted PEM private key: {err}") from None
+    leaf = certs[0]
+    es256 = "Content Credentials are signed with ES256: use an EC P-256 key and a certificate for it"
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, ec.SECP256R1):
+        raise CredentialsError(f"signing_key is not an EC P-256 key; {es256}")
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if private.public_key().public_bytes(serialization.Encoding.DER, public) != leaf.public_key().public_bytes(
+        serialization.Encoding.DER, public
+    ):
+        raise CredentialsError("signing_key does not belong to the first certificate in signing_cert (the leaf)")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if not leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc:
+        raise CredentialsError(
+            f"the signing certificate is valid from {leaf.not_valid_before_utc:%Y-%m-%d} to "
+            f"{leaf.not_valid_after_utc:%Y-%m-%d}, not today; renew it"
+        )
+    if leaf.issuer == leaf.subject:
+        raise CredentialsError(
+            "the signing certificate is self-signed; C2PA needs a leaf certificate issued by a CA: put the "
+            "chain in signing_cert, leaf first"
+        )
+    pkcs8 = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return chain, pkcs8
 
 
 def _pem(value: str, base_dir: Path, name: str) -> bytes:
@@ -151,9 +193,10 @@ def local_identity(folder: Path) -> Identity:
                     scratch.replace(path)
             return Identity(chain_file.read_bytes(), key_file.read_bytes(), root_file.read_bytes(), local=True)
     except OSError as err:
+        fix = "move that file away" if folder.exists() and not folder.is_dir() else "make the cache folder writable"
         raise CredentialsError(
-            f"cannot make the local signing identity in {folder}: {err.strerror or err}; make the cache folder "
-            "writable, set `signing_cert` and `signing_key`, or `credentials: false`"
+            f"cannot make the local signing identity in {folder}: {err.strerror or err}; {fix}, set "
+            "`signing_cert` and `signing_key`, or `credentials: false`"
         ) from None
 
 
@@ -225,3 +268,16 @@ def manifest_state(path: Path, anchor: bytes | None = None) -> tuple[str, dict[s
         return ("missing", {}) if "ManifestNotFound" in type(err).__name__ + str(err) else ("Invalid", {})
     manifest = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
     return (state if state in STATES else "Invalid"), manifest
+
+
+def named_key(path: Path, key: str, anchor: bytes | None = None) -> str | None:
+    """Why a clip's manifest contradicts it being clip `key` (Invalid, or it names another key), or
+    None (it agrees, or there is no manifest to ask: clips made with `credentials: false`)."""
+    state, manifest = manifest_state(path, anchor)
+    if state == "Invalid":
+        return "its Content Credentials are Invalid: the clip was altered after it was signed"
+    assertions = {a.get("label"): a.get("data") for a in manifest.get("assertions", []) if isinstance(a, dict)}
+    named = (assertions.get(CLIP_ASSERTION) or {}).get("key")
+    if named not in (None, key):
+        return f"its Content Credentials say it is another clip ({str(named)[:12]}…)"
+    return None

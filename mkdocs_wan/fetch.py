@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     import requests
 
 CONNECT_TIMEOUT = 3.0  # seconds: a server that is down costs this once per build, not per clip
-READ_TIMEOUT = 20.0  # seconds without a byte
+READ_TIMEOUT = 10.0  # seconds without a byte: the server is treated as down for the build
+MIN_RATE = 64 * 1024  # bytes/s: a slower download (a drip) is cut off at its deadline
+DEADLINE_SLACK = 15.0  # seconds every download may take on top of its size at MIN_RATE
 WORKERS = 4  # downloads at once
 MAX_RECORD_BYTES = 64 * 1024
 CHUNK = 1 << 16
@@ -79,7 +82,7 @@ class Fetcher:
         fetched: dict[str, str] = {}
         if not plans:
             return fetched
-        log.info("fetching up to %d clips from %s", len(plans), ", ".join(self.roots))
+        log.info("fetching up to %d clips from %s", len(plans), ", ".join(map(redact, self.roots)))
         with ThreadPoolExecutor(min(WORKERS, len(plans)), thread_name_prefix="mkdocs-wan-fetch") as pool:
             futures = {key: pool.submit(self.fetch, plan, cache, meta) for key, plan in plans.items()}
         for key, future in futures.items():
@@ -103,16 +106,16 @@ class Fetcher:
                 with self._lock:
                     if root not in self._down:
                         self._down.add(root)
-                        log.warning("cannot reach %s (%s); not fetching from it in this build", root, err)
+                        log.warning("cannot reach %s (%s); not fetching from it in this build", redact(root), err)
                 continue
             except Unavailable as err:
                 if str(err):
-                    log.warning("%s: %s; not using it", clip_url, err)
+                    log.warning("%s: %s; not using it", redact(clip_url), err)
                 continue
             from mkdocs_wan.media import ensure_poster
 
             ensure_poster(cache, plan.key)
-            log.info("fetched %s (%s)", clip_url, plan.title[:60])
+            log.info("fetched %s (%s)", redact(clip_url), plan.title[:60])
             return clip_url
         return None
 
@@ -126,9 +129,11 @@ class Fetcher:
             if digest != record["sha256"]:
                 raise Unavailable(f"its bytes do not match the published checksum ({digest[:12]}…)")
             _check_media(path, plan)
+            _check_credentials(path, plan.key)
 
         if not isinstance(record.get("bytes"), int) or not 0 < record["bytes"] <= cap:
-            raise Unavailable(f"its record gives a size of {record.get('bytes')!r} bytes; the limit is {cap:,}")
+            shown = str(record.get("bytes"))[:20]
+            raise Unavailable(f"its record gives a size of {shown!r} bytes; the limit is {cap:,}")
         cache.store(
             plan.key,
             write,
@@ -140,7 +145,7 @@ class Fetcher:
             body = _read_capped(response, MAX_RECORD_BYTES, url)
         try:
             record = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise Unavailable("its record is not JSON") from None
         if not isinstance(record, dict):
             raise Unavailable("its record is not a JSON object")
@@ -161,15 +166,20 @@ class Fetcher:
         """Stream the clip into `path`, at most `size` bytes; its sha256."""
         digest = hashlib.sha256()
         got = 0
+        deadline = time.monotonic() + DEADLINE_SLACK + size / MIN_RATE
         with self._get(url) as response, path.open("wb") as out:
             try:
-                for chunk in response.iter_content(CHUNK):
+                for chunk in _chunks(response, deadline):
                     got += len(chunk)
                     if got > size:
                         raise Unavailable(f"it is larger than its published size of {size:,} bytes")
+                    if time.monotonic() > deadline:
+                        raise Unreachable(f"too slow: {got:,} of {size:,} bytes by the deadline")
                     digest.update(chunk)
                     out.write(chunk)
             except _network_errors() as err:
+                if _is_timeout(err):
+                    raise Unreachable(f"no data for {READ_TIMEOUT:.0f} s") from None
                 raise Unavailable(f"the download broke off: {_reason(err)}") from None
         if got != size:
             raise Unavailable(f"it is {got:,} bytes, not the published {size:,} (truncated)")
@@ -187,7 +197,7 @@ class Fetcher:
             response = session.get(url, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=True)
         except (requests.ConnectionError, requests.Timeout) as err:
             if isinstance(err, requests.ReadTimeout):
-                raise Unavailable(f"no answer within {READ_TIMEOUT:.0f} s") from None
+                raise Unreachable(f"no answer within {READ_TIMEOUT:.0f} s") from None
             raise Unreachable(_reason(err)) from None
         except requests.RequestException as err:  # e.g. a redirect to a non-http(s) scheme
             raise Unavailable(f"cannot fetch it: {_reason(err)}") from None
@@ -207,16 +217,48 @@ class Fetcher:
             self._session.close()
 
 
+def redact(url: str) -> str:
+    """A URL fit for a log: any user:password@ is replaced by ***@."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
 def _read_capped(response: requests.Response, cap: int, url: str) -> bytes:
     body = b""
+    deadline = time.monotonic() + DEADLINE_SLACK
     try:
-        for chunk in response.iter_content(CHUNK):
+        for chunk in _chunks(response, deadline):
             body += chunk
             if len(body) > cap:
                 raise Unavailable(f"its record is over {cap:,} bytes")
+            if time.monotonic() > deadline:
+                raise Unreachable("too slow: the record did not arrive by the deadline")
     except _network_errors() as err:
+        if _is_timeout(err):
+            raise Unreachable(f"no data for {READ_TIMEOUT:.0f} s") from None
         raise Unavailable(f"the download broke off: {_reason(err)}") from None
     return body
+
+
+def _chunks(response: requests.Response, deadline: float) -> Iterator[bytes]:
+    """The body as it arrives (`read1`: whatever the socket has, not a full chunk), so a server
+    that drips a byte at a time meets the deadline instead of stalling one read for hours."""
+    raw = response.raw
+    while True:
+        if time.monotonic() > deadline:
+            raise Unreachable("too slow: the download did not finish by its deadline")
+        chunk = raw.read1(CHUNK, decode_content=True)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _is_timeout(err: BaseException) -> bool:
+    import requests
+
+    return isinstance(err, requests.Timeout) or "timed out" in str(err).lower()
 
 
 def _check_media(path: Path, plan: Plan) -> None:
@@ -232,6 +274,16 @@ def _check_media(path: Path, plan: Plan) -> None:
         raise Unavailable(
             f"it is {frames} frames at {width}x{height}, not {plan.frames} at {display.width}x{display.height}"
         )
+
+
+def _check_credentials(path: Path, key: str) -> None:
+    """A record and its clip can both be swapped by whoever controls the server; a signed clip
+    names its own key in its manifest, which no one can change without the signature breaking."""
+    from mkdocs_wan.credentials import named_key
+
+    problem = named_key(path, key)
+    if problem is not None:
+        raise Unavailable(problem)
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:

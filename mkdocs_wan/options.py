@@ -73,9 +73,15 @@ def _site_roots(value: Any) -> list[str]:
     for root in roots:
         if not isinstance(root, str):
             raise SpecError(f"fetch_from must be a URL or a list of URLs, got {root!r}")
-        parts = urlsplit(check_text("fetch_from", root.strip(), limit=2_000))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SpecError(f"fetch_from takes http(s) site roots such as https://docs.example.com/, got {root!r}")
+        try:
+            parts = urlsplit(check_text("fetch_from", root.strip(), limit=2_000))
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # e.g. "http://[::1" or a port over 65535
+            valid = False
+        if not valid or parts.query or parts.fragment:
+            raise SpecError(
+                f"fetch_from takes http(s) site roots such as https://docs.example.com/, got {root[:200]!r}"
+            )
         checked.append(root.strip().rstrip("/") + "/")
     return checked
 

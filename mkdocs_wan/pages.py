@@ -177,6 +177,8 @@ class PageEngine:
         build = self.build
         self.cache.sweep()  # temp files of builds that were killed
         self.fetch()
+        if build.missing and self.settings.signer is not None:
+            self.settings.signer.identity  # noqa: B018 — a bad identity stops the build before any model work
         made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta, self.settings.signer)
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0

@@ -134,3 +134,34 @@ def test_an_incomplete_team_identity_is_one_clear_error(site: Site):
     result = site.build()
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "a signing certificate needs its key and the other way round" in result.stderr
+
+
+def _team(tmp_path: Path, chain: bytes, key: bytes) -> dict[str, str]:
+    (tmp_path / "team.pem").write_bytes(chain)
+    (tmp_path / "team.key").write_bytes(key)
+    return {"signing_cert": str(tmp_path / "team.pem"), "signing_key": str(tmp_path / "team.key")}
+
+
+def test_a_bad_team_identity_stops_the_build_before_any_model_work(site: Site, tmp_path: Path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    chain, key, _root = _make_identity()
+    other_chain, other_key, _ = _make_identity()
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    site.page("index.md", "# C\n\n<!-- @video-gen A kite -->\n")
+    bad_cert = b"-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n"
+    cases = [
+        ((chain, other_key), "signing_key does not belong to the first certificate"),
+        ((chain, rsa_key), "signing_key is not an EC P-256 key"),
+        ((bad_cert, key), "signing_cert holds no"),
+    ]
+    for (cert_pem, key_pem), message in cases:
+        site.options.update({"cache_dir": "cache", **_team(tmp_path, cert_pem, key_pem)})
+        result = site.build()
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "loaded model" not in result.stderr and "Traceback" not in result.stderr
+    site.options.update({"cache_dir": "cache", **_team(tmp_path, other_chain, other_key)})
+    assert site.build().returncode == 0  # a good team identity signs

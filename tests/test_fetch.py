@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import re
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,6 +176,9 @@ def test_a_redirect_to_another_scheme_is_refused(server, tmp_path):
     ("value", "message"),
     [
         ("file:///etc", "fetch_from takes http(s) site roots"),
+        ("http://[::1", "fetch_from takes http(s) site roots"),
+        ("http://127.0.0.1:99999/", "fetch_from takes http(s) site roots"),
+        ("https://docs.example.com/#top", "fetch_from takes http(s) site roots"),
         ("ftp://example.com/", "fetch_from takes http(s) site roots"),
         (["https://ok.example/", 7], "fetch_from must be a URL or a list of URLs"),
         ([], "fetch_from must be a URL or a list of URLs"),
@@ -210,3 +215,75 @@ def test_serve_fetches_in_its_worker_and_never_loads_the_model(server, tmp_path)
     finally:
         srv.proc.kill()
         srv.proc.wait()
+
+
+def test_a_swapped_clip_with_a_rewritten_record_is_caught_by_its_credentials(server, tmp_path):
+    """Whoever controls the server can rewrite a record to match foreign bytes; the signed
+    manifest still names the clip's own key."""
+    url, served, _ = server
+    videos = served / "assets" / "videos"
+    red, blue = re.findall(r'data-wan-key="(\w+)"', (served / "index.html").read_text())
+    shutil.copy(videos / f"{blue}.mp4", videos / f"{red}.mp4")
+    record = json.loads((videos / f"{blue}.json").read_text())
+    (videos / f"{red}.json").write_text(json.dumps({**record, "key": red}))
+    site = consumer(tmp_path, url)
+    result = site.build()
+    warning = [line for line in result.stderr.splitlines() if f"{red}.mp4" in line]
+    assert len(warning) == 1 and "its Content Credentials say it is another clip" in warning[0], result.stderr
+    assert not (tmp_path / "consumer-cache" / "clips" / f"{red}.mp4").exists()
+
+
+class _Stalling(http.server.BaseHTTPRequestHandler):
+    """Records arrive, clips drip one byte at a time (or, with `silent`, nothing ever comes)."""
+
+    silent = False
+    served: Path
+
+    def do_GET(self) -> None:
+        if self.silent:
+            time.sleep(60)
+            return
+        body = (self.served / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path.endswith(".json"):
+            self.wfile.write(body)
+            return
+        for byte in body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(1.0)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("silent", [True, False], ids=["silent", "drip"])
+def test_a_stalling_server_costs_one_deadline_per_build_not_a_hang(server, tmp_path, silent):
+    _, served, _ = server
+    handler = type("Handler", (_Stalling,), {"silent": silent, "served": served})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        site = consumer(tmp_path, f"http://user:secret@127.0.0.1:{httpd.server_address[1]}/")
+        started = time.monotonic()
+        result = site.build()
+        assert time.monotonic() - started < 60, result.stderr
+    finally:
+        httpd.shutdown()
+    assert result.returncode == 0, result.stderr
+    down = [line for line in result.stderr.splitlines() if "cannot reach" in line]
+    assert len(down) == 1, result.stderr
+    assert "secret" not in result.stderr and "***@127.0.0.1" in down[0]
+    assert summary("3 clips (MB), 0 generated, 0 fetched, 0 cached, 3 missing (generate: never)", result.stderr)
+
+
+def test_a_record_nested_beyond_reason_is_not_json(server, tmp_path):
+    url, served, _ = server
+    red = re.findall(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[0]
+    (served / "assets" / "videos" / f"{red}.json").write_text("[" * 60_000)
+    result = consumer(tmp_path, url).build()
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert f"{red}.json" not in result.stderr and "its record is not JSON; not using it" in result.stderr
