@@ -143,7 +143,10 @@ def test_a_site_without_superfences_renders_exactly_as_before(tmp_path: Path, sh
         result = mkdocs_build(site, "--strict")
         assert result.returncode == 0, result.stderr
         built[name] = site.site_dir
-    css = re.compile(r'\s*<link href="[./]*assets/stylesheets/mkdocs-wan\.css" rel="stylesheet">')
+    css = re.compile(  # the plugin's own stylesheet and script: on every page, by design
+        r'\s*<link href="[./]*assets/stylesheets/mkdocs-wan\.css" rel="stylesheet">'
+        r'|\s*<script src="[./]*assets/javascripts/mkdocs-wan\.js"></script>'
+    )
     stamp = re.compile(r"<!--\nMkDocs version.*?-->", re.S)  # the build time differs, of course
     compared = 0
     for before_path in sorted(built["without"].rglob("*.html")):
