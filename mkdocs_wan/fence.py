@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from markdown import Extension, Markdown
-from markdown.extensions.fenced_code import FencedBlockPreprocessor
 from markdown.preprocessors import Preprocessor
 
 from mkdocs_wan.directives import FENCE_NAME, fence_format
@@ -23,6 +22,10 @@ _PRIORITY = 26  # fenced_code's preprocessor is 25: ours must see the fences fir
 
 class _VideoGenFences(Preprocessor):
     def run(self, lines: list[str]) -> list[str]:
+        # Imported here: fenced_code pulls in codehilite and Pygments (~13 ms), which a site with
+        # SuperFences (the plugin never registers this there) should not pay for at import.
+        from markdown.extensions.fenced_code import FencedBlockPreprocessor
+
         text = "\n".join(lines)
         out: list[str] = []
         end = 0
