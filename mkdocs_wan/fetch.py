@@ -142,7 +142,7 @@ class Fetcher:
 
     def _record(self, url: str, plan: Plan) -> dict[str, Any]:
         with self._get(url) as response:
-            body = _read_capped(response, MAX_RECORD_BYTES, url)
+            body = _read_capped(response, MAX_RECORD_BYTES)
         try:
             record = json.loads(body)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -225,7 +225,7 @@ def redact(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
-def _read_capped(response: requests.Response, cap: int, url: str) -> bytes:
+def _read_capped(response: requests.Response, cap: int) -> bytes:
     body = b""
     deadline = time.monotonic() + DEADLINE_SLACK
     try:
