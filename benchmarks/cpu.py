@@ -100,10 +100,10 @@ def plugin_import_ms(runs: int = 5) -> float:
 
 
 def tiny_seconds_per_clip(cache: Path, repeats: int = 7) -> dict[str, float]:
-    from mkdocs_wan.generate import WanGenerator
-    from mkdocs_wan.models import ModelRef
-    from mkdocs_wan.plan import DRAFT_HOOK, draft_steps
-    from mkdocs_wan.spec import ClipSpec
+    from mkdocs_wan.models.reference import ModelRef
+    from mkdocs_wan.page.spec import ClipSpec
+    from mkdocs_wan.render.generate import WanGenerator
+    from mkdocs_wan.settings.options import DRAFT_HOOK, draft_steps
 
     generator = WanGenerator(ModelRef.resolve("tiny", cache), cache)
     generator.load()

@@ -5,7 +5,7 @@ Check the script on a CPU with the tiny layout:  python benchmarks/gpu.py --tiny
 
 No download: every module is built from the real TI2V-5B config with random bf16 weights (time
 and memory do not depend on weight values), saved, loaded with `from_pretrained` and driven
-through `mkdocs_wan.generate.WanGenerator`, i.e. the plugin's own code path. For each variant
+through `mkdocs_wan.render.generate.WanGenerator`, i.e. the plugin's own code path. For each variant
 and size it reports s/step, s/clip end-to-end (text encode + denoise + VAE decode), peak VRAM,
 and the MFU of the denoising loop against 800 TF/s. Writes benchmarks/results/gpu-<date>.json.
 """
@@ -67,7 +67,7 @@ def transformer_flops(width: int, height: int, frames: int, text_tokens: int = 5
 def build_pipeline(folder: Path, tiny: bool) -> None:
     """Save a random-weight TI2V-5B-shaped pipeline (or the tiny one) for `from_pretrained`."""
     if tiny:
-        from mkdocs_wan.tiny import build_tiny_pipeline
+        from mkdocs_wan.render.tiny import build_tiny_pipeline
 
         build_tiny_pipeline().save_pretrained(folder)
         return
@@ -75,7 +75,7 @@ def build_pipeline(folder: Path, tiny: bool) -> None:
     from diffusers import AutoencoderKLWan, UniPCMultistepScheduler, WanPipeline, WanTransformer3DModel
     from transformers import T5TokenizerFast, UMT5Config, UMT5EncoderModel
 
-    from mkdocs_wan.tiny import _WORDS
+    from mkdocs_wan.render.tiny import _WORDS
 
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *((f"\u2581{w}", -5.0) for w in _WORDS.split())]
     torch.set_default_dtype(torch.bfloat16)  # create the 10.7 B parameters directly in bf16
@@ -98,11 +98,10 @@ def measure(folder: Path, variant: str, size: str, steps: int, tiny: bool) -> di
     """Time one clip (after a 2-step warm-up) for one variant and size."""
     import torch
 
-    from mkdocs_wan.generate import WanGenerator
-    from mkdocs_wan.models import ModelRef
-    from mkdocs_wan.options import Tuning
-    from mkdocs_wan.plan import DRAFT_HOOK, draft_steps
-    from mkdocs_wan.spec import ClipSpec
+    from mkdocs_wan.models.reference import ModelRef
+    from mkdocs_wan.page.spec import ClipSpec
+    from mkdocs_wan.render.generate import WanGenerator
+    from mkdocs_wan.settings.options import DRAFT_HOOK, Tuning, draft_steps
 
     tuning, draft, plain = VARIANTS[variant]
     width, height, frames = (64, 64, 9) if tiny else SIZES[size]

@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mkdocs_wan.raypool import RayPool
-    from mkdocs_wan.spec import ClipSpec
+    from mkdocs_wan.page.spec import ClipSpec
+    from mkdocs_wan.render.raypool import RayPool
 
 RESULTS = Path(__file__).parent / "results"
 
 
 def clips_per_second(pool: RayPool, specs: list[ClipSpec]) -> float:
-    from mkdocs_wan.cache import ClipCache
-    from mkdocs_wan.make import generate_missing
-    from mkdocs_wan.plan import Generate, Plan
+    from mkdocs_wan.build.jobs import generate_missing
+    from mkdocs_wan.build.plan import Generate, Plan
+    from mkdocs_wan.store.cache import ClipCache
 
     with tempfile.TemporaryDirectory() as tmp:
         jobs = {f"k{i}": Plan((Generate(f"k{i}", s),), s, s.prompt) for i, s in enumerate(specs)}
@@ -50,10 +50,10 @@ def main() -> None:
 
     import ray
 
-    from mkdocs_wan.generate import WanGenerator
-    from mkdocs_wan.models import ModelRef
-    from mkdocs_wan.raypool import RayPool
-    from mkdocs_wan.spec import ClipSpec
+    from mkdocs_wan.models.reference import ModelRef
+    from mkdocs_wan.page.spec import ClipSpec
+    from mkdocs_wan.render.generate import WanGenerator
+    from mkdocs_wan.render.raypool import RayPool
 
     logging.getLogger("mkdocs").setLevel(logging.ERROR)  # no progress bar in the numbers
     cache = Path(tempfile.mkdtemp())

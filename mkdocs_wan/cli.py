@@ -7,17 +7,19 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 from mkdocs.exceptions import MkDocsException
 
-from mkdocs_wan import backends
-from mkdocs_wan.cache import CacheError
+from mkdocs_wan.build.engine import PageEngine
 from mkdocs_wan.collect import load_site, render_pages
 from mkdocs_wan.errors import ModelLoadError
-from mkdocs_wan.media import audit
-from mkdocs_wan.pages import PageEngine
+from mkdocs_wan.media.posters import audit
+from mkdocs_wan.render import backends
+from mkdocs_wan.render.tiny import KINDS, save_tiny
+from mkdocs_wan.store.cache import CacheError
 
 config_option = click.option(
     "-f",
@@ -28,14 +30,16 @@ config_option = click.option(
 )
 
 
-def _site(config_file: str | None, verbose: bool = False, render: bool = True) -> PageEngine:
-    """Load the site and (with `render`) its pages; the page engine's record holds every clip."""
+def _site(config_file: str | None, verbose: bool = False, render: bool = True, preset: str | None = None) -> PageEngine:
+    """Load the site and (with `render`) its pages; the page engine's record holds every clip.
+    `preset` replaces the site's (`--preset preview` makes the preview model's clips)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
     logger = logging.getLogger("mkdocs")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    config, plugin = load_site(config_file, generate="auto")  # the command decides what to generate
+    overrides = {"generate": "auto"} | ({"preset": preset} if preset else {})  # the command decides
+    config, plugin = load_site(config_file, **overrides)
     if render:
         render_pages(config)
     assert plugin.engine is not None
@@ -64,11 +68,17 @@ def cli() -> None:
 
 @cli.command()
 @config_option
+@click.option(
+    "--preset",
+    type=click.Choice(["final", "draft", "preview"]),
+    default=None,
+    help="Override the site's preset (preview: the preview_model's clips).",
+)
 @_run
-def generate(config_file: str | None) -> None:
+def generate(config_file: str | None, preset: str | None) -> None:
     """Generate every clip the site needs into the cache, without building the site."""
     started = time.perf_counter()
-    engine = _site(config_file, verbose=True)
+    engine = _site(config_file, verbose=True, preset=preset)
     engine.warn = lambda message: click.echo(message, err=True)
     if engine.build.missing:
         engine.generate(backends.renderer(engine.settings))
@@ -152,7 +162,7 @@ def verify(config_file: str | None) -> None:
         unindexed = cache.index.get(key) is None
         problem = audit(cache, key)
         if problem is None and signing:
-            from mkdocs_wan.credentials import manifest_state, named_key
+            from mkdocs_wan.media.credentials import manifest_state, named_key
 
             state, _ = manifest_state(cache.path(key), anchor_pem)
             states[state] += 1
@@ -185,7 +195,7 @@ def sign(config_file: str | None) -> None:
     frames stay bit-identical and no clip is regenerated. Fetched clips keep their producer's
     manifest."""
     engine = _site(config_file, render=False)
-    cache, signer = engine.cache, engine.settings.signer
+    cache, signer = engine.cache, engine.signer
     if signer is None:
         raise click.ClickException("`credentials: false` in mkdocs.yml: there is no identity to sign with")
     local = signer.identity.local  # checked once, before any clip is touched
@@ -210,3 +220,16 @@ def sign(config_file: str | None) -> None:
             cache.store(key, lambda path, data=data: path.write_bytes(data), meta)
         signed += 1
     click.echo(f"{signed} clips signed, {kept} left as they were (fetched from another site, or damaged: run verify)")
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(sorted(KINDS)))
+@click.argument("folder", type=click.Path(file_okay=False))
+def tiny(kind: str, folder: str) -> None:
+    """Write a tiny random-weight pipeline of one Wan family to FOLDER (its clips are noise):
+    point `model:` at it to try that family's whole path offline."""
+    target = Path(folder)
+    if target.exists() and any(target.iterdir()):
+        raise click.ClickException(f"{folder} is not empty; give a new or empty folder")
+    save_tiny(kind, target)
+    click.echo(f"wrote a tiny {KINDS[kind]} pipeline to {folder}; set `model: {folder}` to use it")

@@ -10,8 +10,8 @@ from typing import Any
 
 from mkdocs.config import base
 
-from mkdocs_wan.options import OPTIONS, Option
-from mkdocs_wan.spec import SpecError
+from mkdocs_wan.page.spec import SpecError
+from mkdocs_wan.settings.options import OPTIONS, Option
 
 
 class _Validated(base.BaseConfigOption[Any]):

@@ -28,12 +28,12 @@ import markdown
 from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
 
-from mkdocs_wan import backends
-from mkdocs_wan.cache import CacheError, ClipCache
+from mkdocs_wan.build.engine import PageEngine
 from mkdocs_wan.errors import ModelLoadError
-from mkdocs_wan.options import OPTIONS, Settings
-from mkdocs_wan.pages import PageEngine
-from mkdocs_wan.spec import SpecError, check_text
+from mkdocs_wan.page.spec import SpecError, check_text
+from mkdocs_wan.render import backends
+from mkdocs_wan.settings.options import OPTIONS, Settings
+from mkdocs_wan.store.cache import CacheError, ClipCache
 
 #: Options of the extension alone; everything else is the plugin's schema.
 OWN_OPTIONS: dict[str, list[Any]] = {
@@ -84,6 +84,7 @@ class WanExtension(markdown.Extension):
             _check_own_options(opt)
             settings = Settings.from_options({n: opt[n] for n in OPTIONS}, Path.cwd(), Path(opt["docs_dir"]))
             settings.check_placement(Path(opt["site_dir"]) if opt["site_dir"] else None)
+            settings.check_model()
             if not (settings.docs_dir / opt["static_dir"]).resolve().is_relative_to(settings.docs_dir):
                 raise SpecError(f"static_dir {opt['static_dir']!r} must stay inside docs_dir ({settings.docs_dir})")
         except SpecError as err:

@@ -15,7 +15,7 @@ import markdown
 import pytest
 import yaml
 
-from mkdocs_wan.directives import Directive, custom_fence, find_directives
+from mkdocs_wan.page.directives import Directive, custom_fence, find_directives
 
 #: CI sets this: a test that would skip because a prerequisite is missing (Chromium, Ray, a
 #: network namespace, tmpfs, an engine) fails instead, so a green run means everything ran.

@@ -13,13 +13,13 @@ import time
 import pytest
 import yaml
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.generate import ModelLoadError, WanGenerator
-from mkdocs_wan.make import generate_missing
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Generate, Plan
-from mkdocs_wan.raypool import RayPool
-from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.build.jobs import generate_missing
+from mkdocs_wan.build.plan import Generate, Plan
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.render.generate import ModelLoadError, WanGenerator
+from mkdocs_wan.render.raypool import RayPool
+from mkdocs_wan.store.cache import ClipCache
 
 pytestmark = pytest.mark.skipif(os.environ.get("MKDOCS_WAN_NETNS") != "1", reason="run by test_ray.py in a netns")
 TAGS = {"title": "t", "comment": "c"}

@@ -12,10 +12,10 @@ import time
 import pytest
 
 from mkdocs_wan.errors import GenerationError
-from mkdocs_wan.generate import WanGenerator
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.raypool import ATTEMPTS, RayPool
-from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.render.generate import WanGenerator
+from mkdocs_wan.render.raypool import ATTEMPTS, RayPool
 
 pytestmark = pytest.mark.skipif(os.environ.get("MKDOCS_WAN_NETNS") != "1", reason="run by test_ray.py in a netns")
 

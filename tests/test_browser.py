@@ -19,7 +19,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from mkdocs_wan.encode import count_frames
+from mkdocs_wan.media.encode import count_frames
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"

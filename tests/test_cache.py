@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.directives import parse_options
-from mkdocs_wan.keys import clip_key
-from mkdocs_wan.plan import plan_clip
-from mkdocs_wan.spec import ClipSpec, build_spec
+from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.page.directives import parse_options
+from mkdocs_wan.page.spec import ClipSpec, build_spec
+from mkdocs_wan.store.cache import ClipCache
+from mkdocs_wan.store.keys import clip_key
 from tests.test_spec import DEFAULTS
 
 pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
@@ -26,7 +26,8 @@ BASE = ClipSpec("A kite", "", 1, 9, 24, 64, 64, 2, 5.0)
 CHANGES = {
     "prompt": "A dog", "negative_prompt": "blurry", "seed": 2, "frames": 13, "fps": 12,
     "width": 96, "height": 96, "steps": 3, "guidance": 4.0, "image": "sha256:00ff",
-    "cache_hook": "first-block-cache:0.1",
+    "cache_hook": "first-block-cache:0.1", "guidance_2": 3.0, "sampler": "dmd:1000,757,522@5",
+    "lora": "transformer=0123456789abcdef",
 }  # fmt: skip
 
 
@@ -115,11 +116,12 @@ def test_published_clips_are_world_readable(tmp_path):
 
 def test_the_model_part_of_the_key(tmp_path):
     """Revision, dtype and a local folder's configs and weight sizes are in every key; the device is not."""
-    from mkdocs_wan.options import Settings
+    from mkdocs_wan.settings.options import Settings
 
     def plan_key(**options: object) -> str:
-        settings = Settings.from_options({"model": "org/wan", **options}, tmp_path, tmp_path)
-        return plan_clip({"prompt": "A kite"}, settings.clip_defaults, "", settings.fingerprint, settings["crf"]).key
+        settings = Settings.from_options({"model": "Wan-AI/Wan2.2-TI2V-5B-Diffusers", **options}, tmp_path, tmp_path)
+        defaults, family = settings.clip_defaults, settings.family
+        return plan_clip({"prompt": "A kite"}, defaults, "", settings.fingerprint, settings["crf"], family=family).key
 
     base = plan_key()
     assert plan_key(revision="v2") != base and plan_key(revision="main") == base  # main is the default
@@ -129,12 +131,12 @@ def test_the_model_part_of_the_key(tmp_path):
     weights = tmp_path / "weights"
     (weights / "transformer").mkdir(parents=True)
     (weights / "model_index.json").write_text('{"_class_name": "WanPipeline"}')
-    (weights / "transformer" / "config.json").write_text('{"num_layers": 30}')
+    (weights / "transformer" / "config.json").write_text('{"in_channels": 48, "num_layers": 30}')
     (weights / "transformer" / "model.safetensors").write_bytes(b"\0" * 100)
     local = plan_key(model="./weights")
-    (weights / "transformer" / "config.json").write_text('{"num_layers": 30}\n')  # same JSON, other bytes
+    (weights / "transformer" / "config.json").write_text('{"num_layers": 30, "in_channels": 48}\n')  # same JSON
     assert plan_key(model="./weights") == local
-    (weights / "transformer" / "config.json").write_text('{"num_layers": 40}')
+    (weights / "transformer" / "config.json").write_text('{"in_channels": 48, "num_layers": 40}')
     retrained = plan_key(model="./weights")
     (weights / "transformer" / "model.safetensors").write_bytes(b"\0" * 101)
     assert len({base, local, retrained, plan_key(model="./weights")}) == 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import summary
 
-from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.store.cache import ClipCache
 
 PAGES = {
     "index.md": "# Home\n\n<!-- @video-gen A lantern swinging in the dark -->\n",
@@ -98,7 +98,7 @@ def test_errors_are_one_line(site):
     site.page("index.md", "<!-- @video-gen A -->\n")
     result = site.cli("generate")
     assert result.returncode == 1
-    assert "Error: cannot load model ./no-weights-here" in result.stderr and "Traceback" not in result.stderr
+    assert "Error: model: ./no-weights-here: no such folder (" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_prune_keeps_the_segments_of_a_referenced_stitched_clip(site):

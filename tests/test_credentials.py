@@ -13,9 +13,9 @@ import pytest
 from conftest import Site, summary
 from PIL import Image
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.credentials import CLIP_ASSERTION, TRAINED_ALGORITHMIC_MEDIA, _make_identity, manifest_state
-from mkdocs_wan.encode import decode_mp4
+from mkdocs_wan.media.credentials import CLIP_ASSERTION, TRAINED_ALGORITHMIC_MEDIA, _make_identity, manifest_state
+from mkdocs_wan.media.encode import decode_mp4
+from mkdocs_wan.store.cache import ClipCache
 
 pytest.importorskip("c2pa")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mkdocs_wan.directives import DirectiveError, parse_options
+from mkdocs_wan.page.directives import DirectiveError, parse_options
 
 pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
 

@@ -19,7 +19,7 @@ ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "example_site" / "docs"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 ERRORS = {"SpecError", "DirectiveError", "ModelLoadError", "CacheError", "GenerationError", "PluginError"}
-ERRORS |= {"CredentialsError"}
+ERRORS |= {"CredentialsError", "FamilyError"}
 
 
 def _copy_checkout(target: Path) -> Path:
@@ -71,7 +71,7 @@ def test_the_docs_site_builds_strict_with_a_clip_next_to_every_example(tmp_path)
 def _messages() -> list[tuple[str, str]]:
     """The fixed words of every error the package raises and every warning it logs."""
     found = []
-    for module in sorted((ROOT / "mkdocs_wan").glob("*.py")):
+    for module in sorted((ROOT / "mkdocs_wan").rglob("*.py")):
         for node in ast.walk(ast.parse(module.read_text())):
             text = None
             if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
@@ -88,7 +88,7 @@ def _messages() -> list[tuple[str, str]]:
                 continue
             words = max((p.strip(" :;,") for p in parts), key=len, default="")
             if len(words) >= 12:
-                found.append((f"{module.name}:{node.lineno}", words.split("%")[0].strip()))
+                found.append((f"{module.relative_to(ROOT / 'mkdocs_wan')}:{node.lineno}", words.split("%")[0].strip()))
     return found
 
 

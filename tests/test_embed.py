@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import start_tags
 
-from mkdocs_wan.embed import error_html, placeholder_html, video_html
-from mkdocs_wan.spec import ClipSpec, Presentation, SpecError, presentation_of
+from mkdocs_wan.page.embed import error_html, placeholder_html, video_html
+from mkdocs_wan.page.spec import ClipSpec, Presentation, SpecError, presentation_of
 
 pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from mkdocs_wan.encode import count_frames, encode_mp4
+from mkdocs_wan.media.encode import count_frames, encode_mp4
 
 
 def top_level_atoms(path: Path) -> list[str]:

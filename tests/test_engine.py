@@ -12,9 +12,9 @@ import markdown
 from conftest import start_tags
 from PIL import Image
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import read_metadata
 from mkdocs_wan.extension import WanExtension
+from mkdocs_wan.media.encode import read_metadata
+from mkdocs_wan.store.cache import ClipCache
 
 TINY = {"model": "tiny", "size": "64x64", "frames": 5, "steps": 1}
 
@@ -89,29 +89,68 @@ def test_extension_reads_integer_options_given_as_numbers(tmp_path, shared_cache
     assert 'data-seed="42"' in html
 
 
+#: The stages, lowest first: a package imports only packages before it (and the base modules).
+LAYERS = ["models", "page", "settings", "store", "media", "render", "build"]
+BASE = {"errors", "logs", ""}  # "" is `from mkdocs_wan import __version__`
+FRONT_ENDS = {"plugin", "site", "config", "extension", "cli", "collect", "serve", "__main__", "directives"}
+
+
+def _imports(module: Path) -> set[str]:
+    """The mkdocs_wan packages or top-level modules a file imports, lazily or not."""
+    found = set(re.findall(r"^\s*(?:from|import) mkdocs_wan\.?(\w*)", module.read_text(), re.MULTILINE))
+    found |= {f"{package}" for package in re.findall(r"^\s*from mkdocs_wan import (\w+)", module.read_text(), re.M)}
+    return found - {"__version__"}
+
+
+def test_packages_import_only_lower_stages_and_never_a_front_end():
+    package = Path(__file__).parent.parent / "mkdocs_wan"
+    top = {p.stem for p in package.glob("*.py")} | {p.name for p in package.iterdir() if p.is_dir()}
+    assert top - {"__init__", "assets", "__pycache__", "py"} == set(LAYERS) | BASE - {""} | FRONT_ENDS
+    offenders = []
+    for layer, name in enumerate(LAYERS):
+        allowed = set(LAYERS[: layer + 1]) | BASE
+        for module in (package / name).glob("*.py"):
+            offenders += [f"{name}/{module.name} -> {dep}" for dep in _imports(module) - allowed]
+    for name in BASE - {""}:
+        offenders += [f"{name}.py -> {dep}" for dep in _imports(package / f"{name}.py") - {""}]
+    assert offenders == []
+
+
 def test_lower_layers_import_neither_torch_nor_the_encoder_nor_mkdocs():
-    modules = ["directives", "spec", "plan", "keys", "cache", "layout", "models", "options", "images", "pages"]
+    """A fully cached build reads pages, settings and the store: none of that may pull in model
+    code, the encoder, numpy or MkDocs (the page engine adds those only when a clip is missing)."""
+    modules = [
+        f"{package}.{path.stem}"
+        for package in ("models", "page", "settings", "store")
+        for path in (Path(__file__).parent.parent / "mkdocs_wan" / package).glob("*.py")
+    ] + ["build.engine", "build.plan"]
     code = (
         "import json, sys\n"
         + "".join(f"import mkdocs_wan.{name}\n" for name in modules)
         + "print(json.dumps(sorted(sys.modules)))"
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout)
-    leaked = [
-        m for m in loaded if m.split(".")[0] in {"torch", "diffusers", "transformers", "mkdocs", "imageio_ffmpeg"}
-    ]
-    leaked += [m for m in loaded if m in {"mkdocs_wan.encode", "mkdocs_wan.generate", "mkdocs_wan.speed", "numpy"}]
+    heavy = {"torch", "diffusers", "transformers", "mkdocs", "imageio_ffmpeg", "numpy", "PIL", "c2pa", "requests"}
+    leaked = [m for m in loaded if m.split(".")[0] in heavy]
+    leaked += [m for m in loaded if m.startswith(("mkdocs_wan.render", "mkdocs_wan.media.encode"))]
     assert leaked == []
 
 
-def test_no_stage_imports_a_front_end():
-    """Only front ends may import front ends (plugin, extension, cli, collect)."""
-    front = {"plugin", "extension", "cli", "collect", "__main__"}
-    package = Path(__file__).parent.parent / "mkdocs_wan"
-    offenders = []
-    for module in package.glob("*.py"):
-        if module.stem in front:
-            continue
-        imported = set(re.findall(r"^\s*(?:from|import) mkdocs_wan\.?(\w*)", module.read_text(), re.MULTILINE))
-        offenders += [f"{module.stem} -> {name}" for name in imported & front]
-    assert offenders == []
+def test_the_module_maps_list_every_module_once():
+    """README and "how it works" show the layout one line per module; a new module must join them."""
+    root = Path(__file__).parent.parent
+    package = root / "mkdocs_wan"
+    modules = {p.relative_to(package).as_posix() for p in package.rglob("*.py") if p.stem != "__init__"}
+    modules -= {"__main__.py"}
+    for doc in (root / "README.md", root / "example_site" / "docs" / "how-it-works.md"):
+        block = re.search(r"```text\nmkdocs_wan/\n(.*?)```", doc.read_text(), re.S).group(1)
+        listed, folder = [], ""
+        for line in block.splitlines():
+            name = line.split()[0]
+            if line.startswith("  ") and not line.startswith("    "):
+                folder = name if name.endswith("/") else ""
+                if not folder:
+                    listed.append(name)
+            elif line.startswith("    "):
+                listed.append(folder + name)
+        assert sorted(listed) == sorted(modules), doc.name

@@ -15,10 +15,10 @@ import yaml
 from mkdocs.exceptions import PluginError
 from test_serve import Server
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import count_frames
-from mkdocs_wan.media import audit
-from mkdocs_wan.plugin import require_mkdocs_1
+from mkdocs_wan.media.encode import count_frames
+from mkdocs_wan.media.posters import audit
+from mkdocs_wan.site import require_mkdocs_1
+from mkdocs_wan.store.cache import ClipCache
 
 EXAMPLE = Path(__file__).parent.parent / "example_site"
 

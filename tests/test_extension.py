@@ -6,8 +6,8 @@ import re
 
 import markdown
 
-from mkdocs_wan.encode import count_frames
 from mkdocs_wan.extension import WanExtension
+from mkdocs_wan.media.encode import count_frames
 
 
 def test_markdown_extension_renders_a_playable_clip(tmp_path, shared_cache, caplog):
@@ -32,7 +32,7 @@ def test_markdown_extension_renders_a_playable_clip(tmp_path, shared_cache, capl
 
 
 def test_fenced_form_through_superfences(tmp_path, shared_cache):
-    from mkdocs_wan.directives import custom_fence
+    from mkdocs_wan.page.directives import custom_fence
 
     ext = WanExtension(model="tiny", cache_dir=str(shared_cache), docs_dir=str(tmp_path), size="64x64", frames=5,
                        steps=1)  # fmt: skip

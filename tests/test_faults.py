@@ -11,9 +11,9 @@ import time
 import pytest
 from conftest import Site
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import count_frames
-from mkdocs_wan.media import audit
+from mkdocs_wan.media.encode import count_frames
+from mkdocs_wan.media.posters import audit
+from mkdocs_wan.store.cache import ClipCache
 
 SLOW = "{size=256x256 frames=33 steps=8}"  # about a second each on 2 cores
 

@@ -22,8 +22,8 @@ import pytest
 from conftest import Site, summary
 from test_serve import Server
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.media import audit
+from mkdocs_wan.media.posters import audit
+from mkdocs_wan.store.cache import ClipCache
 
 PAGE = "# Home\n\n<!-- @video-gen A red kite circling -->\n\n<!-- @video-gen A blue kite diving -->\n"
 STORY = "# Story\n\n```video-gen\nsegments:\n  - A box opens\n  - A bird flies out\n```\n"

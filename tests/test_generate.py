@@ -8,14 +8,14 @@ import logging
 import numpy as np
 import pytest
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import count_frames
-from mkdocs_wan.generate import ModelLoadError, WanGenerator
-from mkdocs_wan.make import generate_missing
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Generate, Plan
-from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.tiny import ensure_tiny_model
+from mkdocs_wan.build.jobs import generate_missing
+from mkdocs_wan.build.plan import Generate, Plan
+from mkdocs_wan.media.encode import count_frames
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.render.generate import ModelLoadError, WanGenerator
+from mkdocs_wan.render.tiny import ensure_tiny_model
+from mkdocs_wan.store.cache import ClipCache
 
 SPEC = ClipSpec("A robot arm assembling a smartphone", "", 7, 9, 24, 64, 64, 2, 5.0)
 
@@ -67,10 +67,13 @@ def test_generate_missing_stores_decodable_clips(generator, tmp_path):
 def test_unloadable_model_names_model_cause_and_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub = WanGenerator(ModelRef.resolve("no-such-org/no-such-model", tmp_path), tmp_path)
-    with pytest.raises(ModelLoadError, match=r"cannot load model no-such-org/no-such-model: .*hf download"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"cannot load model: no-such-org/no-such-model is not downloaded.*`hf download no-such-org/no-such-mod",
+    ):
         hub.load()
     local = WanGenerator(ModelRef.resolve("./missing-folder", tmp_path), tmp_path)
-    with pytest.raises(ModelLoadError, match=r"cannot load model ./missing-folder: .*has no model_index.json"):
+    with pytest.raises(ModelLoadError, match=r"cannot load model: ./missing-folder: no such folder .*hf download"):
         local.load()
     with pytest.raises(ModelLoadError):  # fatal for every clip: the caller stops the build
         generate_missing({"k": Plan((Generate("k", SPEC),), SPEC, "")}, ClipCache(tmp_path), hub, {})

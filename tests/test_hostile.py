@@ -10,8 +10,8 @@ import pytest
 from conftest import summary
 from PIL import Image
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.directives import Directive, DirectiveError, parse_options
+from mkdocs_wan.page.directives import Directive, DirectiveError, parse_options
+from mkdocs_wan.store.cache import ClipCache
 
 pytestmark = pytest.mark.timeout(300)
 

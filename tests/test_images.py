@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mkdocs_wan.encode import decode_mp4, encode_mp4
-from mkdocs_wan.images import fit_image, load_image, resolve_image
-from mkdocs_wan.spec import SpecError
+from mkdocs_wan.media.encode import decode_mp4, encode_mp4
+from mkdocs_wan.media.pictures import fit_image, load_image, resolve_image
+from mkdocs_wan.page.spec import SpecError
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from conftest import summary
 from PIL import Image
 
 from mkdocs_wan import __version__
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import decode_first_frame, encode_mp4, read_metadata
-from mkdocs_wan.media import ensure_poster
-from mkdocs_wan.quality import quality_problem
-from mkdocs_wan.tiny import ensure_tiny_model
+from mkdocs_wan.media.encode import decode_first_frame, encode_mp4, read_metadata
+from mkdocs_wan.media.posters import ensure_poster
+from mkdocs_wan.media.quality import quality_problem
+from mkdocs_wan.render.tiny import ensure_tiny_model
+from mkdocs_wan.store.cache import ClipCache
 
 
 def noise(frames: int = 9) -> np.ndarray:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import count_frames, decode_mp4, encode_mp4
-from mkdocs_wan.generate import WanGenerator
-from mkdocs_wan.images import load_image
-from mkdocs_wan.make import run_plan
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Generate, Stitch, plan_clip
-from mkdocs_wan.spec import MAX_SEGMENTS, SpecError
-from mkdocs_wan.stitch import crossfade
+from mkdocs_wan.build.jobs import run_plan
+from mkdocs_wan.build.plan import Generate, Stitch, plan_clip
+from mkdocs_wan.media.encode import count_frames, decode_mp4, encode_mp4
+from mkdocs_wan.media.pictures import load_image
+from mkdocs_wan.media.stitch import crossfade
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import MAX_SEGMENTS, SpecError
+from mkdocs_wan.render.generate import WanGenerator
+from mkdocs_wan.store.cache import ClipCache
 from tests.test_spec import DEFAULTS
 
 FP = "tiny/v2"

@@ -13,8 +13,8 @@ import imageio_ffmpeg
 import pytest
 from conftest import summary
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.encode import count_frames
+from mkdocs_wan.media.encode import count_frames
+from mkdocs_wan.store.cache import ClipCache
 
 
 class Videos(HTMLParser):
@@ -113,7 +113,9 @@ def test_unloadable_model_is_a_clear_error(site):
     site.page("index.md", "<!-- @video-gen A kite -->\n")
     result = site.build()
     assert result.returncode == 1
-    assert "cannot load model ./weights-not-downloaded" in result.stderr and "model: tiny" in result.stderr
+    (line,) = result.stderr.strip().splitlines()  # one line, before any page is read or model loaded
+    assert line.startswith("ERROR   -  model: ./weights-not-downloaded: no such folder (") and "`model: tiny`" in line
+    assert "`hf download Wan-AI/Wan2.2-TI2V-5B-Diffusers --local-dir ./weights-not-downloaded`" in line
     assert "Traceback" not in result.stderr
 
 
@@ -127,7 +129,7 @@ def test_invalid_site_default_is_a_config_error(site):
 
 def test_generation_failure_is_a_warning_and_a_note_and_other_clips_survive(site, shared_cache):
     """A local checkpoint that loads but cannot decode: each affected page says so, the build goes on."""
-    from mkdocs_wan.tiny import ensure_tiny_model
+    from mkdocs_wan.render.tiny import ensure_tiny_model
 
     broken = site.root / "weights"
     shutil.copytree(ensure_tiny_model(shared_cache), broken)

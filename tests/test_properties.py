@@ -16,7 +16,7 @@ from mkdocs.config import load_config
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from mkdocs_wan.directives import DirectiveError, fence_format, find_directives, parse_options
+from mkdocs_wan.page.directives import DirectiveError, fence_format, find_directives, parse_options
 from mkdocs_wan.plugin import WanPlugin
 
 

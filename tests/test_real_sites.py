@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Site, assert_only_clips_changed, summary
 
-from mkdocs_wan.encode import count_frames
+from mkdocs_wan.media.encode import count_frames
 
 pytest.importorskip("material", reason="mkdocs-material is part of the test extra")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.media import audit
+from mkdocs_wan.media.posters import audit
+from mkdocs_wan.store.cache import ClipCache
 
 SLOW = "A slow kite over the dunes {size=256x256 frames=33 steps=8}"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from mkdocs_wan.config import WanConfig
-from mkdocs_wan.options import Settings
-from mkdocs_wan.spec import MAX_FRAMES, MAX_SIDE, MAX_STEPS, MAX_TOKENS, SpecError, build_spec, default_seed
+from mkdocs_wan.models.families import MAX_SIDE
+from mkdocs_wan.page.spec import MAX_FRAMES, MAX_STEPS, MAX_TOKENS, SpecError, build_spec, default_seed
+from mkdocs_wan.settings.options import Settings
 
 pytestmark = pytest.mark.timeout(60)  # unit tests: seconds, not minutes
 
@@ -72,15 +73,18 @@ def test_style_is_appended_to_every_prompt():
 
 
 def test_site_defaults_are_validated_by_the_same_rules():
+    """The format is checked with the option; the multiple is the model family's, before any page."""
     config = WanConfig()
     config.load_dict({"size": "100x100"})
-    errors, _warnings = config.validate()
-    assert [(name, str(err)) for name, err in errors] == [
-        (
-            "size",
-            "size sides must be multiples of 32 and at least 32, got 100x100; use 96x96, 96x128, 128x96 or 128x128",
-        )
-    ]
+    assert config.validate() == ([], [])
+    with pytest.raises(SpecError) as err:
+        Settings(dict(config), Path(), Path()).check_model()
+    assert str(err.value) == (
+        "size sides must be multiples of 32 and at least 32 for Wan2.2-TI2V-5B, got 100x100; "
+        "use 96x96, 96x128, 128x96 or 128x128"
+    )
+    config.load_dict({"size": "100 by 100"})
+    assert [name for name, _ in config.validate()[0]] == ["size"]
     config = WanConfig()
     config.load_dict({"size": "640x352", "frames": 33})
     assert config.validate() == ([], [])

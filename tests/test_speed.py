@@ -7,11 +7,11 @@ import pytest
 import torch
 import yaml
 
-from mkdocs_wan.generate import ModelLoadError, WanGenerator
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import plan_clip
-from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.speed import DRAFT_HOOK, Tuning
+from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.render.generate import ModelLoadError, WanGenerator
+from mkdocs_wan.render.speed import DRAFT_HOOK, Tuning
 from tests.test_spec import DEFAULTS
 
 SPEC = ClipSpec("A kite over the sea", "blurry, low quality", 3, 9, 24, 64, 64, 6, 5.0)
@@ -103,8 +103,8 @@ def test_draft_preset_keeps_at_least_four_steps():
 
 def test_speed_and_memory_options_reach_the_generator_from_mkdocs_yml(tmp_path):
     """`compile`, `memory` and `attention` in mkdocs.yml become the resident generator's tuning."""
-    from mkdocs_wan import backends
     from mkdocs_wan.collect import load_site
+    from mkdocs_wan.render import backends
 
     (tmp_path / "docs").mkdir()
     options = {"model": "tiny", "compile": True, "memory": "low", "attention": "_native_math", "cache_dir": "c"}

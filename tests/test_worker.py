@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.generate import WanGenerator
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Generate, Plan
-from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.tiny import ensure_tiny_model
-from mkdocs_wan.worker import ClipWorker
+from mkdocs_wan.build.plan import Generate, Plan
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.render.generate import WanGenerator
+from mkdocs_wan.render.tiny import ensure_tiny_model
+from mkdocs_wan.serve import ClipWorker
+from mkdocs_wan.store.cache import ClipCache
 
 SLOW = ClipSpec("A slow clip", "", 1, 33, 24, 256, 256, 8, 5.0)  # a few seconds on 2 cores
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.store.cache import ClipCache
 
 if TYPE_CHECKING:
     import numpy as np
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 def store_poster(cache: ClipCache, key: str, frame: np.ndarray) -> None:
     """Save `frame` as the clip's poster (the small JPEG a page shows before the clip loads)."""
-    from mkdocs_wan.encode import write_poster
+    from mkdocs_wan.media.encode import write_poster
 
     cache.store_poster(key, lambda path: write_poster(frame, path))
 
@@ -20,14 +20,14 @@ def store_poster(cache: ClipCache, key: str, frame: np.ndarray) -> None:
 def ensure_poster(cache: ClipCache, key: str) -> None:
     """Make the clip's poster (its first frame) if it is missing, e.g. deleted by hand."""
     if not cache.poster_path(key).is_file():
-        from mkdocs_wan.encode import decode_first_frame
+        from mkdocs_wan.media.encode import decode_first_frame
 
         store_poster(cache, key, decode_first_frame(cache.path(key)))
 
 
 def audit(cache: ClipCache, key: str) -> str | None:
     """A full check of one clip (checksum, decodes, frame count); the problem, or None."""
-    from mkdocs_wan.encode import count_frames
+    from mkdocs_wan.media.encode import count_frames
 
     problem = cache.verify_bytes(key)
     if problem is not None:

@@ -14,15 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from mkdocs_wan.models.families import TI2V_5B, Family
+
 #: Generation limits (documented in the README). A default TI2V-5B clip is 1280x704, 121 frames.
 MAX_FRAMES = 241  # 10 s at 24 fps; the model was trained on 121
-MAX_SIDE = 1920
-MAX_TOKENS = 65_536  # latent tokens: ((frames-1)/4+1) * (W/32) * (H/32); default clip is 27,280
+MAX_TOKENS = 65_536  # TI2V-5B latent tokens: ((frames-1)/4+1) * (W/32) * (H/32); its default clip is 27,280
 MAX_STEPS = 150
 MAX_FPS = 60
 MAX_GUIDANCE = 20.0
 MAX_SEED = 2**32 - 1
-SIZE_MULTIPLE = 32  # VAE stride 16 x transformer patch 2
 
 #: UMT5 reads 512 tokens (about 2,000 characters of English); longer text would be cut off
 #: silently, and it lands in the MP4's title tag and the page, so it is refused instead.
@@ -118,30 +118,19 @@ def parse_guidance(value: Any) -> float:
 
 
 def parse_size(value: Any) -> tuple[int, int]:
+    """WIDTHxHEIGHT; the model family checks its sides (multiple, at most MAX_SIDE) in `_checked`."""
     match = _SIZE.fullmatch(str(value).strip().lower()) if isinstance(value, str) else None
     if not match:
         raise SpecError(f"size must look like WIDTHxHEIGHT (e.g. 1280x704), got {_shown(value)}")
     w, h = int(match[1]), int(match[2])
-    if not all(SIZE_MULTIPLE <= side <= MAX_SIDE and side % SIZE_MULTIPLE == 0 for side in (w, h)):
-        problem = "at most" if max(w, h) > MAX_SIDE else "multiples of"
-        limit = MAX_SIDE if problem == "at most" else f"{SIZE_MULTIPLE} and at least {SIZE_MULTIPLE}"
-        raise SpecError(f"size sides must be {problem} {limit}, got {w}x{h}; {_nearest_sizes(w, h)}")
     return w, h
 
 
-def _nearest_sizes(width: int, height: int) -> str:
-    """The valid sizes closest to a rejected one: scaled down to fit if too large (aspect kept),
-    then each side rounded down and up to a multiple of 32."""
-    scale = min(1.0, MAX_SIDE / max(width, height, 1))
-
-    def sides(side: float) -> list[int]:
-        if side <= SIZE_MULTIPLE:
-            return [SIZE_MULTIPLE]
-        low = min(int(side) // SIZE_MULTIPLE * SIZE_MULTIPLE, MAX_SIDE)
-        return [low] if low in (side, MAX_SIDE) else [low, low + SIZE_MULTIPLE]
-
-    sizes = [f"{w}x{h}" for w in sides(width * scale) for h in sides(height * scale)]
-    return f"use {sizes[0]}" if len(sizes) == 1 else "use " + ", ".join(sizes[:-1]) + f" or {sizes[-1]}"
+def parse_guidance_2(value: Any) -> float:
+    try:
+        return parse_guidance(value)
+    except SpecError as err:
+        raise SpecError(str(err).replace("guidance", "guidance_2", 1)) from None
 
 
 def parse_text(name: str) -> Callable[[Any], str]:
@@ -160,6 +149,7 @@ FIELDS: dict[str, Callable[[Any], Any]] = {
     "size": parse_size,
     "steps": parse_steps,
     "guidance": parse_guidance,
+    "guidance_2": parse_guidance_2,
     "seed": parse_seed,
     "negative_prompt": parse_text("negative_prompt"),
 }
@@ -181,14 +171,25 @@ class ClipSpec:
     guidance: float
     image: str | None = None  # identity of the start picture: "sha256:…" or "clip:<key>" (last frame)
     cache_hook: str = ""  # a diffusers cache hook that trades fidelity for speed (the draft preset)
+    # Added with the model families; in a key only when set, so earlier clips keep their keys.
+    guidance_2: float | None = None  # the low-noise expert's guidance (two-expert models)
+    sampler: str = ""  # how the checkpoint is sampled when not its own ODE scheduler, e.g. "dmd:1000,757,522@5"
+    lora: str = ""  # sha256 of each LoRA file and the transformer it loads into
 
     @property
     def latent_tokens(self) -> int:
-        """Transformer sequence length: the cost driver (attention is quadratic in it)."""
-        return ((self.frames - 1) // 4 + 1) * (self.width // 32) * (self.height // 32)
+        """TI2V-5B's transformer sequence length (`Family.latent_tokens` for any family)."""
+        return TI2V_5B.latent_tokens(self.frames, self.width, self.height)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        fields = asdict(self)
+        for name, unset in _LATER_FIELDS.items():
+            if fields[name] == unset:
+                del fields[name]
+        return fields
+
+
+_LATER_FIELDS: dict[str, Any] = {"guidance_2": None, "sampler": "", "lora": ""}
 
 
 def styled(prompt: str, style: str) -> str:
@@ -249,13 +250,17 @@ def presentation_of(options: Mapping[str, Any]) -> Presentation:
 
 
 def build_spec(
-    options: Mapping[str, Any], defaults: Mapping[str, Any], style: str = "", image: str | None = None
+    options: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    style: str = "",
+    image: str | None = None,
+    family: Family = TI2V_5B,
 ) -> ClipSpec:
     """Merge a directive's options over the site defaults and validate the result.
 
     `options` holds `prompt` plus any per-directive options; `defaults` holds already-parsed
     site defaults (see `FIELDS`); `style` is appended to every prompt; `image` identifies the
-    start picture, if any.
+    start picture, if any; `family` the model's rules.
     """
     check_options(options)
     if "transition" in options:
@@ -267,6 +272,8 @@ def build_spec(
     for name, parse in FIELDS.items():
         if name in options:
             values[name] = parse(options[name])
+    if "guidance" in options and "guidance_2" not in options:
+        values["guidance_2"] = None  # one guidance given: both experts use it (as diffusers does)
     final_prompt = check_text("the prompt with the site style", styled(prompt, check_text("style", style)))
     seed = values.get("seed")
     width, height = values["size"]
@@ -282,12 +289,18 @@ def build_spec(
             steps=values["steps"],
             guidance=values["guidance"],
             image=image,
-        )
+            guidance_2=values.get("guidance_2"),
+        ),
+        family,
     )
 
 
 def build_segment_specs(
-    options: Mapping[str, Any], defaults: Mapping[str, Any], style: str = "", image: str | None = None
+    options: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    style: str = "",
+    image: str | None = None,
+    family: Family = TI2V_5B,
 ) -> tuple[list[ClipSpec], int]:
     """Validate a `segments:` directive into one spec per segment, plus the crossfade length.
 
@@ -308,13 +321,16 @@ def build_segment_specs(
         if not isinstance(item, dict) or set(item) - {"prompt", "frames"}:
             raise SpecError(f"segment {number} must be a prompt or a mapping with prompt and frames")
         try:
-            spec = build_spec({**shared, **item}, defaults, style, image if number == 1 else None)
+            spec = build_spec({**shared, **item}, defaults, style, image if number == 1 else "segment", family)
         except SpecError as err:
             raise SpecError(f"segment {number}: {err}") from None
         specs.append(spec)
     seed = parse_seed(options["seed"]) if "seed" in options else defaults.get("seed")
     base = specs[0].seed if seed is None else seed
-    specs = [replace(s, seed=default_seed(f"{base}/{style.strip()}/{i}")) for i, s in enumerate(specs)]
+    specs = [
+        replace(s, seed=default_seed(f"{base}/{style.strip()}/{i}"), image=image if i == 0 else None)
+        for i, s in enumerate(specs)
+    ]
     transition = _integer("transition", options.get("transition", DEFAULT_TRANSITION))
     shortest = min(s.frames for s in specs)
     if len(specs) > 1 and not 0 <= transition < shortest:
@@ -322,10 +338,19 @@ def build_segment_specs(
     return specs, transition
 
 
-def _checked(spec: ClipSpec) -> ClipSpec:
-    if spec.latent_tokens > MAX_TOKENS:
+def _checked(spec: ClipSpec, family: Family) -> ClipSpec:
+    """The family's rules: its size multiple, its steps and guidance, what it needs for pictures,
+    and a token budget equal in pixels x frames to TI2V-5B's."""
+    problem = family.size_problem(spec.width, spec.height) or family.clip_problem(
+        spec.steps, spec.guidance, spec.guidance_2, spec.image is not None
+    )
+    if problem:
+        raise SpecError(problem)
+    tokens = family.latent_tokens(spec.frames, spec.width, spec.height)
+    limit = MAX_TOKENS * (TI2V_5B.size_multiple // family.size_multiple) ** 2
+    if tokens > limit:
         raise SpecError(
-            f"{spec.frames} frames at {spec.width}x{spec.height} is {spec.latent_tokens:,} latent tokens, "
-            f"over the limit of {MAX_TOKENS:,}; use fewer frames or a smaller size"
+            f"{spec.frames} frames at {spec.width}x{spec.height} is {tokens:,} latent tokens, "
+            f"over the limit of {limit:,}; use fewer frames or a smaller size"
         )
     return spec

@@ -16,16 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mkdocs_wan.generate import GenerationError, ModelLoadError, WanGenerator
 from mkdocs_wan.logs import log
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.speed import Tuning
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.render.generate import GenerationError, ModelLoadError, WanGenerator
+from mkdocs_wan.render.speed import Tuning
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from mkdocs_wan.encode import Rendered
+    from mkdocs_wan.media.encode import Rendered
 
 
 ATTEMPTS = 3  # per clip, across actors
@@ -34,8 +34,8 @@ ATTEMPTS = 3  # per clip, across actors
 class ClipActor:
     """Runs inside a Ray worker process: one resident pipeline, rendering one clip at a time."""
 
-    def __init__(self, model: ModelRef, cache_dir: str, device: str, dtype: str, tuning: Tuning) -> None:
-        self.generator = WanGenerator(model, Path(cache_dir), device, dtype, tuning)
+    def __init__(self, model: ModelRef, cache_dir: str, device: str, dtype: str, tuning: Tuning, **extra: Any) -> None:
+        self.generator = WanGenerator(model, Path(cache_dir), device, dtype, tuning, **extra)
 
     def render(self, spec: ClipSpec, image: np.ndarray | None, crf: int, tags: dict[str, str]) -> Rendered:
         return self.generator.render(spec, image, crf, tags)
@@ -68,7 +68,7 @@ class RayPool:
         self.workers = actors or gpus or cpus
         remote = ray.remote(num_gpus=1, num_cpus=0)(ClipActor) if gpus else ray.remote(num_cpus=1)(ClipActor)
         settings = (generator.model, str(generator.cache_dir), generator.device, generator.dtype, generator.tuning)
-        self._spawn: Callable[[], Any] = lambda: remote.remote(*settings)
+        self._spawn: Callable[[], Any] = lambda: remote.remote(*settings, **generator.extra)  # the same family
         self.actors = [self._spawn() for _ in range(self.workers)]  # every actor ever started
         self._free: queue.Queue[Any] = queue.Queue()
         for actor in self.actors:

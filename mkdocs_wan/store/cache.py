@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mkdocs_wan.layout import CacheLayout
 from mkdocs_wan.logs import log
+from mkdocs_wan.store.layout import CacheLayout
 
 if TYPE_CHECKING:
     import diskcache

@@ -14,45 +14,29 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mkdocs_wan import __version__
-from mkdocs_wan.cache import CacheError, ClipCache
-from mkdocs_wan.encode import Rendered, decode_mp4, encode_rendered
-from mkdocs_wan.generate import GenerationError, ModelLoadError
-from mkdocs_wan.images import load_image
+from mkdocs_wan.store.cache import CacheError, ClipCache
+from mkdocs_wan.media.encode import Rendered, decode_mp4, encode_rendered
+from mkdocs_wan.render.generate import GenerationError, ModelLoadError
+from mkdocs_wan.media.pictures import load_image
 from mkdocs_wan.logs import log
-from mkdocs_wan.media import store_poster
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.plan import Generate, Plan, Step, Stitch
-from mkdocs_wan.progress import ClipProgress
-from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.stitch import crossfade
+from mkdocs_wan.media.posters import store_poster
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.build.plan import Generate, Plan, Step, Stitch
+from mkdocs_wan.render.backends import Renderer
+from mkdocs_wan.render.progress import ClipProgress
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.media.stitch import crossfade
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from mkdocs_wan.credentials import Signer
-
-
-class Renderer(Protocol):
-    """What turns a spec into an encoded clip: the local `WanGenerator`, or a Ray actor pool."""
-
-    model: ModelRef
-    workers: int  # clips it can render at once
-
-    def render(
-        self,
-        spec: ClipSpec,
-        image: np.ndarray | None,
-        crf: int,
-        tags: dict[str, str],
-        on_step: Callable[[int, int], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-    ) -> Rendered: ...
+    from mkdocs_wan.media.credentials import Signer
 
 
 def run_plan(

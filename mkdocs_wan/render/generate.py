@@ -6,6 +6,7 @@ never pays for them. The pipeline is loaded once per `WanGenerator` and kept for
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import OrderedDict
@@ -14,16 +15,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mkdocs_wan.encode import Rendered, encode_rendered
 from mkdocs_wan.errors import GenerationCancelled, GenerationError, ModelLoadError
-from mkdocs_wan.images import fit_image
-from mkdocs_wan.layout import CacheLayout
 from mkdocs_wan.logs import log
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.options import Tuning
-from mkdocs_wan.spec import ClipSpec
-from mkdocs_wan.speed import apply_tuning, set_cache_hook
-from mkdocs_wan.tiny import ensure_tiny_model
+from mkdocs_wan.media.encode import Rendered, encode_rendered
+from mkdocs_wan.media.pictures import fit_image
+from mkdocs_wan.models.families import Family, FamilyError
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.render.speed import apply_tuning, set_cache_hook
+from mkdocs_wan.render.tiny import ensure_tiny_model
+from mkdocs_wan.settings.options import Tuning
+from mkdocs_wan.store.layout import CacheLayout
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,16 +41,33 @@ _DOWNLOAD_HINT = (
 
 
 class WanGenerator:
-    """Text-to-video with Wan2.2-TI2V through diffusers, loaded on first use."""
+    """Clips from any supported Wan family through diffusers, loaded on first use.
+
+    The family is read from the checkpoint (`models.families`): it picks the pipeline class, the
+    sampler (a DMD scheduler for distilled checkpoints), the second expert's guidance, and where
+    image-to-video comes from — the same weights (TI2V-5B), the checkpoint itself (an I2V one),
+    or a second resident generator for `image_model`.
+    """
 
     def __init__(
-        self, model: ModelRef, cache_dir: Path, device: str = "auto", dtype: str = "auto", tuning: Tuning | None = None
+        self,
+        model: ModelRef,
+        cache_dir: Path,
+        device: str = "auto",
+        dtype: str = "auto",
+        tuning: Tuning | None = None,
+        image_model: ModelRef | None = None,
+        loras: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.model = model
         self.cache_dir = cache_dir
         self.device = device
         self.dtype = dtype
         self.tuning = tuning or Tuning()
+        self.image_model = image_model
+        self.loras = loras  # (transformer or transformer_2, file) pairs
+        self.family: Family | None = None  # known once loaded
+        self._image_generator: WanGenerator | None = None
         self._pipe: Any = None
         self._i2v: Any = None
         self._device_name = "cpu"
@@ -64,8 +83,21 @@ class WanGenerator:
             log.info("loaded model %s in %.1f s", self.model.name, time.perf_counter() - started)
         return self._pipe
 
+    @property
+    def extra(self) -> dict[str, Any]:
+        """The constructor arguments beyond the positional ones (for Ray actors)."""
+        return {"image_model": self.image_model, "loras": self.loras}
+
     def image_pipeline(self) -> Any:
-        """The image-to-video pipeline over the same resident modules (no second load)."""
+        """The image-to-video pipeline: over the same resident modules for TI2V-5B (no second
+        load), the pipeline itself for an I2V checkpoint."""
+        pipe = self.load()
+        if self.family is not None and self.family.pipeline == "WanImageToVideoPipeline":
+            return pipe
+        if self.family is not None and self.family.image == "checkpoint":
+            raise GenerationError(
+                f"{self.family.name} makes clips from text only; set image_model: to an image-to-video checkpoint"
+            )
         if self._i2v is None:
             from diffusers.utils import logging as diffusers_logging
             from transformers.utils import logging as transformers_logging
@@ -102,6 +134,10 @@ class WanGenerator:
         transformers_logging.disable_progress_bar()
 
         device = self._device(torch)
+        try:
+            family = self.model.family()
+        except FamilyError as err:
+            raise ModelLoadError(f"cannot load model: {err}") from None
         location = self.model.location
         if self.model.source == "tiny":
             try:
@@ -118,14 +154,19 @@ class WanGenerator:
                 "`model:` at a diffusers Wan pipeline folder (e.g. a `hf download` of "
                 "Wan-AI/Wan2.2-TI2V-5B-Diffusers) or set `model: tiny` to test offline"
             )
+        components = self._components(family, location)
         verbosity = diffusers_logging.get_verbosity()
         diffusers_logging.set_verbosity_error()  # the failure is explained below, once
         try:
-            pipe = WanPipeline.from_pretrained(
-                location, revision=self.model.revision, dtype=self._dtypes(torch, device)
+            if family.pipeline == "WanImageToVideoPipeline":
+                from diffusers import WanImageToVideoPipeline as pipeline_class
+            else:
+                pipeline_class = WanPipeline
+            pipe = pipeline_class.from_pretrained(
+                location, revision=self.model.revision, dtype=self._dtypes(torch, device), **components
             )
         except torch.OutOfMemoryError:
-            raise ModelLoadError(self._oom(device)) from None
+            raise ModelLoadError(self._oom(device, family)) from None
         except (OSError, ValueError) as err:
             cause = " ".join(str(err).split()).replace(_STACKTRACE_NOTE, "").strip() or type(err).__name__
             cause = re.sub(r"^Cannot load model [^:]*: ", "", cause)  # said once, below
@@ -134,10 +175,11 @@ class WanGenerator:
             ) from None
         finally:
             diffusers_logging.set_verbosity(verbosity)
+        self._load_loras(pipe, family)
         try:
             apply_tuning(pipe, self.tuning, device)
         except torch.OutOfMemoryError:
-            raise ModelLoadError(self._oom(device)) from None
+            raise ModelLoadError(self._oom(device, family)) from None
         except (RuntimeError, ValueError, ImportError) as err:
             raise ModelLoadError(
                 f"cannot apply the speed settings ({self.tuning}) to model {self.model.name}: {err}"
@@ -146,9 +188,60 @@ class WanGenerator:
         # Per-token timesteps only matter when a start frame is pinned; for text-to-video every
         # token gets the same timestep, so the scalar path gives the same clip (up to float
         # rounding, see tests) without a (tokens x 6 x 3072) modulation tensor per step.
-        pipe.register_to_config(expand_timesteps=False)
+        if getattr(pipe.config, "expand_timesteps", False) and family.pipeline == "WanPipeline":
+            pipe.register_to_config(expand_timesteps=False)
         self._device_name = device
+        self.family = family
         return pipe
+
+    def _components(self, family: Family, location: str) -> dict[str, Any]:
+        """Parts that replace the checkpoint's own: the DMD scheduler of a distilled checkpoint,
+        whose `model_index.json` names `WanDMDPipeline`, a class diffusers does not have."""
+        if not family.distilled:
+            return {}
+        from mkdocs_wan.render.dmd import DMDScheduler
+
+        folder = Path(location)
+        if folder.is_dir():
+            index = json.loads((folder / "model_index.json").read_text())
+            missing = [
+                part
+                for part in ("text_encoder", "tokenizer", "transformer", "vae")
+                if not isinstance(index.get(part), list) or not (folder / part).is_dir()
+            ]
+            if missing:
+                raise ModelLoadError(
+                    f"cannot load model {self.model.name}: the distilled checkpoint lacks {', '.join(missing)}; "
+                    f"download it completely (`hf download {family.hub_id}`)"
+                )
+        return {"scheduler": DMDScheduler(shift=family.flow_shift, denoising_timesteps=family.dmd_timesteps)}
+
+    def _load_loras(self, pipe: Any, family: Family) -> None:
+        """LoRA files onto their experts (Wan2.2-Lightning: one per A14B expert)."""
+        for target, path in self.loras:
+            try:
+                pipe.load_lora_weights(
+                    path,
+                    adapter_name=target,
+                    **({"load_into_transformer_2": True} if target == "transformer_2" else {}),
+                )
+            except (OSError, ValueError, KeyError, RuntimeError) as err:
+                reason = " ".join(str(err).split())[:300]
+                raise ModelLoadError(
+                    f"cannot load the LoRA {path} into {family.name}'s {target}: {reason}; check that it was "
+                    f"trained for {family.name}"
+                ) from None
+
+    def _needs_image_model(self) -> bool:
+        self.load()
+        return self.family is not None and self.family.image == "checkpoint"
+
+    def _image_model_generator(self) -> WanGenerator:
+        """The resident image-to-video generator of a text-only model (`image_model`)."""
+        if self._image_generator is None:
+            assert self.image_model is not None
+            self._image_generator = WanGenerator(self.image_model, self.cache_dir, self.device, self.dtype, self.tuning)
+        return self._image_generator
 
     def _text_embeds(self, text: str) -> Any:
         """UMT5 embeddings of `text`, computed once per process (the negative prompt is shared
@@ -166,10 +259,10 @@ class WanGenerator:
         self._embeds.move_to_end(text)
         return self._embeds[text]
 
-    def _oom(self, device: str) -> str:
+    def _oom(self, device: str, family: Family) -> str:
         return (
-            f"cannot load model {self.model.name}: out of {device} memory; TI2V-5B needs about 24 GB "
-            "for its weights alone — use a 40 GB+ GPU, set `memory: low` on a 24 GB one, or `model: tiny` to test"
+            f"cannot load model {self.model.name}: out of {device} memory; {family.name} needs {family.vram} — "
+            "set `memory: low`, use a bigger GPU or a smaller model (see Choosing a model), or `model: tiny` to test"
         )
 
     def _load_fix(self, location: str) -> str:
@@ -237,13 +330,23 @@ class WanGenerator:
         import numpy as np
         import torch
 
+        if image is not None and self.image_model is not None and self._needs_image_model():
+            return self._image_model_generator().generate(spec, image, on_step, should_stop)
         pipe = self.load() if image is None else self.image_pipeline()
         started = time.perf_counter()
         prompt_embeds = self._text_embeds(spec.prompt)
         extra = {} if image is None else {"image": fit_image(image, spec.width, spec.height)}
         set_cache_hook(pipe.transformer, spec.cache_hook, self._hook)
-        if spec.guidance > 1.0:
+        _set_flow_shift(pipe, spec.sampler)
+        if spec.guidance > 1.0 or (spec.guidance_2 or 0.0) > 1.0:
             extra["negative_prompt_embeds"] = self._text_embeds(spec.negative_prompt)
+        if spec.guidance_2 is not None:
+            extra["guidance_scale_2"] = spec.guidance_2
+        # A CPU generator draws the same noise on every device: reproducible clips. A DMD
+        # scheduler re-noises from the same one, so its clips are reproducible too.
+        generator = torch.Generator("cpu").manual_seed(spec.seed)
+        if hasattr(pipe.scheduler, "set_generator"):
+            pipe.scheduler.set_generator(generator)
         encoded = last_step = time.perf_counter()
 
         def step_end(running: Any, index: int, _t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
@@ -264,8 +367,7 @@ class WanGenerator:
                 num_frames=spec.frames,
                 num_inference_steps=spec.steps,
                 guidance_scale=spec.guidance,
-                # A CPU generator draws the same noise on every device: reproducible clips.
-                generator=torch.Generator("cpu").manual_seed(spec.seed),
+                generator=generator,
                 output_type="np",
                 callback_on_step_end=step_end,
             ).frames[0]
@@ -282,3 +384,18 @@ class WanGenerator:
         done = time.perf_counter()
         self.last_timings = {"text": encoded - started, "denoise": last_step - encoded, "decode": done - last_step}
         return frames
+
+
+def _set_flow_shift(pipe: Any, sampler: str) -> None:
+    """`flow_shift` for the checkpoint's own solver ("ode@5"): a scheduler from its own config
+    with that shift; without one, the checkpoint's own (kept aside the first time it is replaced)."""
+    if sampler.startswith("dmd:"):
+        return
+    original = getattr(pipe, "_wan_original_scheduler", None) or pipe.scheduler
+    if not sampler.startswith("ode@"):
+        pipe.scheduler = original
+        return
+    shift = float(sampler.removeprefix("ode@"))
+    if getattr(pipe.scheduler.config, "flow_shift", None) != shift:
+        pipe._wan_original_scheduler = original
+        pipe.scheduler = type(original).from_config(original.config, flow_shift=shift)

@@ -15,7 +15,7 @@ from typing import Any
 from markdown import Extension, Markdown
 from markdown.preprocessors import Preprocessor
 
-from mkdocs_wan.directives import FENCE_NAME, fence_format
+from mkdocs_wan.page.directives import FENCE_NAME, fence_format
 
 _PRIORITY = 26  # fenced_code's preprocessor is 25: ours must see the fences first
 

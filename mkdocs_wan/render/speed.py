@@ -4,15 +4,15 @@ Each setting maps to one diffusers feature: attention backends (`set_attention_b
 regional compilation (`compile_repeated_blocks`), group offloading and VAE tiling for small GPUs,
 and FirstBlockCache for the `draft` preset (a cache hook that works with Wan's block layout).
 Settings that only change how fast or where the math runs (attention, compile, memory) are not
-part of the cache key; the draft preset (`plan.py`) changes the clip and is (see `spec.ClipSpec.cache_hook`).
+part of the cache key; the draft preset (`settings.options.draft_steps`) changes the clip and is
+(see `page.spec.ClipSpec.cache_hook`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from mkdocs_wan.options import Tuning
-from mkdocs_wan.plan import DRAFT_HOOK
+from mkdocs_wan.settings.options import DRAFT_HOOK, Tuning
 
 __all__ = ["DRAFT_HOOK", "Tuning", "apply_tuning", "set_cache_hook"]
 

@@ -21,16 +21,17 @@ if TYPE_CHECKING:
     from mkdocs.livereload import LiveReloadServer
     from mkdocs.structure.files import Files
 
-    from mkdocs_wan.credentials import Signer
-    from mkdocs_wan.pages import Defer
+    from mkdocs_wan.build.engine import Defer
+    from mkdocs_wan.media.credentials import Signer
 
 
-from mkdocs_wan.cache import ClipCache
+from mkdocs_wan.build.jobs import run_plan
+from mkdocs_wan.build.plan import Plan
 from mkdocs_wan.errors import GenerationCancelled
 from mkdocs_wan.logs import log
-from mkdocs_wan.make import Renderer, run_plan
-from mkdocs_wan.plan import Plan
-from mkdocs_wan.progress import ClipProgress
+from mkdocs_wan.render.backends import Renderer
+from mkdocs_wan.render.progress import ClipProgress
+from mkdocs_wan.store.cache import ClipCache
 
 
 @dataclass(order=True)
@@ -161,7 +162,7 @@ class ClipWorker:
 
     def _fetch(self, job: _Job, cache: ClipCache) -> bool:
         """Try the `fetch_from` sites first (one job at a time, so a fresh fetcher per clip)."""
-        from mkdocs_wan.fetch import Fetcher
+        from mkdocs_wan.build.fetch import Fetcher
 
         fetcher = Fetcher(job.fetch_from)
         try:
@@ -220,15 +221,18 @@ class ServeSession:
         meta: dict[str, Any],
         fetch_from: Sequence[str] = (),
         sign: Signer | None = None,
+        preview: tuple[Callable[[], Renderer], dict[str, Any]] | None = None,
     ) -> Defer:
         """The page engine's policy for this page's missing clips: queue, newest edit first; an
-        earlier failure is shown until the page's source changes."""
+        earlier failure is shown until the page's source changes. `preview` is the renderer and
+        record metadata of the site's preview model (previews are queued before their finals)."""
         mtime = _mtime(source)
 
-        def defer(plan: Plan, where: str) -> str | None:
+        def defer(plan: Plan, where: str, preview_clip: bool = False) -> str | None:
             failure = self.worker.failure(plan.key, mtime)
             if failure is None:
-                self.worker.submit(plan, renderer, meta, mtime, where, fetch_from, sign)
+                make, facts = preview if preview_clip and preview is not None else (renderer, meta)
+                self.worker.submit(plan, make, facts, mtime, where, fetch_from, sign)
                 self.pending_pages.add(page)
             return failure
 

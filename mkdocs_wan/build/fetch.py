@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mkdocs_wan.cache import ClipCache
-from mkdocs_wan.layout import VIDEOS_DIR
+from mkdocs_wan.store.cache import ClipCache
+from mkdocs_wan.store.layout import VIDEOS_DIR
 from mkdocs_wan.logs import log
-from mkdocs_wan.plan import Plan
+from mkdocs_wan.build.plan import Plan
 
 if TYPE_CHECKING:
     import requests
@@ -112,7 +112,7 @@ class Fetcher:
                 if str(err):
                     log.warning("%s: %s; not using it", redact(clip_url), err)
                 continue
-            from mkdocs_wan.media import ensure_poster
+            from mkdocs_wan.media.posters import ensure_poster
 
             ensure_poster(cache, plan.key)
             log.info("fetched %s (%s)", redact(clip_url), plan.title[:60])
@@ -263,7 +263,7 @@ def _is_timeout(err: BaseException) -> bool:
 
 def _check_media(path: Path, plan: Plan) -> None:
     """The clip decodes, with the spec's frame count and size (a checksum only proves the bytes)."""
-    from mkdocs_wan.encode import probe
+    from mkdocs_wan.media.encode import probe
 
     try:
         frames, width, height = probe(path)
@@ -279,7 +279,7 @@ def _check_media(path: Path, plan: Plan) -> None:
 def _check_credentials(path: Path, key: str) -> None:
     """A record and its clip can both be swapped by whoever controls the server; a signed clip
     names its own key in its manifest, which no one can change without the signature breaking."""
-    from mkdocs_wan.credentials import named_key
+    from mkdocs_wan.media.credentials import named_key
 
     problem = named_key(path, key)
     if problem is not None:

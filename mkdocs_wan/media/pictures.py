@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from mkdocs_wan.spec import SpecError, check_text
+from mkdocs_wan.page.spec import SpecError, check_text
 
 #: Limits on start pictures, checked before decoding: the clip is at most 1920 px wide, so larger
 #: pictures only cost memory (Pillow's own bomb guard starts at ~89 MP, far above any use here).
@@ -82,7 +82,7 @@ def load_image(path: Path) -> np.ndarray:
     import numpy as np
 
     if path.suffix == ".mp4":
-        from mkdocs_wan.encode import decode_mp4
+        from mkdocs_wan.media.encode import decode_mp4
 
         return decode_mp4(path)[-1]
     from PIL import Image

@@ -12,27 +12,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan import __version__
-from mkdocs_wan.cache import CacheError, ClipCache
-from mkdocs_wan.directives import DirectiveError, find_directives, parse_options
-from mkdocs_wan.embed import error_html, needs_pause_control, placeholder_html, video_html
-from mkdocs_wan.images import resolve_image
+from mkdocs_wan.store.cache import CacheError, ClipCache
+from mkdocs_wan.page.directives import DirectiveError, find_directives, parse_options
+from mkdocs_wan.page.embed import error_html, needs_pause_control, placeholder_html, video_html
+from mkdocs_wan.media.pictures import resolve_image
 from mkdocs_wan.logs import log
-from mkdocs_wan.options import Settings
-from mkdocs_wan.plan import Plan, plan_clip
-from mkdocs_wan.spec import Presentation, SpecError, presentation_of
+from mkdocs_wan.settings.options import Settings
+from mkdocs_wan.build.plan import Plan, plan_clip
+from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
 
 if TYPE_CHECKING:
-    from mkdocs_wan.make import Renderer
+    from mkdocs_wan.media.credentials import Signer
+    from mkdocs_wan.render.backends import Renderer
 
 #: A page's URL for a cached file: (file name such as `<key>.mp4`, its path in the cache) -> URL.
 UrlFor = Callable[[str, Path], str]
-#: Serve's policy for a missing clip: queue it and show a placeholder; or return the message of
-#: its earlier failure to show a note instead.
-Defer = Callable[[Plan, str], "str | None"]
+#: Serve's policy for a missing clip: queue it (the preview model's when `preview`) and show a
+#: placeholder; or return the message of its earlier failure to show a note instead.
+Defer = Callable[..., "str | None"]
 #: What to do with a clip that is not cached: generate it in this build (`PageEngine.generate`),
 #: show a placeholder and warn (`generate: never`), or hand it to serve's worker.
 Missing = Literal["generate", "never"] | Defer
@@ -90,6 +92,23 @@ class PageEngine:
         self.warn = warn or log.warning
         self.build = BuildRecord()
 
+    @cached_property
+    def signer(self) -> Signer | None:
+        """Signs each clip made for this site (None with `credentials: false`); the identity loads on first use."""
+        from mkdocs_wan.media.credentials import signer_for
+
+        s = self.settings
+        folder = self.cache.layout.credentials
+        return signer_for(s["credentials"], s["signing_cert"], s["signing_key"], s.base_dir, folder)
+
+    @cached_property
+    def preview_settings(self) -> Settings | None:
+        """Under serve, the settings that make previews first (`preview_model`, `serve_model`)."""
+        s = self.settings
+        if s["preview_model"] is None or s.preview or s["serve_model"] == "final":
+            return None
+        return Settings({**s.options, "preset": "preview"}, s.base_dir, s.docs_dir)
+
     def new_build(self) -> BuildRecord:
         self.build = BuildRecord()
         return self.build
@@ -127,7 +146,8 @@ class PageEngine:
             self.build.seen[(directive.kind, directive.text)] = (plan, show)
             try:
                 label = _label_id(plan.key, labels)
-                out.append(self._embed(plan, show, page, where, url, missing, label))
+                preview = partial(self._plan, options, directive.kind, page, self.preview_settings)
+                out.append(self._embed(plan, show, page, where, url, missing, label, preview))
             except CacheError as err:
                 if not callable(missing):
                     raise  # a build stops with one line; serve shows the note and keeps serving
@@ -167,19 +187,44 @@ class PageEngine:
         out.append(html[end:])
         return "".join(out)
 
+    def settle(self, strict_warnings: int | None = None) -> dict[str, str]:
+        """Deal with every clip this build is missing, before the site copies its files; return
+        {key: problem} for those not made. `strict_warnings` (under `--strict`: warnings so far)
+        above 0 means the build will fail anyway, so no model time goes into it.
+
+        A model that cannot load or a cache that cannot be written stops everything (raised).
+        """
+        build = self.build
+        if not build.missing:
+            return {}
+        if strict_warnings:
+            log.warning(
+                "--strict and %s already: generating none of the %s, so no GPU time goes into a build "
+                "that will fail; fix the warnings above first",
+                plural(strict_warnings, "warning"),
+                plural(len(build.missing), "missing clip"),
+            )
+            return self.skip_missing("not generated: this --strict build already had warnings")
+        if self.settings["generate"] == "never":  # fetching (`fetch_from`) is all it may do
+            self.fetch()
+            return dict.fromkeys(self.keep_missing(), "not generated")  # placeholders, not failures
+        from mkdocs_wan.render import backends
+
+        return self.generate(backends.renderer(self.settings))
+
     def generate(self, renderer: Renderer) -> dict[str, str]:
         """Make every clip this build is missing; return {key: problem} for those that failed.
 
         A model that cannot load or a cache that cannot be written stops everything (raised).
         """
-        from mkdocs_wan.make import generate_missing
+        from mkdocs_wan.build.jobs import generate_missing
 
         build = self.build
         self.cache.sweep()  # temp files of builds that were killed
         self.fetch()
-        if build.missing and self.settings.signer is not None:
-            self.settings.signer.identity  # noqa: B018 — a bad identity stops the build before any model work
-        made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta, self.settings.signer)
+        if build.missing and self.signer is not None:
+            self.signer.identity  # noqa: B018 — a bad identity stops the build before any model work
+        made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta, self.signer)
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0
         stages: dict[str, float] = {}
@@ -207,7 +252,7 @@ class PageEngine:
         build, roots = self.build, self.settings["fetch_from"]
         if not roots or not build.missing:
             return set()
-        from mkdocs_wan.fetch import Fetcher
+        from mkdocs_wan.build.fetch import Fetcher
 
         fetcher = Fetcher(roots)
         try:
@@ -274,10 +319,10 @@ class PageEngine:
         got = f"{made} generated, {fetched} fetched" if self.settings["fetch_from"] else f"{made} generated"
         return f"{total} clips ({size / 1e6:.1f} MB), {got}, {cached} cached{extra} in {elapsed:.1f} s"
 
-    def _plan(self, options: Mapping[str, Any], kind: str, page: str) -> Plan:
+    def _plan(self, options: Mapping[str, Any], kind: str, page: str, settings: Settings | None = None) -> Plan:
         if "segments" in options and kind != "fence":
             raise SpecError("segments need the fenced form (a video-gen block with YAML)")
-        settings = self.settings
+        settings = settings or self.settings
         image = resolve_image(options["image"], page, settings.docs_dir) if "image" in options else None
         return plan_clip(
             options,
@@ -287,10 +332,68 @@ class PageEngine:
             settings["crf"],
             image,
             draft=settings["preset"] == "draft",
+            family=settings.family,
+            image_fingerprint=settings.image_fingerprint,
+            lora=settings.lora_digest,
+            flow_shift=settings["flow_shift"],
         )
 
+    def _preview(
+        self, plan: Plan, show: Presentation, page: str, where: str, url: UrlFor, defer: Defer, label: str, preview: Plan
+    ) -> str:
+        """Serve with a preview model: the preview's clip (or its placeholder) until the final
+        lands; both are queued, the preview first (`serve_model: both`), or the preview only."""
+        build = self.build
+        build.plans[preview.key] = preview
+        ready = self._ready(preview.key, where)
+        failure = None if ready else defer(preview, where, preview_clip=True)
+        if self.settings["serve_model"] == "both":
+            failure = defer(plan, where) or failure
+            build.deferred.add(plan.key)
+            build.uses.setdefault(plan.key, []).append(Use(page, where, ""))
+        if failure is not None and not ready:
+            return self._reject(page, where, f"generation failed: {failure}")
+        if not ready:
+            build.deferred.add(preview.key)
+            html = placeholder_html(preview.display, preview.title, preview.key, "generating preview…")
+        else:
+            poster = self._poster(preview.key, where)
+            build.cached.add(preview.key)
+            html = self._video(preview, show, page, url, poster, label, self.preview_settings)
+        build.uses.setdefault(preview.key, []).append(Use(page, where, html))
+        return html
+
+    def _preview_plan(self, preview_of: Callable[[], Plan], where: str) -> Plan | None:
+        """The preview of a missing clip, if the site has a preview model that can make it."""
+        if self.preview_settings is None:
+            return None
+        try:
+            return preview_of()
+        except SpecError as err:
+            log.info("%s: no preview (%s); the final clip is generated directly", where, err)
+            return None
+
+    def _poster(self, key: str, where: str) -> bool:
+        """Make a cached clip's poster if it is missing (e.g. deleted by hand); False if it cannot be."""
+        from mkdocs_wan.media.posters import ensure_poster
+
+        try:
+            ensure_poster(self.cache, key)
+        except (OSError, RuntimeError) as err:  # read-only cache, undecodable clip: no poster, say why
+            self.warn(f"{where}: cannot make the clip's poster: {err}")
+            return False
+        return True
+
     def _embed(
-        self, plan: Plan, show: Presentation, page: str, where: str, url: UrlFor, missing: Missing, label: str
+        self,
+        plan: Plan,
+        show: Presentation,
+        page: str,
+        where: str,
+        url: UrlFor,
+        missing: Missing,
+        label: str,
+        preview_of: Callable[[], Plan],
     ) -> str:
         key, build = plan.key, self.build
         seconds = plan.frames / plan.display.fps
@@ -306,18 +409,14 @@ class PageEngine:
         ready = self._ready(key, where)
         poster = True
         if ready:
-            from mkdocs_wan.media import ensure_poster
-
-            try:
-                ensure_poster(self.cache, key)  # e.g. the poster was deleted by hand
-            except (OSError, RuntimeError) as err:  # read-only cache, undecodable clip: no poster, say why
-                self.warn(f"{where}: cannot make the clip's poster: {err}")
-                poster = False
+            poster = self._poster(key, where)
             build.cached.add(key)
         if not ready and missing == "never" and not self.settings["fetch_from"]:
             self.warn(f"{where}: clip not in the cache and `generate: never`: {plan.title}")
             build.absent.add(key)
             html = placeholder_html(plan.display, plan.title, key, state="not generated")
+        elif not ready and callable(missing) and (preview := self._preview_plan(preview_of, where)) is not None:
+            html = self._preview(plan, show, page, where, url, missing, label, preview)
         elif not ready and callable(missing):
             failure = missing(plan, where)
             if failure is not None:
@@ -331,14 +430,25 @@ class PageEngine:
         build.uses.setdefault(key, []).append(Use(page, where, html))
         return html
 
-    def _video(self, plan: Plan, show: Presentation, page: str, url: UrlFor, poster: bool, label: str) -> str:
-        key = plan.key
+    def _video(
+        self,
+        plan: Plan,
+        show: Presentation,
+        page: str,
+        url: UrlFor,
+        poster: bool,
+        label: str,
+        settings: Settings | None = None,
+    ) -> str:
+        key, settings = plan.key, settings or self.settings
         provenance = {
             "prompt": plan.title,
-            "model": self.settings.model.name,
+            "model": settings.model.name,
             "seed": str(plan.display.seed),
             "generator": f"mkdocs-wan {__version__}",
         }
+        if settings.preview:
+            provenance["preview"] = "true"
         return video_html(
             url(f"{key}.mp4", self.cache.path(key)),
             url(f"{key}.jpg", self.cache.poster_path(key)) if poster else None,
@@ -350,6 +460,7 @@ class PageEngine:
             provenance,
             self.settings["ai_label"],
             label,
+            preview=settings.preview,
         )
 
     def _ready(self, key: str, where: str) -> bool:
@@ -367,6 +478,11 @@ class PageEngine:
         self.warn(f"{where}: {problem}")
         self.build.rejected.append(Rejection(page, where, problem))
         return error_html(where, problem)
+
+
+def plural(number: int, thing: str) -> str:
+    """`1 clip`, `2 clips`."""
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
 
 
 def _label_id(key: str, taken: set[str], prefix: str = "wan-ai-") -> str:

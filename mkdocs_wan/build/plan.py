@@ -12,17 +12,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mkdocs_wan.keys import clip_key, stitch_key
-from mkdocs_wan.options import OPTIONS
-from mkdocs_wan.spec import ClipSpec, build_segment_specs, build_spec, check_text, parse_text, styled
-
-DRAFT_STEP_FRACTION = 0.4  # draft steps = 40% of the final steps (50 -> 20), at least 4
-DRAFT_HOOK = "first-block-cache:0.1"  # FirstBlockCache residual threshold for drafts
-
-
-def draft_steps(steps: int) -> int:
-    return max(4, round(steps * DRAFT_STEP_FRACTION))
-
+from mkdocs_wan.store.keys import clip_key, stitch_key
+from mkdocs_wan.settings.options import DRAFT_HOOK, OPTIONS, draft_steps
+from mkdocs_wan.models.families import I2V_A14B, TI2V_5B, Family
+from mkdocs_wan.page.spec import ClipSpec, SpecError, build_segment_specs, build_spec, check_text, parse_text, styled
 
 @dataclass(frozen=True)
 class Generate:
@@ -83,25 +76,52 @@ def plan_clip(
     crf: int,
     image: tuple[Path, str] | None = None,
     draft: bool = False,
+    family: Family = TI2V_5B,
+    image_fingerprint: str | None = None,
+    lora: str = "",
+    flow_shift: float | None = None,
 ) -> Plan:
     """The plan for a directive; `image` is its start picture as (path, sha256), if any.
 
-    `draft` (the `preset: draft` option) trades fidelity for speed: fewer steps and a cache hook.
+    `draft` (the `preset: draft` option) trades fidelity for speed: fewer steps and a cache hook
+    (not for a distilled checkpoint, whose steps are fixed). `family` holds the model's rules;
+    `image_fingerprint` names the checkpoint that makes image-to-video steps where the model
+    cannot (`image_model`); `lora` identifies the LoRA files loaded onto the model; `flow_shift`
+    replaces the checkpoint's own (Wan2.2-Lightning samples A14B at 5.0).
     """
+    if family.distilled:
+        shift = family.flow_shift if flow_shift is None else flow_shift
+        sampler = f"dmd:{','.join(map(str, family.dmd_timesteps))}@{shift:g}"
+    else:
+        sampler = "" if flow_shift is None else f"ode@{flow_shift:g}"
 
     def preset(spec: ClipSpec) -> ClipSpec:
-        return replace(spec, steps=draft_steps(spec.steps), cache_hook=DRAFT_HOOK) if draft else spec
+        spec = replace(spec, sampler=sampler, lora=lora)
+        if not draft or family.distilled:
+            return spec
+        return replace(spec, steps=draft_steps(spec.steps), cache_hook=DRAFT_HOOK)
+
+    def key(spec: ClipSpec) -> str:
+        """The key of one generation: image-to-video steps of a text-only model need `image_model`."""
+        if spec.image is None or family.image != "checkpoint":
+            return clip_key(spec, model_fingerprint, crf)
+        if image_fingerprint is None:
+            raise SpecError(
+                f"{family.name} makes clips from text only; for a start picture (image=, or segments after "
+                f"the first) set image_model: to an image-to-video checkpoint, e.g. {I2V_A14B.hub_id}"
+            )
+        return clip_key(spec, image_fingerprint, crf)
 
     title = " ".join(str(options.get("prompt") or "").split())
     image_id = f"sha256:{image[1]}" if image else None
     image_path = image[0] if image else None
     if "segments" not in options:
-        spec = preset(build_spec(options, defaults, style, image_id))
-        return Plan((Generate(clip_key(spec, model_fingerprint, crf), spec, image_path, crf),), spec, title)
+        spec = preset(build_spec(options, defaults, style, image_id, family))
+        return Plan((Generate(key(spec), spec, image_path, crf),), spec, title)
 
     if "prompt" in options:
         title = " ".join(parse_text("prompt")(options["prompt"]).split())
-    specs, transition = build_segment_specs(options, defaults, style, image_id)
+    specs, transition = build_segment_specs(options, defaults, style, image_id, family)
     specs = [preset(spec) for spec in specs]
     segments = [s if isinstance(s, str) else s.get("prompt", "") for s in options["segments"]]
     title = check_text("prompt", title or " → ".join(" ".join(str(s).split()) for s in segments))
@@ -110,7 +130,7 @@ def plan_clip(
         if steps:  # start from the previous segment's last frame
             spec = replace(spec, image=f"clip:{steps[-1].key}")
             image_path = None
-        steps.append(Generate(clip_key(spec, model_fingerprint, crf), spec, image_path, crf))
+        steps.append(Generate(key(spec), spec, image_path, crf))
     if len(steps) == 1:
         return Plan(tuple(steps), specs[0], title)
     parts = tuple(step.key for step in steps)

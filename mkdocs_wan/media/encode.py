@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mkdocs_wan.keys import ENCODER
-from mkdocs_wan.options import OPTIONS
+from mkdocs_wan.settings.options import OPTIONS
+from mkdocs_wan.store.keys import ENCODER
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,7 +38,7 @@ def encode_rendered(
     """
     import os
 
-    from mkdocs_wan.quality import quality_problem
+    from mkdocs_wan.media.quality import quality_problem
 
     if workdir is not None:
         try:

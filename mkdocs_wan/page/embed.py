@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
-from mkdocs_wan.spec import ClipSpec, Presentation
+from mkdocs_wan.page.spec import ClipSpec, Presentation
 
 #: WCAG 2.2.2: moving content that starts by itself and lasts longer than this needs a pause control.
 PAUSE_CONTROL_SECONDS = 5.0
@@ -30,6 +30,7 @@ def video_html(
     provenance: Mapping[str, str] | None = None,
     label: bool = True,
     label_id: str = "",
+    preview: bool = False,
 ) -> str:
     """A muted, inline-playing clip with an accessible name, caption, poster and provenance.
 
@@ -37,7 +38,8 @@ def video_html(
     no `autoplay` attribute: `data-wan-autoplay` lets the plugin's script start it unless the
     reader prefers reduced motion (and without JavaScript nothing moves by itself). The AI label
     describes the video (`aria-describedby`), whatever `alt` says; with `label=False` it is only
-    hidden from sight.
+    hidden from sight. A `preview` (made by the site's fast preview model) carries a visible
+    "Preview" mark whatever `ai_label` says, so it is never taken for the final clip.
     """
     caption = prompt if show.caption is None else show.caption
     name = show.alt or f"Generated clip: {prompt}"
@@ -48,14 +50,16 @@ def video_html(
     data = "".join(f' data-{name}="{escape(value)}"' for name, value in (provenance or {}).items())
     label_id = label_id or f"wan-ai-{key[:12]}"
     label_class = "wan-video-label" if label else "wan-video-label wan-visually-hidden"
+    mark = '<span class="wan-video-preview">Preview</span> ' if preview else ""
     return (
-        f'<figure class="wan-video" data-wan-key="{key}"{data}>'
+        f'<figure class="wan-video{" wan-preview" if preview else ""}" data-wan-key="{key}"{data}>'
         f'<video src="{escape(src)}"'
         + (f' poster="{escape(poster)}"' if poster else "")
         + f' width="{spec.width}" height="{spec.height}" muted playsinline {" ".join(flags)} preload="metadata"'
         f' aria-label="{escape(name)}" aria-describedby="{label_id}"></video>'
         # The space keeps search text apart ("AI-generated A kite"); Material's search skips the label.
-        f'<span class="{label_class}" id="{label_id}" data-search-exclude>AI-generated</span> '
+        + mark
+        + f'<span class="{label_class}" id="{label_id}" data-search-exclude>AI-generated</span> '
         + (f"<figcaption>{escape(caption)}</figcaption>" if caption else "")
         + "</figure>"
     )

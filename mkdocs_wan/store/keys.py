@@ -12,8 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from mkdocs_wan.models import ModelRef
-from mkdocs_wan.spec import ClipSpec
+from mkdocs_wan.page.spec import ClipSpec
 
 #: Bump when a change to the generation code changes what a spec produces.
 #: 2: provenance tags in the MP4; 3: cached text embeddings, scalar T2V timesteps;
@@ -38,11 +37,6 @@ def canonical(payload: Any) -> str:
 
 def digest(payload: Any) -> str:
     return hashlib.sha256(canonical(payload).encode()).hexdigest()
-
-
-def model_fingerprint(model: ModelRef, dtype: str) -> str:
-    """The model part of every key: which weights, in which precision (not which device)."""
-    return f"{model.fingerprint()}|dtype={dtype}"
 
 
 def clip_key(spec: ClipSpec, model_fingerprint: str, crf: int) -> str:

@@ -1,0 +1,1 @@
+"""Media: encoding and decoding MP4, stitching, quality signals, posters, start pictures, Content Credentials."""

@@ -1,0 +1,289 @@
+"""Find video-gen directives in a rendered page and read their options.
+
+Detection runs on rendered HTML, never on raw Markdown: by then every code block, inline code
+span and nested example fence has been escaped by Python-Markdown, so a directive shown as
+documentation can't match. Comment directives survive rendering verbatim; fenced ones are turned
+into a marker comment by a SuperFences custom fence (`fence_format`). Line numbers, which HTML
+has lost, are recovered by matching each found directive, in order, against a scan of the source.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import yaml
+from yaml.events import AliasEvent
+
+#: A directive's text is a prompt and a few options: more than this is a mistake, refused before
+#: any parsing (so no input can make parsing slow or memory-hungry).
+MAX_DIRECTIVE_CHARS = 16_384
+#: A clip spec is flat: a mapping, at most a list of segments, each at most a small mapping.
+MAX_YAML_DEPTH = 4
+
+FENCE_NAME = "video-gen"
+
+_FENCE_MARKER = "<!--wan-fence:{}-->"
+_HTML_DIRECTIVE = re.compile(
+    r"(?P<p><p>\s*)?"
+    r"(?:<!--\s*@video-gen(?=\s|-->)(?P<comment>(?:(?!<!--).)*?)-->|<!--wan-fence:(?P<fence>[\w=-]*)-->)"
+    r"(?(p)\s*</p>)",
+    re.DOTALL,
+)
+_RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
+_RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
+_FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+class DirectiveError(ValueError):
+    """A directive that cannot be read; `line_offset` points inside a multi-line directive."""
+
+    def __init__(self, message: str, line_offset: int = 0) -> None:
+        super().__init__(message)
+        self.line_offset = line_offset
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One directive found in a page's HTML."""
+
+    kind: Literal["comment", "fence"]
+    text: str  # comment body after `@video-gen`, or the fence's YAML source
+    start: int  # span in the page HTML that the embed replaces
+    end: int
+    line: int  # 1-based line in the page's Markdown source (or in `origin`)
+    origin: str = ""  # the included file (pymdownx.snippets) the directive came from, if not the page
+
+
+def fence_format(source: str, language: str, css_class: str, options: Any, md: Any, **kwargs: Any) -> str:
+    """SuperFences formatter: leave a marker that `find_directives` picks up in the page HTML."""
+    return _FENCE_MARKER.format(base64.urlsafe_b64encode(source.encode()).decode())
+
+
+def custom_fence() -> dict[str, Any]:
+    """The `pymdownx.superfences` `custom_fences` entry for the fenced form."""
+    return {"name": FENCE_NAME, "class": FENCE_NAME, "format": fence_format}
+
+
+def has_directives(html: str) -> bool:
+    """A cheap pre-check: could `html` hold a directive at all?"""
+    return "@video-gen" in html or "<!--wan-fence:" in html
+
+
+def find_directives(html: str, markdown: str = "", included: Mapping[str, str] | None = None) -> list[Directive]:
+    """Every directive in rendered `html`, in order, with lines taken from its `markdown` source,
+    or from one of the `included` files ({name: text}, e.g. snippets) where the page lacks it."""
+    found: list[tuple[str, str, re.Match[str]]] = []
+    for match in _HTML_DIRECTIVE.finditer(html):
+        if match["fence"] is not None:
+            try:
+                text = base64.urlsafe_b64decode(match["fence"]).decode()
+            except ValueError:  # a hand-written marker, not ours
+                continue
+            found.append(("fence", text, match))
+        else:
+            found.append(("comment", match["comment"], match))
+    lines = _source_lines([(kind, _key(kind, text)) for kind, text, _ in found], markdown, included or {})
+    return [
+        Directive(kind, text, match.start(), match.end(), line, origin)  # type: ignore[arg-type]
+        for (kind, text, match), (origin, line) in zip(found, lines, strict=True)
+    ]
+
+
+def parse_options(directive: Directive) -> dict[str, Any]:
+    """The directive's raw options, `prompt` included; values are validated later by `spec`."""
+    if len(directive.text) > MAX_DIRECTIVE_CHARS:
+        raise DirectiveError(
+            f"the directive is {len(directive.text):,} characters long, over the limit of {MAX_DIRECTIVE_CHARS:,}"
+        )
+    if directive.kind == "fence":
+        return _parse_yaml(directive.text)
+    return _parse_comment(directive.text)
+
+
+def _parse_comment(body: str) -> dict[str, Any]:
+    body = body.strip()
+    options: dict[str, Any] = {}
+    if body.endswith("}"):
+        start = _options_start(body)
+        if start is None:
+            _parse_pairs(body[body.rfind("{") + 1 : -1])  # names the problem (e.g. an open quote), if it can
+            raise DirectiveError("cannot read the options in braces: unbalanced braces or quotes")
+        options = _parse_pairs(body[start + 1 : -1])
+        body = body[:start]
+    elif "{" in body and "}" not in body[body.rindex("{") :]:
+        raise DirectiveError("unclosed '{' in the options")
+    options["prompt"] = " ".join(body.split())
+    return options
+
+
+def _options_start(body: str) -> int | None:
+    """Where the trailing `{…}` options block starts: the first `{` whose block, read with quotes
+    respected (a quoted value may hold braces and `=`), ends exactly at the final `}`."""
+    for start in (i for i, char in enumerate(body) if char == "{"):
+        quote = None
+        for index in range(start + 1, len(body)):
+            char = body[index]
+            if quote:
+                quote = None if char == quote else quote
+            elif char in "\"'":
+                quote = char
+            elif char == "{":
+                break  # a nested or stray brace: this block cannot be the options
+            elif char == "}":
+                if index == len(body) - 1:
+                    return start
+                break
+    return None
+
+
+def _parse_pairs(text: str) -> dict[str, str]:
+    try:
+        tokens = shlex.split(text)
+    except ValueError as err:
+        raise DirectiveError(f"cannot read the options {{{text.strip()}}}: {err}") from None
+    options: dict[str, str] = {}
+    for token in tokens:
+        name, sep, value = token.partition("=")
+        if not sep or not _OPTION_NAME.fullmatch(name):
+            raise DirectiveError(f"expected option=value in the braces, got {token!r}")
+        if name == "prompt":
+            raise DirectiveError("the prompt goes before the braces, not in them")
+        if name in options:
+            raise DirectiveError(f"option '{name}' is given twice")
+        options[name] = value
+    return options
+
+
+class _FlatLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what a clip spec never needs: anchors and aliases (a few
+    hundred bytes of them expand to gigabytes) and nesting deeper than `MAX_YAML_DEPTH`."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        line = event.start_mark.line + 1 if event.start_mark else 1
+        if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise DirectiveError("YAML anchors and aliases (& and *) are not allowed in a video-gen block", line)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise DirectiveError(f"the video-gen block nests deeper than {MAX_YAML_DEPTH} levels", line)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _parse_yaml(source: str) -> dict[str, Any]:
+    try:
+        data = yaml.load(source, Loader=_FlatLoader)  # a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        offset = mark.line + 1 if mark is not None else 1
+        raise DirectiveError(f"invalid YAML in the video-gen block: {problem}", offset) from None
+    except RecursionError:
+        raise DirectiveError(f"the video-gen block nests deeper than {MAX_YAML_DEPTH} levels") from None
+    except (ValueError, OverflowError) as err:  # e.g. an integer of more than 4,300 digits
+        raise DirectiveError(f"invalid value in the video-gen block: {err}") from None
+    if data is None:
+        data = {}
+    if isinstance(data, str):  # a block holding only a prompt
+        data = {"prompt": data}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise DirectiveError("a video-gen block must be a YAML mapping (prompt: …, size: …)")
+    return dict(data)
+
+
+def _key(kind: str, text: str) -> str:
+    """What a rendered directive and its source have in common, whitespace-insensitively."""
+    if kind == "comment":
+        return " ".join(text.split())
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return " ".join(first.split())
+
+
+def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping[str, str]) -> list[tuple[str, int]]:
+    """Match rendered directives in order against raw-source candidates to recover (file, line).
+
+    The raw scan also sees directives shown inside code, which did not render; candidates that
+    look like code (inside a fence, or after an odd number of backticks on their line) are
+    tried last, so a syntax example followed by the same live directive reports the live line.
+    A directive the page's source lacks is looked up in the `included` files (file "" is the
+    page); if the text can't be matched anywhere, the next same-kind candidate is used.
+    """
+    candidates = _candidates(markdown)
+    elsewhere = {name: _candidates(text) for name, text in included.items()}
+
+    def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
+        for i in range(cursor, len(candidates)):
+            _, c_kind, c_key, in_code = candidates[i]
+            if c_kind == kind and key in (None, c_key) and (allow_code or not in_code):
+                return i
+        return None
+
+    lines: list[tuple[str, int]] = []
+    cursor = 0
+    for kind, key in found:
+        index = pick(cursor, kind, key, False)
+        if index is None:  # not live in the page: an included file's, or shown in the page's code
+            origin = next(
+                ((name, c[0]) for name, cands in elsewhere.items() for c in cands if c[1:3] == (kind, key)), None
+            )
+            if origin is not None:
+                lines.append(origin)
+                continue
+            index = pick(cursor, kind, key, True)
+        if index is None:
+            index = pick(cursor, kind, None, True)
+        if index is None:
+            lines.append(lines[-1] if lines else ("", 1))
+        else:
+            lines.append(("", candidates[index][0]))
+            cursor = index + 1
+    return lines
+
+
+def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
+    """Every directive-looking spot in a Markdown source: (line, kind, key, looks like code)."""
+    code = _code_lines(markdown)
+    newlines = [i for i, char in enumerate(markdown) if char == "\n"]
+    candidates: list[tuple[int, str, str, bool]] = []
+    for m in _RAW_COMMENT.finditer(markdown):
+        line = bisect.bisect_left(newlines, m.start()) + 1
+        line_start = markdown.rfind("\n", 0, m.start()) + 1
+        in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
+        candidates.append((line, "comment", _key("comment", m[1]), in_code))
+    source_lines = markdown.splitlines()
+    for m in _RAW_FENCE.finditer(markdown):
+        line = bisect.bisect_left(newlines, m.start()) + 1
+        body = (re.sub(r"^[ \t>]*", "", s) for s in source_lines[line:])
+        key = " ".join(next((s for s in body if s.strip()), "").split())
+        candidates.append((line, "fence", key, line in code))
+    candidates.sort()
+    return candidates
+
+
+def _code_lines(markdown: str) -> set[int]:
+    """1-based lines strictly inside fenced code blocks (backtick or tilde, any nesting depth)."""
+    inside: set[int] = set()
+    fence: str | None = None
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        match = _FENCE_LINE.match(line)
+        if fence is None:
+            if match:
+                fence = match["fence"]
+        elif match and match["fence"].startswith(fence) and not match["info"].strip():
+            fence = None
+        else:
+            inside.add(number)
+    return inside

@@ -1,0 +1,1 @@
+"""The site's options: one schema for every front end, parsed into `Settings`."""

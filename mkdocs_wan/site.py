@@ -1,0 +1,95 @@
+"""The MkDocs side of the plugin: what it reads from and adds to MkDocs' config, pages and logs.
+
+Kept apart from `plugin.py` so that the plugin is the event wiring alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File, Files
+from mkdocs.utils import CountHandler
+from mkdocs.utils.meta import get_data
+
+from mkdocs_wan.page.directives import FENCE_NAME, custom_fence
+from mkdocs_wan.page.fence import VideoGenFenceExtension
+from mkdocs_wan.page.sources import editor_view, included_files
+
+if TYPE_CHECKING:
+    from mkdocs.config.defaults import MkDocsConfig
+    from mkdocs.structure.pages import Page
+
+
+def require_mkdocs_1(version: str) -> None:
+    """MkDocs 2 removed the plugin system; say so instead of failing somewhere obscure."""
+    if int(version.split(".")[0]) >= 2:
+        raise PluginError(
+            f"mkdocs-wan's `wan` plugin needs MkDocs 1.6+ and < 2, found MkDocs {version}, which has no "
+            "plugin system; install 'mkdocs>=1.6,<2' or ProperDocs (a maintained MkDocs 1.x)"
+        )
+
+
+CSS_URI = "assets/stylesheets/mkdocs-wan.css"
+JS_URI = "assets/javascripts/mkdocs-wan.js"  # starts clips unless the reader prefers reduced motion
+ASSETS = {
+    CSS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.css",
+    JS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.js",
+}
+
+
+def add_assets(config: MkDocsConfig) -> None:
+    """The stylesheet and script every page with a clip needs, linked once."""
+    if CSS_URI not in config.extra_css:
+        config.extra_css.append(CSS_URI)
+    if JS_URI not in map(str, config.extra_javascript):
+        config.extra_javascript.append(JS_URI)
+
+
+def add_asset_files(files: Files, config: MkDocsConfig) -> None:
+    for uri, path in ASSETS.items():
+        if files.get_file_from_path(uri) is None:
+            # From the installed file, not `content=`: some plugins (mkdocs-static-i18n) expect
+            # every File to have a source path.
+            files.append(File.generated(config, uri, abs_src_path=str(path)))
+
+
+def page_source(page: Page) -> str:
+    """The page's Markdown with the front matter MkDocs stripped put back as blank lines."""
+    markdown = page.markdown or ""
+    try:
+        source = page.file.content_string
+    except (OSError, UnicodeDecodeError, ValueError):
+        return markdown
+    body, _ = get_data(source)
+    return editor_view(markdown, source.count("\n") - body.count("\n"))
+
+
+def included(page: Page, config: MkDocsConfig) -> dict[str, str]:
+    """Files the page pulls in with pymdownx.snippets, where a directive may come from."""
+    if "pymdownx.snippets" not in config.markdown_extensions or "8<-" not in (page.markdown or ""):
+        return {}
+    bases = config.mdx_configs.get("pymdownx.snippets", {}).get("base_path", ["."])
+    bases = [bases] if isinstance(bases, str) else bases
+    return included_files(page.markdown or "", [Path(base) for base in bases], Path(config.docs_dir).resolve())
+
+
+def warnings_so_far() -> int:
+    """Warnings MkDocs has counted in this build (its strict-mode counter on the `mkdocs` logger)."""
+    counters = [h for h in logging.getLogger("mkdocs").handlers if isinstance(h, CountHandler)]
+    return sum(count for h in counters for level, count in h.counts.items() if level >= logging.WARNING)
+
+
+def register_fence(config: MkDocsConfig) -> None:
+    """Make the fenced form work: a SuperFences custom fence where the site uses SuperFences;
+    elsewhere a preprocessor that handles only `video-gen` fences, so no other code block of the
+    site renders any differently (enabling SuperFences would change them all)."""
+    if "pymdownx.superfences" in config.markdown_extensions:
+        options: dict[str, Any] = config.mdx_configs.setdefault("pymdownx.superfences", {})
+        fences: list[dict[str, Any]] = options.setdefault("custom_fences", [])
+        if not any(fence.get("name") == FENCE_NAME for fence in fences):
+            fences.append(custom_fence())
+    elif not any(isinstance(ext, VideoGenFenceExtension) for ext in config.markdown_extensions):
+        config.markdown_extensions.append(VideoGenFenceExtension())  # type: ignore[arg-type]

@@ -1,0 +1,217 @@
+"""The Wan model families: each read from its own checkpoint, with its rules, sampler and defaults.
+
+Every family is a tiny random-weight pipeline of the real diffusers classes, saved with
+`save_pretrained` and loaded through the same `from_pretrained` path as a downloaded checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.media.encode import count_frames
+from mkdocs_wan.models.families import SUPPORTED
+from mkdocs_wan.models.reference import ModelRef
+from mkdocs_wan.page.spec import SpecError
+from mkdocs_wan.render.dmd import DMDScheduler, shifted_sigma
+from mkdocs_wan.render.generate import WanGenerator
+from mkdocs_wan.render.tiny import KINDS, save_tiny
+from mkdocs_wan.settings.options import Settings
+from tests.test_serve import Server, write
+
+
+@pytest.fixture(scope="session")
+def tinies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tinies")
+    return {kind: save_tiny(kind, root / kind) for kind in KINDS}
+
+
+def settings(model: str | Path, **options: object) -> Settings:
+    return Settings.from_options({"model": str(model), **options}, Path("/"), Path("/"))
+
+
+def plan(s: Settings, **options: object):
+    defaults, family, lora = s.clip_defaults, s.family, s.lora_digest
+    return plan_clip({"prompt": "A kite", **options}, defaults, "", s.fingerprint, 20, family=family, lora=lora)
+
+
+def test_each_checkpoint_is_recognised_by_what_it_is(tinies, tmp_path):
+    assert {kind: ModelRef.resolve(str(path), Path("/")).family().name for kind, path in tinies.items()} == KINDS
+    renamed = tmp_path / "Wan2.2-TI2V-5B-but-really-A14B"  # the name says nothing; the configs do
+    renamed.symlink_to(tinies["t2v-a14b"])
+    assert settings(renamed).family.name == "Wan2.2-T2V-A14B"
+    assert settings(renamed).clip_defaults | {"seed": 0} == {
+        "frames": 81, "fps": 16, "size": (1280, 720), "steps": 40, "guidance": 4.0, "guidance_2": 3.0,
+        "seed": 0, "negative_prompt": "",
+    }  # fmt: skip
+
+
+def test_each_family_states_its_size_rule_and_nearest_sizes(tinies):
+    ti2v, a14b = settings("tiny"), settings(tinies["t2v-a14b"])
+    assert plan(a14b, size="1280x720").display.width == 1280
+    with pytest.raises(SpecError) as err:
+        plan(ti2v, size="1280x720")
+    assert str(err.value) == (
+        "size sides must be multiples of 32 and at least 32 for Wan2.2-TI2V-5B, got 1280x720; use 1280x704 or 1280x736"
+    )
+    with pytest.raises(SpecError, match=r"multiples of 16 and at least 16 for Wan2.2-T2V-A14B, got 1288x720; "):
+        plan(a14b, size="1288x720")
+    assert plan(settings(tinies["t2v-1.3b"])).display.width == 832  # Wan2.1-1.3B's own 480p default
+    with pytest.raises(SpecError, match=r"steps must be 3 for FastWan2.2-TI2V-5B \(DMD\): it is distilled"):
+        plan(settings(tinies["fastwan-ti2v-5b"]), steps=50)
+    with pytest.raises(SpecError, match=r"Wan2.2-I2V-A14B is an image-to-video model: every clip needs image="):
+        plan(settings(tinies["i2v-a14b"]))
+    with pytest.raises(SpecError, match=r"makes clips from text only; .*set image_model:"):
+        plan_clip({"prompt": "A kite"}, a14b.clip_defaults, "", a14b.fingerprint, 20, (Path("p.png"), "ab"), False,
+                  a14b.family)  # fmt: skip
+
+
+def test_an_unrecognised_pipeline_is_one_line_listing_what_is_supported(site, tmp_path):
+    sd = tmp_path / "sd15"
+    sd.mkdir()
+    (sd / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    site.options["model"] = str(sd)
+    site.page("index.md", "<!-- @video-gen A kite -->\n")
+    result = site.build()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "StableDiffusionPipeline" in line]
+    assert line.endswith(f"is a StableDiffusionPipeline checkpoint, not a Wan pipeline; supported: {SUPPORTED}")
+
+
+def test_the_dmd_step_predicts_x0_then_renoises_to_the_next_sigma():
+    scheduler = DMDScheduler(shift=5.0, denoising_timesteps=(1000, 757, 522))
+    scheduler.set_timesteps(3)
+    sigmas = [1.0, 5 * 0.757 / (1 + 4 * 0.757), 5 * 0.522 / (1 + 4 * 0.522)]
+    assert torch.allclose(scheduler.timesteps, torch.tensor(sigmas) * 1000)
+    assert shifted_sigma(1000, 5.0) == 1.0
+    x, v = torch.randn(1, 4, 2, 3, 3, generator=torch.Generator().manual_seed(1)), torch.randn(1, 4, 2, 3, 3)
+    scheduler.set_generator(torch.Generator().manual_seed(7))
+    first = scheduler.step(v, scheduler.timesteps[0], x, return_dict=False)[0]
+    x0 = x - sigmas[0] * v
+    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(7))
+    assert torch.allclose(first, (1 - sigmas[1]) * x0 + sigmas[1] * eps, atol=1e-6)
+    second = scheduler.step(v, scheduler.timesteps[1], first, return_dict=False)[0]
+    last = scheduler.step(v, scheduler.timesteps[2], second, return_dict=False)[0]
+    assert torch.allclose(last, second - sigmas[2] * v, atol=1e-6)  # the last step returns x0, no noise
+    with pytest.raises(ValueError, match="distilled for 3 steps"):
+        scheduler.set_timesteps(50)
+
+
+def test_a_distilled_checkpoint_loads_into_diffusers_wan_pipeline_with_its_sampler(tinies, tmp_path):
+    assert json.loads((tinies["fastwan-ti2v-5b"] / "model_index.json").read_text())["_class_name"] == "WanDMDPipeline"
+    s = settings(tinies["fastwan-ti2v-5b"], size="32x32", frames=5)
+    generator = WanGenerator(s.model, tmp_path)
+    pipe = generator.load()
+    assert type(pipe).__name__ == "WanPipeline" and isinstance(pipe.scheduler, DMDScheduler)
+    spec = plan(s).steps[0].spec
+    assert spec.sampler == "dmd:1000,757,522@5" and spec.steps == 3 and spec.guidance == 1.0
+    steps: list[int] = []
+    frames = generator.generate(spec, on_step=lambda step, _total: steps.append(step))
+    assert steps == [1, 2, 3] and frames.shape == (5, 32, 32, 3)
+    assert (generator.generate(spec) == frames).all()  # seeded like every clip, re-noising included
+
+
+def test_the_two_a14b_experts_both_run_switching_at_the_boundary(tinies, tmp_path):
+    s = settings(tinies["t2v-a14b"], size="32x32", frames=5, steps=8)
+    generator = WanGenerator(s.model, tmp_path)
+    pipe = generator.load()
+    seen: dict[str, list[float]] = {"transformer": [], "transformer_2": []}
+    for name in seen:
+        getattr(pipe, name).register_forward_pre_hook(
+            lambda _m, _a, kwargs, name=name: seen[name].append(float(kwargs["timestep"][0])), with_kwargs=True
+        )
+    spec = plan(s).steps[0].spec
+    assert (spec.guidance, spec.guidance_2) == (4.0, 3.0)
+    generator.generate(spec)
+    boundary = 0.875 * 1000
+    assert seen["transformer"] and seen["transformer_2"]
+    assert min(seen["transformer"]) >= boundary > max(seen["transformer_2"])
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_each_family_makes_a_playable_clip_in_a_real_build(kind, tinies, site):
+    site.options |= {"model": str(tinies[kind]), "size": "32x32", "frames": 5}
+    if kind.startswith("fastwan"):
+        del site.options["steps"]  # a distilled checkpoint takes its own 3
+    image = kind.startswith("i2v")
+    site.page("index.md", "# Clip\n\n<!-- @video-gen A kite" + (" {image=start.png}" if image else "") + " -->\n")
+    if image:
+        Image.new("RGB", (48, 32), (200, 40, 40)).save(site.root / "docs" / "start.png")
+    result = site.build("--strict")
+    assert result.returncode == 0, result.stderr
+    html = (site.site_dir / "index.html").read_text()
+    (src,) = re.findall(r'<video src="([^"]+)"', html)
+    assert count_frames(site.site_dir / src) == 5
+
+
+def test_a_lora_file_is_part_of_every_key(tinies, tmp_path):
+    lora = tmp_path / "high_noise_model.safetensors"
+    lora.write_bytes(b"one")
+    first = plan(settings(tinies["t2v-a14b"], lora={"transformer": str(lora)})).key
+    lora.write_bytes(b"two")
+    assert plan(settings(tinies["t2v-a14b"], lora={"transformer": str(lora)})).key != first
+    assert plan(settings(tinies["t2v-a14b"])).key not in (first,)
+    with pytest.raises(SpecError, match="lora transformer_2 is for two-expert models"):
+        settings("tiny", lora={"transformer_2": str(lora)}).lora_digest  # noqa: B018
+
+
+def test_preview_and_final_have_their_own_keys_and_a_final_build_never_shows_a_preview(tinies, site):
+    site.options |= {"preview_model": str(tinies["fastwan-ti2v-5b"])}
+    del site.options["steps"]
+    site.page("index.md", "# Clip\n\n<!-- @video-gen A kite over the sea -->\n")
+    site.options["preset"] = "preview"
+    assert site.build("--strict").returncode == 0
+    preview = (site.site_dir / "index.html").read_text()
+    assert 'class="wan-video wan-preview"' in preview and '<span class="wan-video-preview">Preview</span>' in preview
+    assert f'data-model="{tinies["fastwan-ti2v-5b"]}"' in preview and 'data-preview="true"' in preview
+    site.options |= {"preset": "final", "generate": "never"}
+    result = site.build()
+    final = (site.site_dir / "index.html").read_text()
+    assert "clip not in the cache and `generate: never`" in result.stderr  # the cached preview is not it
+    assert "<video" not in final and "wan-preview" not in final
+    del site.options["generate"]
+    assert site.build("--strict").returncode == 0
+    final = (site.site_dir / "index.html").read_text()
+    assert "<video" in final and "wan-preview" not in final and 'data-model="tiny"' in final
+    key = re.compile(r'data-wan-key="(\w+)"')
+    assert key.search(final)[1] != key.search(preview)[1]
+
+
+def test_serve_shows_the_preview_first_then_swaps_in_the_final(tinies, tmp_path):
+    import yaml
+
+    (tmp_path / "docs").mkdir()
+    options = {"model": "tiny", "preview_model": str(tinies["fastwan-ti2v-5b"]), "frames": 33}
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump({"site_name": "Serve", "plugins": [{"wan": options}]}))
+    write(tmp_path / "docs" / "index.md", "# Home\n\n<!-- @video-gen A lighthouse at dusk {size=256x256} -->\n")
+    server = Server(tmp_path)
+    try:
+        assert "generating preview…" in server.wait_for("/", "generating preview…", timeout=60)
+        preview = server.wait_for("/", r"wan-preview", timeout=120)
+        assert "<video" in preview and "Preview</span>" in preview
+        final = server.wait_for("/", r'<figure class="wan-video" data-wan-key', timeout=300)
+        assert "wan-preview" not in final and 'data-model="tiny"' in final
+    finally:
+        server.proc.kill()
+        server.proc.wait()
+
+
+def test_the_cli_writes_a_tiny_family_and_generates_previews(site, tmp_path):
+    fast = tmp_path / "fastwan"
+    written = site.cli("tiny", "fastwan-ti2v-5b", str(fast))
+    assert written.returncode == 0 and "FastWan2.2-TI2V-5B (DMD)" in written.stdout, written.stderr
+    assert site.cli("tiny", "fastwan-ti2v-5b", str(fast)).returncode == 1  # never over a model
+    site.options |= {"preview_model": str(fast), "size": "32x32", "frames": 5}
+    del site.options["steps"]
+    site.page("index.md", "# Clip\n\n<!-- @video-gen A paper lantern -->\n")
+    made = site.cli("generate", "--preset", "preview")
+    assert made.returncode == 0 and "1 clips" in made.stdout and "1 generated" in made.stdout, made.stderr
+    site.options |= {"preset": "preview", "generate": "never"}
+    assert site.build("--strict").returncode == 0
+    assert "Preview</span>" in (site.site_dir / "index.html").read_text()
