@@ -196,7 +196,7 @@ def _build_wan21_shaped(kind: str) -> Any:
     extra: dict[str, Any] = {}
     encoder: dict[str, Any] = {}
     if kind == "i2v-14b":  # Wan2.1 I2V conditions on CLIP image features too
-        from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+        from transformers import CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModel
 
         torch.manual_seed(3)
         vision = CLIPVisionConfig(
@@ -205,7 +205,7 @@ def _build_wan21_shaped(kind: str) -> Any:
         )  # fmt: skip
         encoder = {
             "image_encoder": CLIPVisionModel(vision).eval(),
-            "image_processor": CLIPImageProcessor(crop_size=32, size={"shortest_edge": 32}),
+            "image_processor": CLIPImageProcessorPil(crop_size=32, size={"shortest_edge": 32}),
         }
         extra = {"image_dim": 16, "added_kv_proj_dim": 24}
     channels = 36 if image else 16

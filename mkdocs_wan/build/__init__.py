@@ -1,0 +1,1 @@
+"""One build: plans for each directive, the page engine, fetching and generating missing clips."""
