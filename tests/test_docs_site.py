@@ -134,7 +134,7 @@ def test_the_readme_quickstart_builds_in_a_fresh_venv_with_only_the_package(tmp_
         [bin_dir / "mkdocs", "build"], cwd=site, env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr
-    assert re.search(r"mkdocs_wan: 1 clips \([\d.]+ MB\), 1 generated, 0 cached", result.stderr), result.stderr
+    assert re.search(r"mkdocs_wan: 1 clip \([\d.]+ MB\), 1 generated, 0 cached", result.stderr), result.stderr
     html = (site / "site" / "index.html").read_text()
     src = re.search(r'<video src="([^"]+)"', html)[1]
     assert (site / "site" / src).stat().st_size > 1000

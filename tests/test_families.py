@@ -211,7 +211,7 @@ def test_the_cli_writes_a_tiny_family_and_generates_previews(site, tmp_path):
     del site.options["steps"]
     site.page("index.md", "# Clip\n\n<!-- @video-gen A paper lantern -->\n")
     made = site.cli("generate", "--preset", "preview")
-    assert made.returncode == 0 and "1 clips" in made.stdout and "1 generated" in made.stdout, made.stderr
+    assert made.returncode == 0 and "1 clip (" in made.stdout and "1 generated" in made.stdout, made.stderr
     site.options |= {"preset": "preview", "generate": "never"}
     assert site.build("--strict").returncode == 0
     assert "Preview</span>" in (site.site_dir / "index.html").read_text()

@@ -121,7 +121,7 @@ def test_cache_dir_that_is_a_file_is_one_line(site):
 def test_a_lost_or_corrupt_index_loses_no_clip(site, damage):
     site.options["cache_dir"] = "cache"
     site.page("index.md", f"# Home\n\n<!-- @video-gen A clip that outlives its index ({damage}) -->\n")
-    assert summary("1 clips (MB), 1 generated, 0 cached", site.build("--strict").stderr)
+    assert summary("1 clip (MB), 1 generated, 0 cached", site.build("--strict").stderr)
     index = site.root / "cache" / "index"
     if damage == "deleted":
         shutil.rmtree(index)
@@ -134,7 +134,7 @@ def test_a_lost_or_corrupt_index_loses_no_clip(site, damage):
         assert "was damaged" in verified.stderr and list(index.parent.glob("index.corrupt-*"))
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
-    assert summary("1 clips (MB), 0 generated, 1 cached", result.stderr)
+    assert summary("1 clip (MB), 0 generated, 1 cached", result.stderr)
 
 
 def test_a_corrupt_index_is_rebuilt_by_the_build_too(site):
@@ -144,7 +144,7 @@ def test_a_corrupt_index_is_rebuilt_by_the_build_too(site):
     (site.root / "cache" / "index" / "cache.db").write_bytes(b"\0garbage" * 500)
     result = site.build()
     assert result.returncode == 0, result.stderr
-    assert "was damaged" in result.stderr and summary("1 clips (MB), 0 generated, 1 cached", result.stderr)
+    assert "was damaged" in result.stderr and summary("1 clip (MB), 0 generated, 1 cached", result.stderr)
     assert (
         ClipCache(site.root / "cache").check(re.search(r"[0-9a-f]{64}", (site.site_dir / "index.html").read_text())[0])
         == "ok"

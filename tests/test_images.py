@@ -24,7 +24,7 @@ def docs(tmp_path):
 
 
 def test_relative_to_page_and_to_docs_dir(docs):
-    path, digest = resolve_image("img/a.png", "guide/page.md", docs)
+    path, digest, _data = resolve_image("img/a.png", "guide/page.md", docs)
     assert path == (docs / "guide" / "img" / "a.png").resolve()
     assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
     assert resolve_image("/img/b.png", "guide/page.md", docs)[0] == (docs / "img" / "b.png").resolve()

@@ -52,7 +52,7 @@ def test_build_delivers_poster_provenance_label_css_and_size(site):
     site.page("sub/page.md", "# P\n\n<!-- @video-gen A labelled lighthouse {seed=11} -->\n")
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
-    assert summary("1 clips (MB), 1 generated, 0 cached", result.stderr)
+    assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr)
     page = site.site_dir / "sub" / "page" / "index.html"
     html = page.read_text()
     figure = re.search(r"<figure [^>]*>", html)[0]
@@ -74,7 +74,7 @@ def test_build_delivers_poster_provenance_label_css_and_size(site):
     site.options["crf"] = 35  # a new key: the clip is made again, and the page shows it without a label
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
-    assert summary("1 clips (MB), 1 generated, 0 cached", result.stderr), result.stderr
+    assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
     html = page.read_text()
     assert "<video " in html and '<span class="wan-video-label wan-visually-hidden"' in html  # for screen readers
 
@@ -85,7 +85,7 @@ def test_crf_changes_the_clip_and_its_size(site):
     for crf in (10, 40):
         site.options["crf"] = crf
         result = site.build("--strict")
-        assert summary("1 clips (MB), 1 generated, 0 cached", result.stderr), result.stderr
+        assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
         (clip,) = site.site_dir.glob("assets/videos/*.mp4")
         sizes[crf] = clip.stat().st_size
     assert sizes[10] > sizes[40]

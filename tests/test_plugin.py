@@ -146,7 +146,7 @@ def test_generation_failure_is_a_warning_and_a_note_and_other_clips_survive(site
     assert "loaded model ./weights in" in result.stderr
     assert re.search(r"a\.md:3: generation failed: RuntimeError", result.stderr)
     assert re.search(r"b\.md:5: generation failed: RuntimeError", result.stderr)
-    assert summary("1 clips (MB), 0 generated, 0 cached, 1 failed", result.stderr)
+    assert summary("1 clip (MB), 0 generated, 0 cached, 1 failed", result.stderr)
     assert "Traceback" not in result.stderr
     assert not list(site.site_dir.glob("assets/videos/*.mp4"))  # no clip file is published
 
@@ -212,9 +212,9 @@ def test_strict_build_with_a_warning_generates_nothing(site):
     assert result.returncode == 1
     assert "--strict and 1 warning already: generating none of the 1 missing clip," in result.stderr
     assert "loaded model" not in result.stderr and "Traceback" not in result.stderr
-    assert summary("1 clips (MB), 0 generated, 0 cached, 1 skipped (--strict)", result.stderr), result.stderr
+    assert summary("1 clip (MB), 0 generated, 0 cached, 1 skipped (--strict)", result.stderr), result.stderr
     result = site.build()  # not strict: the good clip is made, the bad directive is a note
-    assert result.returncode == 0 and summary("1 clips (MB), 1 generated, 0 cached", result.stderr), result.stderr
+    assert result.returncode == 0 and summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
 
 
 def test_an_overridden_controls_option_is_explained(site):

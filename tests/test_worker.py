@@ -111,3 +111,23 @@ def test_stop_interrupts_the_clip_in_flight_and_writes_nothing(generator, cache)
     assert time.monotonic() - started < 5  # the loop ends after the current step
     assert not cache.has("slow")
     assert not list(cache.clips.glob("*"))  # no temp file left behind either
+
+
+def test_a_clip_no_page_wants_any_more_is_stopped_in_flight_and_dropped_when_queued(generator, cache, caplog):
+    """Three quick edits of one prompt: the first (rendering) and second (queued) are given up."""
+    caplog.set_level("INFO", logger="mkdocs.plugins.mkdocs_wan")
+    worker = ClipWorker(lambda: cache, lambda: None)
+    try:
+        worker.submit(plan("first", SLOW), lambda: generator, {}, page_mtime=1.0, where="a.md:3")
+        wait(lambda: worker.running == "first")
+        worker.submit(small("second"), lambda: generator, {}, page_mtime=2.0, where="a.md:3")
+        worker.submit(small("third"), lambda: generator, {}, page_mtime=3.0, where="a.md:3")
+        worker.retain({"third"})
+        wait(lambda: not worker.busy)
+    finally:
+        worker.stop()
+    assert cache.has("third") and not cache.has("first") and not cache.has("second")
+    text = caplog.text
+    assert "dropped queued clip for a.md:3 (no page uses it any more): second" in text
+    assert "stopping the clip in flight: no page uses it any more" in text
+    assert "cancelled clip for a.md:3 (nothing kept): A slow clip" in text

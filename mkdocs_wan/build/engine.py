@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan import __version__
-from mkdocs_wan.store.cache import CacheError, ClipCache
-from mkdocs_wan.page.directives import DirectiveError, find_directives, parse_options
-from mkdocs_wan.page.embed import error_html, needs_pause_control, placeholder_html, video_html
-from mkdocs_wan.media.pictures import resolve_image
-from mkdocs_wan.logs import log
-from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.build.plan import Plan, plan_clip
+from mkdocs_wan.logs import log
+from mkdocs_wan.media.pictures import resolve_image
+from mkdocs_wan.page.directives import DirectiveError, find_directives, near_misses, parse_options
+from mkdocs_wan.page.embed import error_html, needs_pause_control, placeholder_html, video_html
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
+from mkdocs_wan.settings.options import Settings
+from mkdocs_wan.store.cache import CacheError, ClipCache
 
 if TYPE_CHECKING:
     from mkdocs_wan.media.credentials import Signer
@@ -153,6 +153,8 @@ class PageEngine:
                     raise  # a build stops with one line; serve shows the note and keeps serving
                 out.append(self._reject(page, where, str(err)))
         out.append(html[end:])
+        for text, problem in near_misses(html):
+            self.warn(f"{_where(page, _line_of(markdown, text))}: {problem}")
         return "".join(out)
 
     def render_again(self, html: str, page: str, url: Callable[[str], str | None]) -> str:
@@ -317,13 +319,16 @@ class PageEngine:
         size = sum(p.stat().st_size for key in build.plans if (p := self.cache.path(key)).is_file())
         elapsed = time.perf_counter() - build.started
         got = f"{made} generated, {fetched} fetched" if self.settings["fetch_from"] else f"{made} generated"
-        return f"{total} clips ({size / 1e6:.1f} MB), {got}, {cached} cached{extra} in {elapsed:.1f} s"
+        return f"{plural(total, 'clip')} ({size / 1e6:.1f} MB), {got}, {cached} cached{extra} in {elapsed:.1f} s"
 
     def _plan(self, options: Mapping[str, Any], kind: str, page: str, settings: Settings | None = None) -> Plan:
         if "segments" in options and kind != "fence":
             raise SpecError("segments need the fenced form (a video-gen block with YAML)")
         settings = settings or self.settings
-        image = resolve_image(options["image"], page, settings.docs_dir) if "image" in options else None
+        image = None
+        if "image" in options:
+            path, sha256, data = resolve_image(options["image"], page, settings.docs_dir)
+            image = (self.cache.keep_picture(sha256, data, path.name) or path, sha256)
         return plan_clip(
             options,
             settings.clip_defaults,
@@ -339,7 +344,15 @@ class PageEngine:
         )
 
     def _preview(
-        self, plan: Plan, show: Presentation, page: str, where: str, url: UrlFor, defer: Defer, label: str, preview: Plan
+        self,
+        plan: Plan,
+        show: Presentation,
+        page: str,
+        where: str,
+        url: UrlFor,
+        defer: Defer,
+        label: str,
+        preview: Plan,
     ) -> str:
         """Serve with a preview model: the preview's clip (or its placeholder) until the final
         lands; both are queued, the preview first (`serve_model: both`), or the preview only."""
@@ -493,6 +506,12 @@ def _label_id(key: str, taken: set[str], prefix: str = "wan-ai-") -> str:
         label = f"{base}-{len(taken)}"
     taken.add(label)
     return label
+
+
+def _line_of(markdown: str, text: str) -> int:
+    """The line of the first place `text` appears in the page's source (1 if it cannot be found)."""
+    at = markdown.find(text)
+    return markdown.count("\n", 0, at) + 1 if at >= 0 else 1
 
 
 def _where(page: str, line: int) -> str:

@@ -15,15 +15,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from mkdocs_wan.build.plan import Plan
+from mkdocs_wan.logs import log
 from mkdocs_wan.store.cache import ClipCache
 from mkdocs_wan.store.layout import VIDEOS_DIR
-from mkdocs_wan.logs import log
-from mkdocs_wan.build.plan import Plan
 
 if TYPE_CHECKING:
     import requests
@@ -43,24 +42,6 @@ class Unavailable(Exception):
 
 class Unreachable(Exception):
     """This root cannot be reached at all; skip it for the rest of the build."""
-
-
-def published_record(cache: ClipCache, plan: Plan, model: str) -> dict[str, Any] | None:
-    """What a site publishes next to a clip so that others can check it before using it."""
-    record = cache.record(plan.key)
-    if record is None or "sha256" not in record:
-        return None
-    display = plan.display
-    return {
-        "key": plan.key,
-        "sha256": record["sha256"],
-        "bytes": record["bytes"],
-        "frames": plan.frames,
-        "width": display.width,
-        "height": display.height,
-        "fps": display.fps,
-        "model": model,
-    }
 
 
 def size_cap(plan: Plan) -> int:
@@ -83,6 +64,8 @@ class Fetcher:
         if not plans:
             return fetched
         log.info("fetching up to %d clips from %s", len(plans), ", ".join(map(redact, self.roots)))
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(min(WORKERS, len(plans)), thread_name_prefix="mkdocs-wan-fetch") as pool:
             futures = {key: pool.submit(self.fetch, plan, cache, meta) for key, plan in plans.items()}
         for key, future in futures.items():
@@ -137,7 +120,7 @@ class Fetcher:
         cache.store(
             plan.key,
             write,
-            {**meta, "frames": plan.frames, "fetched_from": clip_url, "spec": plan.display.as_dict()},
+            {**meta, "frames": plan.frames, "fetched_from": redact(clip_url), "spec": plan.display.as_dict()},
         )
 
     def _record(self, url: str, plan: Plan) -> dict[str, Any]:
@@ -287,9 +270,12 @@ def _check_credentials(path: Path, key: str) -> None:
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
+    """What a download can raise: requests' errors, the OS's, and urllib3's own (a body cut off
+    before its Content-Length is urllib3's IncompleteRead, which is neither)."""
     import requests
+    import urllib3.exceptions
 
-    return (requests.RequestException, OSError)
+    return (requests.RequestException, OSError, urllib3.exceptions.HTTPError)
 
 
 def _reason(err: BaseException) -> str:

@@ -20,22 +20,18 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mkdocs_wan import __version__
-from mkdocs_wan.store.cache import CacheError, ClipCache
-from mkdocs_wan.media.encode import Rendered, decode_mp4, encode_rendered
-from mkdocs_wan.render.generate import GenerationError, ModelLoadError
-from mkdocs_wan.media.pictures import load_image
-from mkdocs_wan.logs import log
-from mkdocs_wan.media.posters import store_poster
-from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.build.plan import Generate, Plan, Step, Stitch
-from mkdocs_wan.render.backends import Renderer
-from mkdocs_wan.render.progress import ClipProgress
-from mkdocs_wan.page.spec import ClipSpec
+from mkdocs_wan.logs import log
+from mkdocs_wan.media.encode import decode_mp4, encode_rendered
+from mkdocs_wan.media.pictures import load_image
+from mkdocs_wan.media.posters import store_poster
 from mkdocs_wan.media.stitch import crossfade
+from mkdocs_wan.render.backends import Renderer
+from mkdocs_wan.render.generate import GenerationError, ModelLoadError
+from mkdocs_wan.render.progress import ClipProgress
+from mkdocs_wan.store.cache import CacheError, ClipCache
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from mkdocs_wan.media.credentials import Signer
 
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mkdocs_wan.store.keys import clip_key, stitch_key
-from mkdocs_wan.settings.options import DRAFT_HOOK, OPTIONS, draft_steps
 from mkdocs_wan.models.families import I2V_A14B, TI2V_5B, Family
 from mkdocs_wan.page.spec import ClipSpec, SpecError, build_segment_specs, build_spec, check_text, parse_text, styled
+from mkdocs_wan.settings.options import DRAFT_HOOK, OPTIONS, draft_steps
+from mkdocs_wan.store.keys import clip_key, stitch_key
+
 
 @dataclass(frozen=True)
 class Generate:
@@ -96,7 +97,8 @@ def plan_clip(
         sampler = "" if flow_shift is None else f"ode@{flow_shift:g}"
 
     def preset(spec: ClipSpec) -> ClipSpec:
-        spec = replace(spec, sampler=sampler, lora=lora)
+        if sampler or lora:
+            spec = replace(spec, sampler=sampler, lora=lora)
         if not draft or family.distilled:
             return spec
         return replace(spec, steps=draft_steps(spec.steps), cache_hook=DRAFT_HOOK)

@@ -20,6 +20,7 @@ import datetime
 import io
 import json
 import os
+import stat
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -96,7 +97,9 @@ class Signer:
         out = io.BytesIO()
         with c2pa.Builder(manifest) as builder:
             if image is not None:
-                kind = "image/png" if image.suffix.lower() == ".png" else "image/jpeg"
+                from mkdocs_wan.media.pictures import picture_type
+
+                kind = picture_type(image)  # from the bytes: a PNG named .jpg is declared a PNG
                 with image.open("rb") as picture:
                     builder.add_ingredient({"title": image.name, "relationship": "inputTo"}, kind, picture)
             builder.sign(signer, "video/mp4", io.BytesIO(mp4), out)
@@ -164,12 +167,29 @@ def _checked(chain: bytes, key: bytes) -> tuple[bytes, bytes]:
     return chain, pkcs8
 
 
+MAX_PEM_BYTES = 1 << 20  # a certificate chain is a few KB
+
+
 def _pem(value: str, base_dir: Path, name: str) -> bytes:
-    if value.lstrip().startswith("-----BEGIN"):
-        return value.encode()
+    """The PEM text itself, or a file of it. A value that is not a plausible path is never echoed:
+    a key pasted with a BOM, a stray quote or base64-wrapped would otherwise print into the log."""
+    text = value.strip().lstrip("\ufeff").strip("'\"")
+    if text.startswith("-----BEGIN"):
+        return text.encode()
+    if "\n" in value or "-----" in value or len(value) > 1_024 or "PRIVATE" in value.upper():
+        raise CredentialsError(
+            f"{name} is neither PEM text (starting with -----BEGIN) nor a file path; its value is not shown. Put "
+            f"the PEM text itself (without quotes or a BOM) or the path of a .pem file in {name}"
+        )
     path = base_dir / value
     try:
-        data = path.read_bytes()
+        info = path.stat()  # follows links: the file itself must be regular
+        if not stat.S_ISREG(info.st_mode):
+            raise CredentialsError(f"{name} {path} is not a regular file (a pipe or device would hang or never end)")
+        if info.st_size > MAX_PEM_BYTES:
+            raise CredentialsError(f"{name} {path} is {info.st_size:,} bytes, too large for a PEM file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PEM_BYTES + 1)
     except OSError as err:
         raise CredentialsError(f"cannot read {name} {path}: {err.strerror or err}") from None
     if b"-----BEGIN" not in data:
@@ -187,10 +207,7 @@ def local_identity(folder: Path) -> Identity:
             if not (chain_file.is_file() and key_file.is_file() and root_file.is_file()):
                 chain, key, root = _make_identity()
                 for path, data in ((root_file, root), (chain_file, chain), (key_file, key)):
-                    scratch = path.with_suffix(".tmp")
-                    scratch.write_bytes(data)
-                    scratch.chmod(0o600)
-                    scratch.replace(path)
+                    _write_private(path, data)
             return Identity(chain_file.read_bytes(), key_file.read_bytes(), root_file.read_bytes(), local=True)
     except OSError as err:
         fix = "move that file away" if folder.exists() and not folder.is_dir() else "make the cache folder writable"
@@ -198,6 +215,17 @@ def local_identity(folder: Path) -> Identity:
             f"cannot make the local signing identity in {folder}: {err.strerror or err}; {fix}, set "
             "`signing_cert` and `signing_key`, or `credentials: false`"
         ) from None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file readable by its owner only from the first byte (a shared runner never sees a
+    key in a world-readable window), then put it in place by rename."""
+    scratch = path.with_suffix(".tmp")
+    scratch.unlink(missing_ok=True)
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    scratch.replace(path)
 
 
 def _make_identity() -> tuple[bytes, bytes, bytes]:

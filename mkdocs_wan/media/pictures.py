@@ -26,11 +26,12 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
-def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Path, str]:
-    """The picture a directive names, as (absolute path, sha256 of its bytes).
+def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Path, str, bytes]:
+    """The picture a directive names, as (absolute path, sha256 of its bytes, the bytes).
 
-    Relative paths are relative to the page; a leading `/` means relative to docs_dir. The file's
-    size and the picture's dimensions (read from its header) are checked before anything decodes it.
+    Relative paths are relative to the page; a leading `/` means relative to docs_dir. The file is
+    read once: its size, the picture's dimensions (from its header) and the hash all come from the
+    same bytes, which are what the clip is generated from (`ClipCache.keep_picture`).
     """
     if not isinstance(value, str) or not value.strip():
         raise SpecError(f"image must be a path to a picture, got {value!r}")
@@ -46,17 +47,31 @@ def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Pat
     if not path.is_relative_to(root):
         raise SpecError(f"image {text!r} resolves outside docs_dir; only pictures inside docs_dir can be used")
     if not found:
-        raise SpecError(f"image {text!r} not found (looked for {path.relative_to(root).as_posix()} in docs_dir)")
+        raise SpecError(f"image {text!r} {_not_found(path, root)}")
     if size > MAX_IMAGE_BYTES:
         raise SpecError(f"image {text!r} is {size / 1e6:.0f} MB, over the limit of {MAX_IMAGE_BYTES / 1e6:.0f} MB")
     try:
-        import warnings
+        with path.open("rb") as handle:
+            data = handle.read(MAX_IMAGE_BYTES + 1)
+    except OSError as err:
+        raise SpecError(f"image {text!r} cannot be opened: {err.strerror or err}") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise SpecError(f"image {text!r} is over the limit of {MAX_IMAGE_BYTES / 1e6:.0f} MB")
+    _check_header(text, data)
+    return path, hashlib.sha256(data).hexdigest(), data
 
-        from PIL import Image, UnidentifiedImageError
 
+def _check_header(text: str, data: bytes) -> None:
+    """Dimensions, aspect and integrity from the picture's header, before anything decodes it."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=FORMATS) as img:  # reads the header only
+            with Image.open(io.BytesIO(data), formats=FORMATS) as img:  # reads the header only
                 width, height = img.size
                 if width * height > MAX_IMAGE_PIXELS:
                     raise SpecError(
@@ -70,11 +85,28 @@ def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Pat
         if isinstance(err, SpecError):
             raise
         raise SpecError(f"image {text!r} cannot be read as a picture: {err}") from None
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return path, digest.hexdigest()
+
+
+def picture_type(path: Path) -> str:
+    """The MIME type of a picture from its bytes, not its name (a PNG named .jpg is a PNG)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return Image.MIME.get(img.format or "", "application/octet-stream")
+
+
+def _not_found(path: Path, root: Path) -> str:
+    """Why a picture is not there, with the fix: a folder, a name in other letter case, or absent."""
+    shown = path.relative_to(root).as_posix()
+    if path.is_dir():
+        return f"is a folder ({shown} in docs_dir), not a picture; name the picture file in it"
+    try:
+        same = [p.name for p in path.parent.iterdir() if p.name.lower() == path.name.lower() and p.is_file()]
+    except OSError:
+        same = []
+    if same:
+        return f"not found: did you mean {same[0]!r}? File names are case-sensitive (looked for {shown} in docs_dir)"
+    return f"not found (looked for {shown} in docs_dir)"
 
 
 def load_image(path: Path) -> np.ndarray:
@@ -85,10 +117,11 @@ def load_image(path: Path) -> np.ndarray:
         from mkdocs_wan.media.encode import decode_mp4
 
         return decode_mp4(path)[-1]
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(path) as img:
-        return np.asarray(img.convert("RGB")).copy()
+        # A phone photo stores its rotation as an EXIF tag: apply it, or the model sees it sideways.
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB")).copy()
 
 
 def fit_image(pixels: np.ndarray, width: int, height: int) -> Image.Image:

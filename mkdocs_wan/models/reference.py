@@ -56,9 +56,28 @@ class ModelRef:
                     f"{TI2V_5B.hub_id} --local-dir {self.name}`), or set `model: tiny` to test offline"
                 )
             return folder_family(folder, self.name)
+        if "/" not in self.location:  # a Hub id is always ORG/NAME
+            import difflib  # only for a did-you-mean
+
+            close = difflib.get_close_matches(self.location.lower(), [TINY], n=1)
+            hint = "did you mean `tiny`? " if close else ""
+            raise FamilyError(
+                f"{self.name} is not `tiny`, a folder, or a Hub id (ORG/NAME); {hint}for the default model "
+                f"use {TI2V_5B.hub_id}"
+            )
+        diffusers = BY_HUB_ID.get(self.location.lower() + "-diffusers")
+        if diffusers is not None:
+            raise FamilyError(
+                f"{self.name} holds Wan's original weights, which diffusers cannot load; use {diffusers.hub_id}"
+            )
         snapshot = hub_snapshot(self.location, self.revision)
         if snapshot is not None and (snapshot / "model_index.json").is_file():
             return folder_family(snapshot, self.name)
+        if snapshot is not None:
+            raise FamilyError(
+                f"{self.name} is downloaded but is not a diffusers pipeline (it has no model_index.json); use a "
+                f"-Diffusers repository such as {TI2V_5B.hub_id}"
+            )
         known = BY_HUB_ID.get(self.location.lower())
         if known is None:
             raise FamilyError(

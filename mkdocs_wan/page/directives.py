@@ -10,7 +10,7 @@ has lost, are recovered by matching each found directive, in order, against a sc
 from __future__ import annotations
 
 import base64
-import bisect
+import itertools
 import re
 import shlex
 from collections.abc import Mapping
@@ -76,11 +76,65 @@ def has_directives(html: str) -> bool:
     return "@video-gen" in html or "<!--wan-fence:" in html
 
 
+_UNCLOSED = re.compile(r"&lt;!--\s*@video-gen\b[^<\n]{0,60}|<!--\s*@video-gen\b(?:(?!-->).)*?<!--", re.DOTALL)
+_NEAR_COMMENT = re.compile(r"<!--\s*(@?\s*video[\s_-]*gen\w*)", re.IGNORECASE)
+_NEAR_FENCE = re.compile(r'class="(?:[^"]*\s)?language-(video[\w-]*gen[\w-]*)"', re.IGNORECASE)
+_CODE_OPEN = re.compile(r"<(?:code|pre)\b")
+_CODE_CLOSE = re.compile(r"</(?:code|pre)>")
+
+
+def near_misses(html: str) -> list[tuple[str, str]]:
+    """Text in rendered `html` that a writer meant as a directive but that is not one — a comment
+    never closed, a misspelt directive word, a misspelt fence name — as (source text to find its
+    line by, problem). Code spans and blocks are documentation, not mistakes."""
+    if "video" not in html.lower():
+        return []
+    found: list[tuple[int, str, str]] = []
+    for match in _UNCLOSED.finditer(html):
+        if not _in_code(html, match.start()):
+            text = match[0].replace("&lt;", "<").split("\n", 1)[0].strip()
+            problem = "this directive's comment is never closed, so the page shows it as text (or hides what follows)"
+            found.append((match.start(), text, f"{problem}: end it with -->"))
+    for match in _NEAR_COMMENT.finditer(html):
+        word = match[1]
+        if word != "@video-gen" and not _in_code(html, match.start()):
+            problem = f"{' '.join(word.split())!r} is not a directive: write <!-- @video-gen PROMPT -->"
+            found.append((match.start(), match[0], problem))
+    for match in _NEAR_FENCE.finditer(html):
+        if match[1] != FENCE_NAME:
+            problem = f"a {match[1]!r} code block is not a directive: name the fence {FENCE_NAME}"
+            found.append((match.start(), match[1], problem))
+    return [(text, problem) for _, text, problem in sorted(found)]
+
+
+_RAW_TEXT = ("script", "style", "textarea", "title")
+
+
+def _is_markup(html: str, lower: str, at: int) -> bool:
+    """Is `at` where a tag or comment can start — not inside another tag (an attribute value) nor
+    inside an element whose content is text (`<script>`, `<style>`, `<textarea>`, `<title>`)?
+    `lower` is `html` in lower case."""
+    if html.rfind("<", 0, at) > html.rfind(">", 0, at):
+        return False
+    return all(lower.rfind(f"<{tag}", 0, at) <= lower.rfind(f"</{tag}", 0, at) for tag in _RAW_TEXT)
+
+
+def _in_code(html: str, at: int) -> bool:
+    """Is `at` inside a `<code>` or `<pre>` element (the last one opened before it is still open)?"""
+    before = html[:at]
+    opened = max((m.start() for m in _CODE_OPEN.finditer(before)), default=-1)
+    closed = max((m.start() for m in _CODE_CLOSE.finditer(before)), default=-1)
+    return opened > closed
+
+
 def find_directives(html: str, markdown: str = "", included: Mapping[str, str] | None = None) -> list[Directive]:
     """Every directive in rendered `html`, in order, with lines taken from its `markdown` source,
     or from one of the `included` files ({name: text}, e.g. snippets) where the page lacks it."""
     found: list[tuple[str, str, re.Match[str]]] = []
+    lower = html.lower()
     for match in _HTML_DIRECTIVE.finditer(html):
+        if not _is_markup(html, lower, match.start()):
+            continue  # text that only looks like a comment: in a script, a textarea, a title, an attribute
         if match["fence"] is not None:
             try:
                 text = base64.urlsafe_b64decode(match["fence"]).decode()
@@ -149,8 +203,14 @@ def _parse_pairs(text: str) -> dict[str, str]:
     except ValueError as err:
         raise DirectiveError(f"cannot read the options {{{text.strip()}}}: {err}") from None
     options: dict[str, str] = {}
-    for token in tokens:
+    for index, token in enumerate(tokens):
         name, sep, value = token.partition("=")
+        if not sep and options:  # `caption=A red kite`: the words after the first are stray
+            last = list(options)[-1]
+            stray = itertools.takewhile(lambda word: "=" not in word, tokens[index:])
+            quoted = " ".join([options[last], *stray])[:80]
+            hint = f'a value with spaces needs quotes: {last}="{quoted}"'
+            raise DirectiveError(f"expected option=value in the braces, got {token!r}; {hint}")
         if not sep or not _OPTION_NAME.fullmatch(name):
             raise DirectiveError(f"expected option=value in the braces, got {token!r}")
         if name == "prompt":
@@ -256,16 +316,15 @@ def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping
 def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
     """Every directive-looking spot in a Markdown source: (line, kind, key, looks like code)."""
     code = _code_lines(markdown)
-    newlines = [i for i, char in enumerate(markdown) if char == "\n"]
     candidates: list[tuple[int, str, str, bool]] = []
     for m in _RAW_COMMENT.finditer(markdown):
-        line = bisect.bisect_left(newlines, m.start()) + 1
+        line = markdown.count("\n", 0, m.start()) + 1  # str.count runs in C: no per-character loop
         line_start = markdown.rfind("\n", 0, m.start()) + 1
         in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
         candidates.append((line, "comment", _key("comment", m[1]), in_code))
     source_lines = markdown.splitlines()
     for m in _RAW_FENCE.finditer(markdown):
-        line = bisect.bisect_left(newlines, m.start()) + 1
+        line = markdown.count("\n", 0, m.start()) + 1
         body = (re.sub(r"^[ \t>]*", "", s) for s in source_lines[line:])
         key = " ".join(next((s for s in body if s.strip()), "").split())
         candidates.append((line, "fence", key, line in code))

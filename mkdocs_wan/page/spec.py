@@ -6,12 +6,11 @@ make the cache key describe a clip that was never made. Limits stop a typo from 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from mkdocs_wan.models.families import TI2V_5B, Family
@@ -41,6 +40,7 @@ class SpecError(ValueError):
     """An option value that cannot describe a clip; the message is shown to the writer."""
 
 
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 (but tab, newline, CR), DEL, C1
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # ASCII digits only: int() reads other scripts' digits too
 _SIZE = re.compile(r"([0-9]{1,5})x([0-9]{1,5})")
 
@@ -66,6 +66,11 @@ def check_text(name: str, value: str, limit: int = MAX_PROMPT_CHARS) -> str:
     (copy-paste debris that no UTF-8 file can hold), and at most `limit` characters."""
     if "\0" in value:
         raise SpecError(f"{name} contains a NUL character")
+    if control := _CONTROL.search(value):
+        raise SpecError(
+            f"{name} contains a control character (U+{ord(control[0]):04X}); remove it: in a log or terminal it "
+            "could hide or fake other lines"
+        )
     if any("\ud800" <= char <= "\udfff" for char in value):
         raise SpecError(f"{name} contains an unpaired surrogate (broken Unicode), e.g. from a bad copy-paste")
     if len(value) > limit:
@@ -182,14 +187,13 @@ class ClipSpec:
         return TI2V_5B.latent_tokens(self.frames, self.width, self.height)
 
     def as_dict(self) -> dict[str, Any]:
-        fields = asdict(self)
-        for name, unset in _LATER_FIELDS.items():
-            if fields[name] == unset:
-                del fields[name]
-        return fields
+        """The fields as a flat dict (all plain values, so no deep copy), later ones only when set."""
+        values = {name: getattr(self, name) for name in _FIELD_NAMES}
+        return {name: v for name, v in values.items() if name not in _LATER_FIELDS or v != _LATER_FIELDS[name]}
 
 
 _LATER_FIELDS: dict[str, Any] = {"guidance_2": None, "sampler": "", "lora": ""}
+_FIELD_NAMES = tuple(f.name for f in fields(ClipSpec))
 
 
 def styled(prompt: str, style: str) -> str:
@@ -207,6 +211,8 @@ def check_options(options: Mapping[str, Any]) -> None:
     for name in options:
         if name not in KNOWN_OPTIONS:
             known = sorted(KNOWN_OPTIONS - {"prompt"})
+            import difflib  # only for a did-you-mean
+
             close = difflib.get_close_matches(str(name), known, n=1) if isinstance(name, str) else []
             hint = f"did you mean {close[0]}? " if close else ""
             raise SpecError(f"unknown option {_shown(name)} ({hint}known: {', '.join(known)})")
@@ -334,7 +340,10 @@ def build_segment_specs(
     transition = _integer("transition", options.get("transition", DEFAULT_TRANSITION))
     shortest = min(s.frames for s in specs)
     if len(specs) > 1 and not 0 <= transition < shortest:
-        raise SpecError(f"transition must be between 0 and {shortest - 1} (the shortest segment), got {transition}")
+        raise SpecError(
+            f"transition must be between 0 and {shortest - 1} (fewer frames than the shortest segment's "
+            f"{shortest}), got {transition}"
+        )
     return specs, transition
 
 

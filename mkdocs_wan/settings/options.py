@@ -7,6 +7,7 @@ so both front ends accept the same names and values and report the same messages
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -60,13 +61,23 @@ def _flag(name: str) -> Callable[[Any], bool]:
     return lambda value: parse_bool(name, value)
 
 
-def _count(name: str) -> Callable[[Any], int]:
+def _count(name: str, most: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise SpecError(f"{name} must be a whole number of at least 1, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+            raise SpecError(f"{name} must be a whole number from 1 to {most:,}, got {str(value)[:40]!r}")
         return value
 
     return parse
+
+
+_DEVICE = re.compile(r"auto|cpu|mps|(?:cuda|xpu|npu)(?::[0-9]{1,2})?")
+
+
+def _device(value: Any) -> str:
+    """A torch device string, checked before any model loads (a typo used to cost the whole load)."""
+    if not isinstance(value, str) or not _DEVICE.fullmatch(value.strip()):
+        raise SpecError(f"device must be auto, cpu, mps, cuda or cuda:N (also xpu, npu), got {str(value)[:40]!r}")
+    return value.strip()
 
 
 def _site_roots(value: Any) -> list[str]:
@@ -140,7 +151,7 @@ OPTIONS: dict[str, Option] = {
     "model": Option(DEFAULT_MODEL, _nonempty("model"), "Hub id, local folder (relative to mkdocs.yml), or `tiny`"),
     "revision": Option(None, _text("revision"), "Hub revision (branch, tag or commit)", optional=True),
     "cache_dir": Option(".cache/mkdocs-wan", _text("cache_dir"), "the clip cache (relative to mkdocs.yml)"),
-    "device": Option("auto", _text("device"), "torch device: auto, cuda, cuda:1, mps, cpu"),
+    "device": Option("auto", _device, "torch device: auto, cuda, cuda:1, mps, cpu"),
     "dtype": Option("auto", _choice("dtype", "auto", "bfloat16", "float16", "float32"), "torch dtype"),
     "style": Option("", _text("style"), "appended to every prompt"),
     "generate": Option("auto", _choice("generate", "auto", "never"), "never: cached clips only (CPU CI)"),
@@ -165,7 +176,7 @@ OPTIONS: dict[str, Option] = {
     "fetch_from": Option(None, _site_roots, "published sites to fetch missing clips from", optional=True),
     "backend": Option("local", _choice("backend", "local", "ray"), "render here or on a Ray cluster"),
     "ray_address": Option(None, _text("ray_address"), "empty: local Ray runtime; auto; ray://host:10001", True),
-    "ray_actors": Option(None, _count("ray_actors"), "default: one per GPU, else one per CPU", optional=True),
+    "ray_actors": Option(None, _count("ray_actors", 1_024), "default: one per GPU, else one per CPU", True),
     # The clip defaults below are the model family's when unset (see `models.families`).
     "frames": Option(None, FIELDS["frames"], "frames per clip (4k+1); default: the model's", optional=True),
     "fps": Option(None, FIELDS["fps"], "frames per second; default: the model's", optional=True),
@@ -337,6 +348,13 @@ class Settings:
                 raise SpecError(
                     f"cache_dir {root} is inside {name} ({folder}): {why}; put it beside them, e.g. the "
                     "default `.cache/mkdocs-wan` next to mkdocs.yml"
+                )
+        site = [("mkdocs.yml's folder", self.base_dir), ("docs_dir", self.docs_dir)]
+        for name, folder in [*site, *([("site_dir", site_dir.resolve())] if site_dir is not None else [])]:
+            if folder.is_relative_to(root):
+                raise SpecError(
+                    f"cache_dir {root} contains {name} ({folder}): the cache would adopt and clean up the site's "
+                    "own files; give it a folder of its own, e.g. the default `.cache/mkdocs-wan`"
                 )
         if root.exists() and not root.is_dir():
             raise SpecError(f"cache_dir {root} is a file, not a folder; point `cache_dir` at a folder")

@@ -18,12 +18,14 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan.logs import log
@@ -34,6 +36,15 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "missing", "corrupt"]
 PUBLIC = 0o644  # clips end up on web servers (hard-linked into site_dir): readable by all
+
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def is_key(name: str) -> bool:
+    """A name the cache itself makes: a sha256 in hex. Anything else in `clips/` (a file of the
+    user's, a stray non-UTF-8 name) is neither listed, checked nor deleted by the cache."""
+    return _KEY.fullmatch(name) is not None
 
 
 class CacheError(OSError):
@@ -123,6 +134,53 @@ class ClipCache:
             finally:
                 Path(tmp_name).unlink(missing_ok=True)
 
+    def published_record(self, key: str, make: Callable[[], str | None]) -> Path | None:
+        """The file of the record a site publishes beside clip `key`, written once from `make()`
+        (None: nothing to publish); None also where the cache cannot be written."""
+        path = self.layout.published / f"{key}.json"
+        if path.is_file():
+            return path
+        text = make()
+        if text is None:
+            return None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
+            os.fchmod(fd, PUBLIC)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            Path(tmp_name).replace(path)
+        except OSError:
+            return None
+        return path
+
+    def picture_path(self, sha256: str) -> Path | None:
+        """The kept start picture with these bytes (`pictures/<sha256>/<its file name>`), if any."""
+        folder = self.layout.pictures / sha256
+        if not is_key(sha256) or not folder.is_dir():
+            return None
+        found = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        return found[0] if found else None
+
+    def keep_picture(self, sha256: str, data: bytes, name: str) -> Path | None:
+        """Keep a start picture's bytes under their sha256 (once), with its file name (the name its
+        Content Credentials give the ingredient); its path, or None where the cache cannot be
+        written (a read-only CI cache: nothing will be generated there anyway)."""
+        kept = self.picture_path(sha256)
+        if kept is not None:
+            return kept
+        folder = self.layout.pictures / sha256
+        path = folder / (name if name and not name.startswith(".") else "picture")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=folder)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            Path(tmp_name).replace(path)
+        except OSError:
+            return None
+        return path
+
     def has(self, key: str) -> bool:
         """A usable clip: file and index record present, and the bytes match the checksum."""
         return self.check(key) == "ok"
@@ -135,12 +193,15 @@ class ClipCache:
         (including a cache restored by CI, with fresh mtimes) is re-hashed once.
         """
         path = self.path(key)
-        if not path.is_file():
+        try:
+            stat = path.stat()
+        except OSError:
+            return "missing"
+        if not S_ISREG(stat.st_mode):
             return "missing"
         record = self.record(key)
         if record is None:
             return "missing"
-        stat = path.stat()
         if stat.st_size == record.get("bytes") and stat.st_mtime_ns == record.get("mtime_ns"):
             return "ok"
         if stat.st_size == record.get("bytes") and _sha256(path) == record.get("sha256"):
@@ -157,6 +218,7 @@ class ClipCache:
             self.path(key).unlink(missing_ok=True)
             self.poster_path(key).unlink(missing_ok=True)
             self.sidecar_path(key).unlink(missing_ok=True)
+            (self.layout.published / f"{key}.json").unlink(missing_ok=True)
             self.index.pop(key, None)
 
     @contextlib.contextmanager
@@ -223,7 +285,7 @@ class ClipCache:
 
     def clip_keys(self) -> list[str]:
         """Every clip key with a file in the cache."""
-        return sorted(p.stem for p in self.clips.glob("*.mp4") if not p.name.startswith(".") and p.is_file())
+        return sorted(p.stem for p in self.clips.glob("*.mp4") if is_key(p.stem) and p.is_file())
 
     def sweep(self) -> list[Path]:
         """Delete temp files and encode folders left by builds that were killed (process gone)."""

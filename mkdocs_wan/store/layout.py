@@ -23,6 +23,18 @@ class CacheLayout:
         return self.root / "index"
 
     @property
+    def published(self) -> Path:
+        """The record a built site publishes next to each clip (`fetch_from`), made once per clip
+        and hard-linked into every build like the clip itself."""
+        return self.root / "published"
+
+    @property
+    def pictures(self) -> Path:
+        """Start pictures by the sha256 of their bytes: a clip is generated (and signed) from the
+        bytes its key names, not from whatever the page's file holds by then."""
+        return self.root / "pictures"
+
+    @property
     def locks(self) -> Path:
         return self.root / "locks"
 

@@ -1,0 +1,97 @@
+"""The mistakes a newcomer makes in the first hour each get their own one-line message with the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from mkdocs_wan.models.families import FamilyError
+from mkdocs_wan.models.reference import ModelRef
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("tiy", "tiy is not `tiny`, a folder, or a Hub id (ORG/NAME); did you mean `tiny`?"),
+        (
+            "Wan-AI/Wan2.2-TI2V-5B",
+            "holds Wan's original weights, which diffusers cannot load; use Wan-AI/Wan2.2-TI2V-5B-Di",
+        ),
+        ("./not-here", "./not-here: no such folder ("),
+        ("someone/own-model", "is not downloaded and not a known Wan checkpoint"),
+    ],
+)
+def test_each_wrong_model_name_gets_its_own_fix(name, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(FamilyError) as err:
+        ModelRef.resolve(name, tmp_path).family()
+    assert message in str(err.value)
+    assert "local_files_only" not in str(err.value)
+
+
+def test_a_downloaded_repository_that_is_not_a_diffusers_pipeline_says_so(tmp_path, monkeypatch):
+    hub = tmp_path / "hub"
+    snapshot = hub / "models--someone--raw-weights" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    (hub / "models--someone--raw-weights" / "refs").mkdir()
+    (hub / "models--someone--raw-weights" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(hub))
+    with pytest.raises(FamilyError, match="is downloaded but is not a diffusers pipeline"):
+        ModelRef.resolve("someone/raw-weights", tmp_path).family()
+
+
+def test_a_misspelt_site_option_stops_the_build_with_a_did_you_mean(site):
+    site.options["framse"] = 17
+    site.page("index.md", "<!-- @video-gen A kite -->\n")
+    result = site.build()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Plugin 'wan' option 'framse': unknown option (did you mean frames? known: model," in result.stderr
+    assert not (site.root / "site").exists()  # stopped before any page or model work
+
+
+def test_the_summary_counts_one_clip_in_the_singular(site):
+    site.page("index.md", "<!-- @video-gen A single kite -->\n")
+    result = site.build()
+    assert "mkdocs_wan: 1 clip (" in result.stderr and "1 clips" not in result.stderr
+
+
+def test_near_misses_and_unclosed_directives_are_warned_with_their_line_and_fail_strict(site):
+    site.page(
+        "index.md",
+        "# Clips\n\n<!-- @video-gen A kite\n\nText.\n\n<!-- video-gen A dog -->\n\n<!-- @Video-Gen A cat -->\n\n"
+        "```videogen\nprompt: a cow\n```\n\n`<!-- video-gen shown as code -->` and <!-- a plain comment -->\n",
+    )
+    result = site.build("--strict")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    warned = [line.split("mkdocs_wan: ", 1)[1] for line in result.stderr.splitlines() if "mkdocs_wan: index.md" in line]
+    assert warned == [
+        "index.md:3: this directive's comment is never closed, so the page shows it as text (or hides what "
+        "follows): end it with -->",
+        "index.md:7: 'video-gen' is not a directive: write <!-- @video-gen PROMPT -->",
+        "index.md:9: '@Video-Gen' is not a directive: write <!-- @video-gen PROMPT -->",
+        "index.md:11: a 'videogen' code block is not a directive: name the fence video-gen",
+    ]
+
+
+def test_directive_mistakes_get_messages_that_say_the_fix(site):
+    from PIL import Image
+
+    (site.root / "docs" / "pics").mkdir(parents=True)
+    Image.new("RGB", (32, 32)).save(site.root / "docs" / "pics" / "Start.png")
+    site.page(
+        "index.md",
+        "# T\n\n<!-- @video-gen A kite {caption=A red kite} -->\n\n<!-- @video-gen B {image=pics} -->\n\n"
+        "<!-- @video-gen C {image=pics/start.png} -->\n\n"
+        "```video-gen\nsegments:\n  - prompt: a\n    frames: 17\n  - prompt: b\n    frames: 9\ntransition: 20\n```\n",
+    )
+    site.options["generate"] = "never"
+    result = site.build()
+    warned = [line.split("mkdocs_wan: ", 1)[1] for line in result.stderr.splitlines() if "mkdocs_wan: index.md" in line]
+    assert warned == [
+        "index.md:3: expected option=value in the braces, got 'red'; a value with spaces needs quotes: "
+        'caption="A red kite"',
+        "index.md:5: image 'pics' is a folder (pics in docs_dir), not a picture; name the picture file in it",
+        "index.md:7: image 'pics/start.png' not found: did you mean 'Start.png'? File names are case-sensitive "
+        "(looked for pics/start.png in docs_dir)",
+        "index.md:9: transition must be between 0 and 8 (fewer frames than the shortest segment's 9), got 20",
+    ]
