@@ -133,10 +133,13 @@ class _Embed(Postprocessor):
             html = engine.swap_failures(html, page)
         if "data-wan-autoplay" in html:  # no site-wide script here: the page carries its own (tiny, no requests)
             html += f"<script>{_autoplay_script()}</script>"
-        for key in (build.cached | build.missing.keys()) - build.failed.keys():
-            _publish(engine.cache, key, engine.settings.docs_dir / opt["static_dir"])
-            if opt["site_dir"]:  # Zensical collects static files before rendering pages
-                _publish_copy(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])
+        try:
+            for key in (build.cached | build.missing.keys()) - build.failed.keys():
+                _publish(engine.cache, key, engine.settings.docs_dir / opt["static_dir"])
+                if opt["site_dir"]:  # Zensical collects static files before rendering pages
+                    _publish_copy(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])
+        except CacheError as err:
+            raise RuntimeError(str(err)) from None
         return html
 
 
@@ -178,16 +181,28 @@ def _zensical_page(md: markdown.Markdown) -> str:
 
 
 def _publish(cache: ClipCache, key: str, static: Path) -> None:
-    """Place the clip and its poster in the engine's static folder, only if missing."""
+    """Place the clip and its poster in the engine's static folder: a hard link, or across file
+    systems a copy put in place by rename, so a full disk or a kill mid-copy never leaves a
+    truncated clip there; one of the wrong size (an earlier version's broken copy) is replaced."""
     static.mkdir(parents=True, exist_ok=True)
     for source in (cache.path(key), cache.poster_path(key)):
         target = static / source.name
-        if target.exists() or target.is_symlink() or not source.is_file():  # never write through a link
+        if target.is_symlink() or not source.is_file():  # never write through a link
+            continue
+        if target.exists() and target.stat().st_size == source.stat().st_size:
             continue
         with contextlib.suppress(OSError):
-            os.link(source, target)
-            continue
-        shutil.copyfile(source, target)
+            if not target.exists():
+                os.link(source, target)
+                continue
+        scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(source, scratch)
+            scratch.replace(target)
+        except OSError as err:
+            raise CacheError(f"cannot place {target.name} in {static}: {err.strerror or err}") from None
+        finally:
+            scratch.unlink(missing_ok=True)
 
 
 def _publish_copy(cache: ClipCache, key: str, static: Path) -> None:

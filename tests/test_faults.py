@@ -119,3 +119,29 @@ def test_read_only_cache_dir_is_a_clear_error(site, small_disk):
     assert result.returncode == 1
     assert "Read-only file system" in result.stderr and "cache" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_extension_never_leaves_a_truncated_clip_on_a_full_disk(tmp_path, shared_cache, small_disk):
+    """docs_dir on another (full) file system: the clip is copied, not linked; the copy fails
+    whole, with one line, and a later run with room places it complete."""
+    import markdown
+
+    from mkdocs_wan.extension import WanExtension
+
+    docs = small_disk / "docs"
+    docs.mkdir()
+    options = {"model": "tiny", "size": "64x64", "frames": 9, "steps": 2, "cache_dir": str(shared_cache)}
+    options |= {"docs_dir": str(docs), "credentials": False}
+    text = "<!-- @video-gen A clip for a full disk -->\n"
+    markdown.markdown(text, extensions=[WanExtension(**options)])  # makes the clip, places it
+    (placed,) = (docs / "assets" / "videos").glob("*.mp4")
+    size = placed.stat().st_size
+    placed.unlink()
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "filler").write_bytes(b"\0" * (free - size // 2))  # room for half of it
+    with pytest.raises(RuntimeError, match="No space left on device"):
+        markdown.markdown(text, extensions=[WanExtension(**options)])
+    assert not list((docs / "assets" / "videos").glob("*.mp4")) and not list(docs.rglob(".*.tmp"))
+    (small_disk / "filler").unlink()
+    markdown.markdown(text, extensions=[WanExtension(**options)])
+    assert placed.stat().st_size == size

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from mkdocs_wan.build.engine import PageEngine
@@ -143,3 +145,95 @@ def test_a_webp_start_picture_makes_a_signed_clip(site):
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
     assert "1 generated" in result.stderr
+
+
+def test_a_write_killed_between_the_clip_and_the_index_keeps_the_new_clip(tmp_path):
+    """SIGKILL right after a clip was replaced (as `mkdocs-wan sign` does) and before the index
+    learnt of it: the next check serves the new, intact clip instead of deleting it."""
+    cache = ClipCache(tmp_path / "cache")
+    key = "ab" * 32
+    cache.store(key, lambda path: path.write_bytes(b"old clip"), {"model": "tiny"})
+    code = f"""
+import os, signal
+from pathlib import Path
+import mkdocs_wan.store.cache as c
+c._fsync_dir = lambda folder: os.kill(os.getpid(), signal.SIGKILL)  # right after the rename
+c.ClipCache(Path({str(tmp_path / "cache")!r})).store({key!r}, lambda p: p.write_bytes(b"new clip"), {{"model": "tiny"}})
+"""
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert killed.returncode == -9
+    again = ClipCache(tmp_path / "cache")
+    assert again.check(key) == "ok" and again.path(key).read_bytes() == b"new clip"
+    assert again.verify_bytes(key) is None
+
+
+def _keyed(text: str) -> tuple[str, str]:
+    from mkdocs_wan.page.spec import build_spec
+    from mkdocs_wan.store.keys import clip_key
+    from tests.test_spec import DEFAULTS
+
+    spec = build_spec({"prompt": text}, DEFAULTS)
+    return clip_key(spec, "tiny/v2", 20), spec.prompt
+
+
+def test_prompts_the_model_reads_alike_share_one_key():
+    import unicodedata
+
+    same = [
+        ("A café at dawn", unicodedata.normalize("NFD", "A café at dawn")),
+        ("Tom &amp; Jerry", "Tom & Jerry"),
+        ("\u201cHello\u201d, it said", '"Hello", it said'),
+        ("A  kite\n over  the sea", "A kite over the sea"),
+    ]
+    for a, b in same:
+        assert _keyed(a)[0] == _keyed(b)[0], (a, b)
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_TEXT, _TEXT)
+def test_equal_keys_exactly_when_the_model_reads_equal_text(a, b):
+    from diffusers.pipelines.wan.pipeline_wan import prompt_clean
+
+    from mkdocs_wan.page.spec import SpecError
+
+    try:
+        (key_a, read_a), (key_b, read_b) = _keyed(a), _keyed(b)
+    except SpecError:
+        return  # nothing left once cleaned: refused before any model work
+    assert prompt_clean(read_a) == read_a and prompt_clean(read_b) == read_b  # the model reads the keyed text
+    assert (key_a == key_b) == (read_a == read_b)
+
+
+def test_swapping_failed_clips_for_notes_is_linear_in_the_page(tmp_path):
+    """10,000 clips not generated on one page: one pass, not one whole-page replace per clip."""
+    import time
+
+    settings = Settings.from_options({"model": "tiny", "generate": "never"}, tmp_path, tmp_path)
+    engine = PageEngine(settings, ClipCache(tmp_path / "cache"), warn=lambda _message: None)
+
+    def page(count: int) -> float:
+        engine.new_build()
+        text = "".join(f"<p>Text {i}</p>\\n<!-- @video-gen Clip number {i} -->\\n" for i in range(count))
+        html = engine.render(text, "", "index.md", lambda name, path: name, "generate")
+        engine.build.failed |= dict.fromkeys(engine.build.missing, "no GPU here")
+        started = time.perf_counter()
+        swapped = engine.swap_failures(html, "index.md")
+        seconds = time.perf_counter() - started
+        assert swapped.count("generation failed: no GPU here") == count and "<video" not in swapped
+        return seconds
+
+    small, large = page(1_000), page(10_000)
+    assert large < 25 * small + 0.05  # ten times the clips: about ten times the time, never a hundred
+
+
+@pytest.mark.parametrize("option", ["cache_dir", "model"])
+def test_a_loop_of_links_as_cache_or_model_folder_is_one_line(site, option):
+    (site.root / "loop").symlink_to("loop")
+    site.options[option] = "./loop"
+    site.page("index.md", "<!-- @video-gen A kite -->\n")
+    result = site.build()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Symlink loop" in result.stderr or "Too many levels of symbolic links" in result.stderr

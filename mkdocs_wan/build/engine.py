@@ -9,6 +9,7 @@ imports MkDocs or model code; media work (posters) and generation are imported w
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -288,18 +289,31 @@ class PageEngine:
         return self.build.failed
 
     def swap_failures(self, html: str, page: str) -> str:
-        """A rendered page with each failed clip's embed replaced by a note saying why."""
+        """A rendered page with each failed clip's embed replaced by a note saying why (and each
+        clip missing under `generate: never` by its box), in one pass over the page: a page with
+        thousands of failed clips costs as much as one with a single failure."""
+        swaps: dict[str, str] = {}
         for key, problem in self.build.failed.items():
+            note = problem if problem.startswith("not generated") else f"generation failed: {problem}"
             for use in self.build.uses.get(key, ()):
-                if use.page == page:
-                    note = problem if problem.startswith("not generated") else f"generation failed: {problem}"
-                    html = html.replace(use.html, error_html(use.where, note))
+                if use.page == page and use.html:
+                    swaps[use.html] = error_html(use.where, note)
         for key in self.build.absent:
             plan = self.build.plans[key]
             for use in self.build.uses.get(key, ()):
-                if use.page == page:
-                    html = html.replace(use.html, placeholder_html(plan.display, plan.title, key, "not generated"))
-        return html
+                if use.page == page and use.html:
+                    swaps[use.html] = placeholder_html(plan.display, plan.title, key, "not generated")
+        if not swaps:
+            return html
+        out: list[str] = []
+        cursor = 0
+        for match in _EMBED_START.finditer(html):  # an embed is one <figure> with no figure inside
+            end = html.find("</figure>", match.start())
+            embed = html[match.start() : end + len("</figure>")] if end != -1 else ""
+            if embed in swaps:
+                out += [html[cursor : match.start()], swaps[embed]]
+                cursor = match.start() + len(embed)
+        return "".join([*out, html[cursor:]])
 
     def summary(self) -> str:
         """The line that closes every build: clips, size, generated, cached, the rest, time."""
@@ -491,6 +505,9 @@ class PageEngine:
         self.warn(f"{where}: {problem}")
         self.build.rejected.append(Rejection(page, where, problem))
         return error_html(where, problem)
+
+
+_EMBED_START = re.compile(r'<figure class="wan-video')
 
 
 def plural(number: int, thing: str) -> str:

@@ -37,7 +37,12 @@ class ModelRef:
             return cls(name, "tiny", "")
         folder = (base_dir / name).expanduser()
         if folder.is_dir() or name.startswith((".", "/", "~")):
-            return cls(name, "local", str(folder.resolve()), revision)
+            try:
+                return cls(name, "local", str(folder.resolve()), revision)
+            except (OSError, RuntimeError) as err:  # a loop of symbolic links
+                raise FamilyError(
+                    f"{name}: cannot follow the folder ({getattr(err, 'strerror', None) or err})"
+                ) from None
         return cls(name, "hub", name, revision)
 
     def family(self) -> Family:

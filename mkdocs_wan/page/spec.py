@@ -201,6 +201,30 @@ def styled(prompt: str, style: str) -> str:
     return f"{prompt}, {style.strip()}" if style.strip() else prompt
 
 
+def model_text(text: str) -> str:
+    """The text Wan's text encoder actually reads: diffusers' Wan pipelines clean every prompt
+    (ftfy, HTML entities unescaped twice, whitespace collapsed), so NFC and NFD forms, `&amp;` and
+    `&`, curly and straight quotes reach the model as one text. Keys are made from this text, to
+    its fixed point, so the pipeline's own cleaning changes nothing more and equal keys mean
+    equal model input. The page keeps its own text for display."""
+    for _ in range(8):  # each pass unescapes at most three levels of entities; prompts are short
+        cleaned = _clean(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def _clean(text: str) -> str:
+    if not text.isascii() or "&" in text:  # ftfy is the identity on other ASCII text: skip its import
+        import html
+
+        import ftfy
+
+        text = html.unescape(html.unescape(ftfy.fix_text(text)))
+    return " ".join(text.split())
+
+
 def default_seed(prompt: str) -> int:
     """A seed derived from the final prompt, so unseeded clips are reproducible."""
     return int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
@@ -280,13 +304,15 @@ def build_spec(
             values[name] = parse(options[name])
     if "guidance" in options and "guidance_2" not in options:
         values["guidance_2"] = None  # one guidance given: both experts use it (as diffusers does)
-    final_prompt = check_text("the prompt with the site style", styled(prompt, check_text("style", style)))
+    final_prompt = model_text(check_text("the prompt with the site style", styled(prompt, check_text("style", style))))
+    if not final_prompt:
+        raise SpecError("the prompt is empty once cleaned the way the model reads it")
     seed = values.get("seed")
     width, height = values["size"]
     return _checked(
         ClipSpec(
             prompt=final_prompt,
-            negative_prompt=values["negative_prompt"],
+            negative_prompt=model_text(values["negative_prompt"]),
             seed=default_seed(final_prompt) if seed is None else seed,
             frames=values["frames"],
             fps=values["fps"],

@@ -225,12 +225,12 @@ class Settings:
 
     @cached_property
     def final_model(self) -> ModelRef:
-        return ModelRef.resolve(self["model"], self.base_dir, self["revision"])
+        return _resolved("model", self["model"], self.base_dir, self["revision"])
 
     @cached_property
     def preview_model(self) -> ModelRef | None:
         name = self["preview_model"]
-        return None if name is None else ModelRef.resolve(name, self.base_dir)
+        return None if name is None else _resolved("preview_model", name, self.base_dir)
 
     @cached_property
     def model(self) -> ModelRef:
@@ -251,7 +251,7 @@ class Settings:
         """Which weights make image-to-video clips: the model's own (TI2V), or `image_model`."""
         if self["image_model"] is None:
             return None
-        return ModelRef.resolve(self["image_model"], self.base_dir)
+        return _resolved("image_model", self["image_model"], self.base_dir)
 
     @cached_property
     def image_family(self) -> Family | None:
@@ -281,7 +281,13 @@ class Settings:
 
     @property
     def cache_root(self) -> Path:
-        return (self.base_dir / self["cache_dir"]).resolve()
+        try:
+            return (self.base_dir / self["cache_dir"]).resolve()
+        except (OSError, RuntimeError) as err:  # a loop of symbolic links
+            shown = getattr(err, "strerror", None) or err
+            raise SpecError(
+                f"cache_dir {self['cache_dir']!r} cannot be followed ({shown}); point it at a folder"
+            ) from None
 
     @cached_property
     def loras(self) -> dict[str, Path]:
@@ -367,6 +373,13 @@ class Settings:
         """What every cached clip's index record says about its model."""
         meta = {"model": self.model.name, "fingerprint": self.fingerprint}
         return {**meta, "preview": "true"} if self.preview else meta
+
+
+def _resolved(option: str, name: str, base_dir: Path, revision: str | None = None) -> ModelRef:
+    try:
+        return ModelRef.resolve(name, base_dir, revision)
+    except FamilyError as err:
+        raise SpecError(f"{option}: {err}") from None
 
 
 def _family(model: ModelRef, option: str, name: str) -> Family:

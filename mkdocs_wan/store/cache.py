@@ -113,6 +113,13 @@ class ClipCache:
             return None
         return {**sidecar, "mtime_ns": None} if isinstance(sidecar, dict) else None  # None: re-hash once
 
+    def _sidecar(self, key: str) -> dict[str, Any] | None:
+        try:
+            sidecar = json.loads(self.sidecar_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return sidecar if isinstance(sidecar, dict) else None
+
     def sidecar_path(self, key: str) -> Path:
         return self.clips / f"{key}.json"
 
@@ -204,10 +211,18 @@ class ClipCache:
             return "missing"
         if stat.st_size == record.get("bytes") and stat.st_mtime_ns == record.get("mtime_ns"):
             return "ok"
-        if stat.st_size == record.get("bytes") and _sha256(path) == record.get("sha256"):
-            with contextlib.suppress(OSError, sqlite3.Error):  # a read-only cache still serves
-                self.index[key] = {**record, "mtime_ns": stat.st_mtime_ns}
-            return "ok"
+        # The index can lag the file by one write (a process killed between replacing the clip and
+        # recording it, e.g. during `mkdocs-wan sign`); the sidecar, written before the clip was
+        # replaced, then describes the new bytes. Either record matching the bytes is the truth.
+        sidecar = self._sidecar(key) if record.get("mtime_ns") is not None else None
+        digest = None
+        for candidate in (record, sidecar):
+            if candidate is not None and stat.st_size == candidate.get("bytes"):
+                digest = digest or _sha256(path)
+                if digest == candidate.get("sha256"):
+                    with contextlib.suppress(OSError, sqlite3.Error):  # a read-only cache still serves
+                        self.index[key] = {**candidate, "mtime_ns": stat.st_mtime_ns}
+                    return "ok"
         if record.get("mtime_ns") is None:
             return "missing"  # only the sidecar spoke, and it disagrees: remake the clip, delete nothing
         self.discard(key)
@@ -276,8 +291,12 @@ class ClipCache:
         path = self.path(key)
         if not path.is_file():
             return "not a file"
-        if path.stat().st_size != record.get("bytes") or _sha256(path) != record.get("sha256"):
-            return "checksum mismatch"
+        size, digest = path.stat().st_size, _sha256(path)
+        if size != record.get("bytes") or digest != record.get("sha256"):
+            sidecar = self._sidecar(key)  # it may describe a newer write than the index
+            if sidecar is None or size != sidecar.get("bytes") or digest != sidecar.get("sha256"):
+                return "checksum mismatch"
+            record = {**sidecar, "mtime_ns": None}
         if record.get("mtime_ns") is None:
             with _clear_errors(self.root, "write the clip index"):
                 self.index[key] = {**record, "mtime_ns": path.stat().st_mtime_ns}
