@@ -260,3 +260,31 @@ def test_moving_clips_can_be_paused_and_say_they_are_ai_generated(sites, browser
         assert checked >= 19
     finally:
         server.shutdown()
+
+
+def test_small_clips_keep_a_readable_box_and_a_play_button(site, browser):
+    """A 64x64 clip's box holds its text; a 96x96 clip is shown wide enough for Chromium to draw
+    its play button (it hides the controls of smaller videos)."""
+    site.page("index.md", "# Small\n\n<!-- @video-gen A tiny clip -->\n\n<!-- @video-gen A 96 clip {size=96x96} -->\n")
+    assert site.build().returncode == 0
+    site.options["generate"] = "never"
+    site.page(
+        "index.md",
+        "# Small\n\n<!-- @video-gen A tiny clip -->\n\n<!-- @video-gen A 96 clip {size=96x96} -->\n\n"
+        "<!-- @video-gen A small clip whose prompt is long enough to need several lines in its box -->\n",
+    )
+    site.build()
+    server, base = serve(site.site_dir)
+    try:
+        page = browser.new_context(viewport={"width": 1024, "height": 800}).new_page()
+        page.goto(f"{base}/", wait_until="load")
+        widths = page.locator("figure.wan-video video").evaluate_all(
+            "(vs) => vs.map(v => v.getBoundingClientRect().width)"
+        )
+        assert len(widths) == 2 and min(widths) >= 190, widths  # 12rem: the play button shows
+        spill = page.locator(".wan-placeholder").evaluate_all(
+            "(boxes) => boxes.map(b => [b.scrollWidth - b.clientWidth, b.scrollHeight - b.clientHeight])"
+        )
+        assert spill == [[0, 0]], spill
+    finally:
+        server.shutdown()

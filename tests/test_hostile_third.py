@@ -46,7 +46,7 @@ def test_control_characters_in_a_prompt_are_refused_with_their_line(site):
     site.page("index.md", "# P\n\n<!-- @video-gen A kite \x1b[2K\x1b[1Aall cached -->\n")
     result = site.build()
     assert _warnings(result)[0] == (
-        "index.md:3: the prompt contains a control character (U+001B); remove it: in a log or terminal it could "
+        "index.md:3: prompt contains a control character (U+001B); remove it: in a log or terminal it could "
         "hide or fake other lines"
     )
     assert "\x1b" not in result.stderr and "loaded model" not in result.stderr

@@ -213,3 +213,35 @@ def test_worker_keeps_working_when_the_reload_sentinel_cannot_be_written(tmp_pat
         srv.proc.send_signal(signal.SIGINT)
         srv.proc.wait(timeout=60)
     assert "Traceback" not in srv.output()
+
+
+def test_quick_edits_stop_the_clips_no_page_wants_any_more(tmp_path):
+    """Three edits of one prompt in quick succession: the clips of the first two are stopped (or
+    never started), each said in the log, and only the last one is made and shown."""
+    srv = Server(make_site(tmp_path))
+    try:
+        srv.wait_for("/", "generating…", timeout=60)
+        deadline = time.monotonic() + 120
+        while "clip for index.md:3: step" not in srv.output():  # the first clip is in flight
+            assert time.monotonic() < deadline, srv.output()
+            time.sleep(0.1)
+        page = srv.root / "docs" / "index.md"
+        write(page, "# Home\n\n<!-- @video-gen A second slow kite {size=256x256 frames=33 steps=8} -->\n")
+        srv.wait_for("/", "A second slow kite")
+        write(page, "# Home\n\n<!-- @video-gen A third kite -->\n")
+        html = srv.wait_for("/", r'data-wan-key="\w+"[^>]*><video ', timeout=120)
+        assert "A third kite" in html
+        output = srv.output()
+        assert "stopping the clip in flight: no page uses it any more" in output
+        assert "cancelled clip for index.md:3 (nothing kept): A slow kite over the dunes" in output
+        assert (
+            "generated clip for index.md:3" in output
+            and "A slow kite over the dunes" not in output.split("generated clip for index.md:3")[-1].splitlines()[0]
+        )
+        srv.wait_for("/other/", r"<video ", timeout=120)
+        cache = ClipCache(srv.root / ".cache" / "mkdocs-wan")
+        assert len(cache.clip_keys()) == 2  # the third clip and other.md's: nothing for the first two
+    finally:
+        if srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()

@@ -10,6 +10,18 @@ from html import escape
 
 from mkdocs_wan.page.spec import ClipSpec, Presentation
 
+#: The narrowest a clip or its box is shown: below it Chromium hides a video's play button and a
+#: placeholder cannot hold its text. Smaller clips are shown scaled up to it (CSS still scales
+#: every clip down to a narrower column).
+MIN_WIDTH = "12rem"
+MIN_WIDTH_PX = 192
+
+
+def shown_size(spec: ClipSpec) -> tuple[int, int]:
+    """The size a clip is shown at: its own, or scaled up (aspect kept) to at least MIN_WIDTH_PX wide."""
+    if spec.width >= MIN_WIDTH_PX:
+        return spec.width, spec.height
+    return MIN_WIDTH_PX, round(spec.height * MIN_WIDTH_PX / spec.width)
 #: WCAG 2.2.2: moving content that starts by itself and lasts longer than this needs a pause control.
 PAUSE_CONTROL_SECONDS = 5.0
 
@@ -51,11 +63,12 @@ def video_html(
     label_id = label_id or f"wan-ai-{key[:12]}"
     label_class = "wan-video-label" if label else "wan-video-label wan-visually-hidden"
     mark = '<span class="wan-video-preview">Preview</span> ' if preview else ""
+    width, height = shown_size(spec)
     return (
         f'<figure class="wan-video{" wan-preview" if preview else ""}" data-wan-key="{key}"{data}>'
         f'<video src="{escape(src)}"'
         + (f' poster="{escape(poster)}"' if poster else "")
-        + f' width="{spec.width}" height="{spec.height}" muted playsinline {" ".join(flags)} preload="metadata"'
+        + f' width="{width}" height="{height}" muted playsinline {" ".join(flags)} preload="metadata"'
         f' aria-label="{escape(name)}" aria-describedby="{label_id}"></video>'
         # The space keeps search text apart ("AI-generated A kite"); Material's search skips the label.
         + mark
@@ -76,10 +89,13 @@ def error_html(where: str, problem: str) -> str:
 
 def placeholder_html(spec: ClipSpec, prompt: str, key: str, state: str = "generating…") -> str:
     """A box the size of the clip, shown while it generates (serve) or when it is not cached."""
+    # The clip's own size, but never smaller than a readable box (a 64x64 clip's box would spill
+    # its text): the clip itself is shown at least as wide, see `.wan-video video` in the CSS.
     box = (
-        f"width:{spec.width}px;max-width:100%;aspect-ratio:{spec.width}/{spec.height};display:flex;"
-        "flex-direction:column;align-items:center;justify-content:center;gap:.5em;box-sizing:border-box;"
-        "padding:1em;border:1px dashed currentColor;border-radius:.2rem;text-align:center"
+        f"width:max({spec.width}px,{MIN_WIDTH});max-width:100%;aspect-ratio:{spec.width}/{spec.height};"
+        "display:flex;flex-direction:column;align-items:center;justify-content:center;gap:.5em;"
+        "box-sizing:border-box;padding:1em;border:1px dashed currentColor;border-radius:.2rem;"
+        "text-align:center;overflow-wrap:anywhere"
     )
     name = ("Generating clip: " if state.startswith("generating") else "Clip not generated: ") + prompt
     return (
