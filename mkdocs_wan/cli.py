@@ -66,7 +66,7 @@ def cli() -> None:
     """Manage the clip cache of an MkDocs site that uses the `wan` plugin."""
 
 
-@cli.command()
+@cli.command(short_help="Generate the site's missing clips into the cache.")
 @config_option
 @click.option(
     "--preset",
@@ -94,7 +94,7 @@ def generate(config_file: str | None, preset: str | None) -> None:
         sys.exit(1)
 
 
-@cli.command(name="list")
+@cli.command(name="list", short_help="List every directive: page:line, state, size, key.")
 @config_option
 @_run
 def list_clips(config_file: str | None) -> None:
@@ -121,7 +121,7 @@ def _in_page_order(row: tuple[str, str, str]) -> tuple[str, int]:
     return page, int(line) if line.isdigit() else 0
 
 
-@cli.command()
+@cli.command(short_help="Delete cached clips no page references.")
 @config_option
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted, delete nothing.")
 @_run
@@ -145,7 +145,7 @@ def prune(config_file: str | None, dry_run: bool) -> None:
     click.echo(f"{len(doomed)} unreferenced clips, {verb} {freed / 1e6:.2f} MB; {kept} clip files kept")
 
 
-@cli.command()
+@cli.command(short_help="Re-check every cached clip; drop damaged ones.")
 @config_option
 @_run
 def verify(config_file: str | None) -> None:
@@ -187,7 +187,7 @@ def verify(config_file: str | None) -> None:
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(short_help="Re-sign cached clips with the current identity.")
 @config_option
 @_run
 def sign(config_file: str | None) -> None:
@@ -235,7 +235,7 @@ def sign(config_file: str | None) -> None:
         )
 
 
-@cli.command()
+@cli.command(short_help="Write a tiny offline pipeline of a Wan family.")
 @click.argument("kind", type=click.Choice(sorted(KINDS)))
 @click.argument("folder", type=click.Path(file_okay=False))
 def tiny(kind: str, folder: str) -> None:

@@ -30,7 +30,9 @@ def spec(i: int, frames: int = 9) -> ClipSpec:
 
 
 def plans(n: int, frames: int = 9) -> dict[str, Plan]:
-    return {f"k{i}": Plan((Generate(f"k{i}", spec(i, frames)),), spec(i, frames), f"Clip {i}") for i in range(n)}
+    """Plans keyed like real clips (sha256-shaped: the cache lists only names it makes)."""
+    keys = [f"{i:064x}" for i in range(n)]
+    return {key: Plan((Generate(key, spec(i, frames)),), spec(i, frames), f"Clip {i}") for i, key in enumerate(keys)}
 
 
 def test_unreachable_cluster_is_a_clear_error(tmp_path):

@@ -121,6 +121,9 @@ def test_a_new_identity_re_signs_without_regenerating_and_keeps_the_frames(signe
             assert [i.get("title") for i in manifest.get("ingredients", [])] == ["start.png"]
     rebuilt = signed.build("--strict")
     assert summary("3 clips (MB), 0 generated, 3 cached", rebuilt.stderr), rebuilt.stderr
+    for key, path in clips.items():  # the published records name the re-signed bytes
+        record = json.loads((signed.site_dir / "assets" / "videos" / f"{key}.json").read_text())
+        assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_credentials_false_signs_nothing(site: Site):

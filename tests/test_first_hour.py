@@ -53,6 +53,7 @@ def test_the_summary_counts_one_clip_in_the_singular(site):
     site.page("index.md", "<!-- @video-gen A single kite -->\n")
     result = site.build()
     assert "mkdocs_wan: 1 clip (" in result.stderr and "1 clips" not in result.stderr
+    assert "step 2/2" in result.stderr and "elapsed; decoding and encoding the clip" in result.stderr
 
 
 def test_near_misses_and_unclosed_directives_are_warned_with_their_line_and_fail_strict(site):
@@ -91,7 +92,7 @@ def test_directive_mistakes_get_messages_that_say_the_fix(site):
         "index.md:3: expected option=value in the braces, got 'red'; a value with spaces needs quotes: "
         'caption="A red kite"',
         "index.md:5: image 'pics' is a folder (pics in docs_dir), not a picture; name the picture file in it",
-        "index.md:7: image 'pics/start.png' not found: did you mean 'Start.png'? File names are case-sensitive "
+        "index.md:7: image 'pics/start.png' not found: did you mean 'pics/Start.png'? File names are case-sensitive "
         "(looked for pics/start.png in docs_dir)",
         "index.md:9: transition must be between 0 and 8 (fewer frames than the shortest segment's 9), got 20",
     ]

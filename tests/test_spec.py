@@ -81,7 +81,8 @@ def test_site_defaults_are_validated_by_the_same_rules():
         Settings(dict(config), Path(), Path()).check_model()
     assert str(err.value) == (
         "size sides must be multiples of 32 and at least 32 for Wan2.2-TI2V-5B, got 100x100; "
-        "use 96x96, 96x128, 128x96 or 128x128"
+        "use 96x96, 96x128, 128x96 or 128x128 — from the wan options in mkdocs.yml, for "
+        "`model: Wan-AI/Wan2.2-TI2V-5B-Diffusers`"
     )
     config.load_dict({"size": "100 by 100"})
     assert [name for name, _ in config.validate()[0]] == ["size"]

@@ -47,7 +47,7 @@ def resolve_image(value: object, page_src_uri: str, docs_dir: Path) -> tuple[Pat
     if not path.is_relative_to(root):
         raise SpecError(f"image {text!r} resolves outside docs_dir; only pictures inside docs_dir can be used")
     if not found:
-        raise SpecError(f"image {text!r} {_not_found(path, root)}")
+        raise SpecError(f"image {text!r} {_not_found(text, path, root)}")
     if size > MAX_IMAGE_BYTES:
         raise SpecError(f"image {text!r} is {size / 1e6:.0f} MB, over the limit of {MAX_IMAGE_BYTES / 1e6:.0f} MB")
     try:
@@ -95,18 +95,34 @@ def picture_type(path: Path) -> str:
         return Image.MIME.get(img.format or "", "application/octet-stream")
 
 
-def _not_found(path: Path, root: Path) -> str:
-    """Why a picture is not there, with the fix: a folder, a name in other letter case, or absent."""
+def _not_found(text: str, path: Path, root: Path) -> str:
+    """Why a picture is not there, with the fix: a folder, a path in other letter case (the whole
+    path as it would be written, folders included), or absent."""
     shown = path.relative_to(root).as_posix()
     if path.is_dir():
         return f"is a folder ({shown} in docs_dir), not a picture; name the picture file in it"
-    try:
-        same = [p.name for p in path.parent.iterdir() if p.name.lower() == path.name.lower() and p.is_file()]
-    except OSError:
-        same = []
-    if same:
-        return f"not found: did you mean {same[0]!r}? File names are case-sensitive (looked for {shown} in docs_dir)"
+    actual = _case_insensitive(root, path.relative_to(root).parts)
+    if actual is not None:
+        written = [part for part in PurePosixPath(text.lstrip("/")).parts if part not in (".", "..")]
+        fixed = "/".join([*text.lstrip("/").split("/")[: -len(written)], *actual.parts[-len(written) :]])
+        fixed = ("/" if text.startswith("/") else "") + fixed.lstrip("/")
+        return f"not found: did you mean {fixed!r}? File names are case-sensitive (looked for {shown} in docs_dir)"
     return f"not found (looked for {shown} in docs_dir)"
+
+
+def _case_insensitive(root: Path, parts: tuple[str, ...]) -> PurePosixPath | None:
+    """The one existing file under `root` whose path matches `parts` in any letter case."""
+    here, found = root, []
+    for part in parts:
+        try:
+            same = [p for p in here.iterdir() if p.name.lower() == part.lower()]
+        except OSError:
+            return None
+        if len(same) != 1:
+            return None
+        here = same[0]
+        found.append(here.name)
+    return PurePosixPath(*found) if here.is_file() else None
 
 
 def load_image(path: Path) -> np.ndarray:

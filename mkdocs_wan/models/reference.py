@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -51,8 +51,8 @@ class ModelRef:
         A Hub checkpoint is read from the local Hugging Face cache; one not downloaded yet is known
         by its repository id only if it is an official or FastVideo one.
         """
-        if self.source == "tiny":
-            return TI2V_5B  # the tiny model is TI2V-5B-shaped (see `render.tiny`)
+        if self.source == "tiny":  # TI2V-5B-shaped (see `render.tiny`), named as the site names it
+            return replace(TI2V_5B, name="tiny (Wan2.2-TI2V-5B-shaped)")
         if self.source == "local":
             folder = Path(self.location)
             if not folder.is_dir():

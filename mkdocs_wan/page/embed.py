@@ -22,6 +22,8 @@ def shown_size(spec: ClipSpec) -> tuple[int, int]:
     if spec.width >= MIN_WIDTH_PX:
         return spec.width, spec.height
     return MIN_WIDTH_PX, round(spec.height * MIN_WIDTH_PX / spec.width)
+
+
 #: WCAG 2.2.2: moving content that starts by itself and lasts longer than this needs a pause control.
 PAUSE_CONTROL_SECONDS = 5.0
 

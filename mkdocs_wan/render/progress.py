@@ -39,6 +39,11 @@ class ClipProgress:
         eta = _clock((now - since) / (done - done_then) * (total - done)) if done > done_then else "…"
         where = f", segment {segment}/{segments}" if segments > 1 else ""
         elapsed = _clock(now - self.started)
+        if done == total:  # the VAE decode and the encode follow: on big clips, as long as the steps
+            log.info(
+                "%s%s: step %d/%d, %s elapsed; decoding and encoding the clip", self.name, where, step, steps, elapsed
+            )
+            return
         log.info("%s%s: step %d/%d, %s elapsed, ETA %s", self.name, where, step, steps, elapsed, eta)
 
     def done(self) -> None:

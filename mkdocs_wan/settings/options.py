@@ -321,7 +321,9 @@ class Settings:
             "seed": None,
             "negative_prompt": "",
         }
-        return {name: own[name] if self[name] is None else self[name] for name in FIELDS}
+        # The site's steps and guidance are the final model's: a distilled preview model samples its own.
+        fixed = {"steps", "guidance", "guidance_2"} if self.preview and family.distilled else set()
+        return {name: own[name] if self[name] is None or name in fixed else self[name] for name in FIELDS}
 
     def check_model(self) -> None:
         """The site's clip defaults against the model family's rules, before any page is read."""
@@ -331,7 +333,8 @@ class Settings:
             defaults["steps"], defaults["guidance"], defaults["guidance_2"], has_image=True
         )
         if problem:
-            raise SpecError(problem)
+            which = "preview_model" if self.preview else "model"
+            raise SpecError(f"{problem} — from the wan options in mkdocs.yml, for `{which}: {self.model.name}`")
         if self.preview_model is not None and not self.preview:
             _family(self.preview_model, "preview_model", self["preview_model"])
         if self.image_model is not None:

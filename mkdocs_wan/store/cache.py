@@ -277,6 +277,8 @@ class ClipCache:
                 tmp.replace(final)
                 _fsync_dir(self.clips)
                 self.index[key] = {**record, "mtime_ns": final.stat().st_mtime_ns}
+                # The published record names the old bytes' checksum (`mkdocs-wan sign` rewrites clips).
+                (self.layout.published / f"{key}.json").unlink(missing_ok=True)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
