@@ -96,3 +96,19 @@ def test_directive_mistakes_get_messages_that_say_the_fix(site):
         "(looked for pics/start.png in docs_dir)",
         "index.md:9: transition must be between 0 and 8 (fewer frames than the shortest segment's 9), got 20",
     ]
+
+
+def test_a_fenced_blocks_mistake_names_the_line_of_its_key(site):
+    site.options["generate"] = "never"
+    site.page(
+        "index.md",
+        "# T\n\n```video-gen\nsegments:\n  - prompt: a\n    frames: 9\n  - prompt: b\n    colour: red\n```\n\n"
+        "```video-gen\nprompt: x\nsize: 64x64\ncolor: red\n```\n\n```video-gen\nprompt: y\nframes: ten\n```\n",
+    )
+    warned = [line.split("mkdocs_wan: ", 1)[1].split(" (")[0] for line in site.build().stderr.splitlines()
+              if "mkdocs_wan: index.md" in line]  # fmt: skip
+    assert warned == [
+        "index.md:8: segment 2 must be a prompt or a mapping with prompt and frames",
+        "index.md:14: unknown option 'color'",
+        "index.md:19: frames must be an integer, got 'ten'",
+    ]

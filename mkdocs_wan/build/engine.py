@@ -142,7 +142,8 @@ class PageEngine:
                 out.append(self._reject(page, _where(directive.origin or page, line), str(err)))
                 continue
             except SpecError as err:
-                out.append(self._reject(page, where, str(err)))
+                line = directive.line + _key_offset(directive.text, err.option) if directive.kind == "fence" else 0
+                out.append(self._reject(page, _where(directive.origin or page, line) if line else where, str(err)))
                 continue
             self.build.seen[(directive.kind, directive.text)] = (plan, show)
             try:
@@ -529,6 +530,17 @@ def _label_id(key: str, taken: set[str], prefix: str = "wan-ai-") -> str:
         label = f"{base}-{len(taken)}"
     taken.add(label)
     return label
+
+
+def _key_offset(yaml_text: str, option: str | None) -> int:
+    """How many lines below its fence line a fenced block's `option:` key stands (0: not found)."""
+    if not option:
+        return 0
+    key = re.compile(rf"^[\s-]*{re.escape(option)}\s*:")
+    for number, line in enumerate(yaml_text.splitlines(), start=1):
+        if key.match(line):
+            return number
+    return 0
 
 
 def _line_of(markdown: str, text: str) -> int:

@@ -37,7 +37,12 @@ STRUCTURE_OPTIONS = frozenset({"image", "segments", "transition"})
 
 
 class SpecError(ValueError):
-    """An option value that cannot describe a clip; the message is shown to the writer."""
+    """An option value that cannot describe a clip; the message is shown to the writer.
+    `option` names the option at fault, where one is (a fenced block's message points at its line)."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 (but tab, newline, CR), DEL, C1
@@ -239,7 +244,10 @@ def check_options(options: Mapping[str, Any]) -> None:
 
             close = difflib.get_close_matches(str(name), known, n=1) if isinstance(name, str) else []
             hint = f"did you mean {close[0]}? " if close else ""
-            raise SpecError(f"unknown option {_shown(name)} ({hint}known: {', '.join(known)})")
+            raise SpecError(
+                f"unknown option {_shown(name)} ({hint}known: {', '.join(known)})",
+                str(name) if isinstance(name, str) else None,
+            )
 
 
 @dataclass(frozen=True)
@@ -301,7 +309,10 @@ def build_spec(
     values = dict(defaults)
     for name, parse in FIELDS.items():
         if name in options:
-            values[name] = parse(options[name])
+            try:
+                values[name] = parse(options[name])
+            except SpecError as err:
+                raise SpecError(str(err), name) from None
     if "guidance" in options and "guidance_2" not in options:
         values["guidance_2"] = None  # one guidance given: both experts use it (as diffusers does)
     final_prompt = model_text(check_text("the prompt with the site style", styled(prompt, check_text("style", style))))
@@ -350,12 +361,17 @@ def build_segment_specs(
     specs = []
     for number, segment in enumerate(segments, start=1):
         item = {"prompt": segment} if isinstance(segment, str) else segment
-        if not isinstance(item, dict) or set(item) - {"prompt", "frames"}:
-            raise SpecError(f"segment {number} must be a prompt or a mapping with prompt and frames")
+        stray = sorted(str(k) for k in set(item) - {"prompt", "frames"}) if isinstance(item, dict) else []
+        if not isinstance(item, dict) or stray:
+            what = f" (not {stray[0]!r})" if stray else ""
+            raise SpecError(
+                f"segment {number} must be a prompt or a mapping with prompt and frames{what}",
+                stray[0] if stray else None,
+            )
         try:
             spec = build_spec({**shared, **item}, defaults, style, image if number == 1 else "segment", family)
         except SpecError as err:
-            raise SpecError(f"segment {number}: {err}") from None
+            raise SpecError(f"segment {number}: {err}", err.option) from None
         specs.append(spec)
     seed = parse_seed(options["seed"]) if "seed" in options else defaults.get("seed")
     base = specs[0].seed if seed is None else seed
