@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mkdocs_wan.models.families import FamilyError
@@ -53,7 +55,7 @@ def test_the_summary_counts_one_clip_in_the_singular(site):
     site.page("index.md", "<!-- @video-gen A single kite -->\n")
     result = site.build()
     assert "mkdocs_wan: 1 clip (" in result.stderr and "1 clips" not in result.stderr
-    assert "step 2/2" in result.stderr and "elapsed; decoding and encoding the clip" in result.stderr
+    assert re.search(r"step 2/2, [\d.]+ s elapsed, ETA [\d.]+ s; decoding and encoding the clip", result.stderr)
 
 
 def test_near_misses_and_unclosed_directives_are_warned_with_their_line_and_fail_strict(site):

@@ -89,6 +89,7 @@ def test_the_cache_lists_checks_and_deletes_only_files_it_made(site, tmp_path):
 
 
 def test_a_signing_key_value_is_never_echoed_and_a_fifo_never_hangs(site, tmp_path):
+    site.options["cache_dir"] = str(tmp_path / "cache")  # a clip to make, so the identity is loaded
     site.page("index.md", "<!-- @video-gen A kite -->\n")
     secret = "\ufeff-----BEGIN PRIVATE KEY-----\nTOP-SECRET-KEY-MATERIAL\n-----END PRIVATE KEY-----"
     cert = '"-----BEGIN CERTIFICATE-----\nABC\n"'

@@ -39,12 +39,9 @@ class ClipProgress:
         eta = _clock((now - since) / (done - done_then) * (total - done)) if done > done_then else "…"
         where = f", segment {segment}/{segments}" if segments > 1 else ""
         elapsed = _clock(now - self.started)
-        if done == total:  # the VAE decode and the encode follow: on big clips, as long as the steps
-            log.info(
-                "%s%s: step %d/%d, %s elapsed; decoding and encoding the clip", self.name, where, step, steps, elapsed
-            )
-            return
-        log.info("%s%s: step %d/%d, %s elapsed, ETA %s", self.name, where, step, steps, elapsed, eta)
+        # After the last step come the VAE decode and the encode: on a big clip as long as the steps.
+        after = "; decoding and encoding the clip" if done == total else ""
+        log.info("%s%s: step %d/%d, %s elapsed, ETA %s%s", self.name, where, step, steps, elapsed, eta, after)
 
     def done(self) -> None:
         log.info("%s: done in %s", self.name, _clock(time.monotonic() - self.started))
