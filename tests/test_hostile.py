@@ -71,8 +71,8 @@ def test_hostile_values_become_page_and_line_warnings_before_any_model_work(site
         "<!-- @video-gen D {seed=" + "9" * 40 + "} -->\n\n"  # 9
         "<!-- @video-gen E {image=bomb.png} -->\n\n"  # 11
         "<!-- @video-gen " + "long prompt " * 300 + " -->\n\n"  # 13
-        '```video-gen\nprompt: F\nnegative_prompt: "nul \\0 here"\n```\n\n'  # 15
-        '```video-gen\nprompt: "G \\uD800"\n```\n',  # 20
+        '```video-gen\nprompt: F\nnegative_prompt: "nul \\0 here"\n```\n\n'  # 15 (the key: 17)
+        '```video-gen\nprompt: "G \\uD800"\n```\n',  # 20 (the key: 21)
     )
     result = site.build("--strict")
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
@@ -83,8 +83,8 @@ def test_hostile_values_become_page_and_line_warnings_before_any_model_work(site
         (9, "seed must be an integer"),
         (11, "image 'bomb.png' is 9000x9000 pixels, over the limit of 40,000,000 pixels"),
         (13, "prompt is 3,599 characters long, over the limit of 2,000"),
-        (15, "negative_prompt contains a NUL character"),
-        (20, "prompt contains an unpaired surrogate"),
+        (17, "negative_prompt contains a NUL character"),  # a fenced block's mistake: its key's line
+        (21, "prompt contains an unpaired surrogate"),
     ]:
         assert f"index.md:{line}: {problem}" in result.stderr, (line, result.stderr)
     assert "loaded model" not in result.stderr  # all refused before the model was even loaded

@@ -303,7 +303,10 @@ def build_spec(
     check_options(options)
     if "transition" in options:
         raise SpecError("transition only applies to a directive with segments")
-    prompt = parse_text("prompt")(options.get("prompt", ""))
+    try:
+        prompt = parse_text("prompt")(options.get("prompt", ""))
+    except SpecError as err:
+        raise SpecError(str(err), "prompt") from None
     if not prompt:
         raise SpecError("the prompt is empty")
     values = dict(defaults)
