@@ -20,3 +20,11 @@ class _Prefixed(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 log = _Prefixed(logging.getLogger(LOGGER_NAME), {})
+
+
+def quoted(text: str, width: int = 60) -> str:
+    """Text as a log line quotes it (a prompt, a model name): one line, shortened, and any control
+    character escaped, so quoted text can never rewrite a terminal."""
+    text = " ".join(text.split())
+    text = text if len(text) <= width else text[: width - 1] + "…"
+    return repr(text)[1:-1] if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text) else text

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 from mkdocs_wan.build.jobs import run_plan
 from mkdocs_wan.build.plan import Plan
 from mkdocs_wan.errors import GenerationCancelled
-from mkdocs_wan.logs import log
+from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.render.backends import Renderer
 from mkdocs_wan.render.progress import ClipProgress
 from mkdocs_wan.store.cache import ClipCache
@@ -101,9 +101,7 @@ class ClipWorker:
         with self._wake:
             for key in [k for k in self._jobs if k not in wanted]:
                 job = self._jobs.pop(key)
-                log.info(
-                    "dropped queued clip for %s (no page uses it any more): %s", job.where, _quoted(job.plan.title)
-                )
+                log.info("dropped queued clip for %s (no page uses it any more): %s", job.where, quoted(job.plan.title))
             if self._running is not None and self._running not in wanted and not self._unwanted:
                 self._unwanted = True
                 log.info("stopping the clip in flight: no page uses it any more")
@@ -159,7 +157,7 @@ class ClipWorker:
             stop = lambda: self._stop.is_set() or self._unwanted  # noqa: E731
             run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, stop, job.sign)
         except GenerationCancelled:
-            log.info("cancelled clip for %s (nothing kept): %s", job.where, _quoted(job.plan.title))
+            log.info("cancelled clip for %s (nothing kept): %s", job.where, quoted(job.plan.title))
             return
         except Exception as err:  # noqa: BLE001 — a failure is shown in the page; the server lives on
             message = str(err) if err.__class__.__module__.startswith("mkdocs_wan") else f"{type(err).__name__}: {err}"
@@ -168,7 +166,7 @@ class ClipWorker:
                 self._failures[job.key] = (message, time.time())
             return
         log.info(
-            "generated clip for %s in %.1f s: %s", job.where, time.perf_counter() - started, _quoted(job.plan.title)
+            "generated clip for %s in %.1f s: %s", job.where, time.perf_counter() - started, quoted(job.plan.title)
         )
 
     def _fetch(self, job: _Job, cache: ClipCache) -> bool:
@@ -282,13 +280,6 @@ class ServeSession:
                     err.strerror or err,
                 )
             self._warned = True
-
-
-def _quoted(prompt: str, width: int = 60) -> str:
-    """A prompt as a log line quotes it: one line, shortened, control characters escaped."""
-    text = " ".join(prompt.split())
-    text = text if len(text) <= width else text[: width - 1] + "…"
-    return repr(text)[1:-1] if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text) else text
 
 
 def _mtime(path: str | None) -> float:

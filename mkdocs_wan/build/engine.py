@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan import __version__
 from mkdocs_wan.build.plan import Plan, plan_clip
-from mkdocs_wan.logs import log
+from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.media.pictures import resolve_image
 from mkdocs_wan.page.directives import DirectiveError, find_directives, near_misses, parse_options
 from mkdocs_wan.page.embed import error_html, needs_pause_control, placeholder_html, video_html
@@ -332,7 +332,7 @@ class PageEngine:
         )
         extra = "".join(f", {count} {label}" for count, label in counts if count)
         if self.settings.preview:  # a preview build says so, and with which model
-            extra += f", previews from {_quoted(self.settings.model.name)}"
+            extra += f", previews from {quoted(self.settings.model.name)}"
         size = sum(p.stat().st_size for key in build.plans if (p := self.cache.path(key)).is_file())
         elapsed = time.perf_counter() - build.started
         got = f"{made} generated, {fetched} fetched" if self.settings["fetch_from"] else f"{made} generated"
@@ -516,10 +516,6 @@ _EMBED_START = re.compile(r'<figure class="wan-video')
 def plural(number: int, thing: str) -> str:
     """`1 clip`, `2 clips`."""
     return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
-
-
-def _quoted(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _label_id(key: str, taken: set[str], prefix: str = "wan-ai-") -> str:

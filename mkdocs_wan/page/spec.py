@@ -293,12 +293,14 @@ def build_spec(
     style: str = "",
     image: str | None = None,
     family: Family = TI2V_5B,
+    continues: bool = False,
 ) -> ClipSpec:
     """Merge a directive's options over the site defaults and validate the result.
 
     `options` holds `prompt` plus any per-directive options; `defaults` holds already-parsed
     site defaults (see `FIELDS`); `style` is appended to every prompt; `image` identifies the
-    start picture, if any; `family` the model's rules.
+    start picture, if any; `family` the model's rules; `continues`: the clip starts from the
+    previous segment's last frame (the planner names that picture).
     """
     check_options(options)
     if "transition" in options:
@@ -338,6 +340,7 @@ def build_spec(
             guidance_2=values.get("guidance_2"),
         ),
         family,
+        has_image=image is not None or continues,
     )
 
 
@@ -372,16 +375,13 @@ def build_segment_specs(
                 stray[0] if stray else None,
             )
         try:
-            spec = build_spec({**shared, **item}, defaults, style, image if number == 1 else "segment", family)
+            spec = build_spec({**shared, **item}, defaults, style, image if number == 1 else None, family, number > 1)
         except SpecError as err:
             raise SpecError(f"segment {number}: {err}", err.option) from None
         specs.append(spec)
     seed = parse_seed(options["seed"]) if "seed" in options else defaults.get("seed")
     base = specs[0].seed if seed is None else seed
-    specs = [
-        replace(s, seed=default_seed(f"{base}/{style.strip()}/{i}"), image=image if i == 0 else None)
-        for i, s in enumerate(specs)
-    ]
+    specs = [replace(s, seed=default_seed(f"{base}/{style.strip()}/{i}")) for i, s in enumerate(specs)]
     transition = _integer("transition", options.get("transition", DEFAULT_TRANSITION))
     shortest = min(s.frames for s in specs)
     if len(specs) > 1 and not 0 <= transition < shortest:
@@ -392,11 +392,11 @@ def build_segment_specs(
     return specs, transition
 
 
-def _checked(spec: ClipSpec, family: Family) -> ClipSpec:
+def _checked(spec: ClipSpec, family: Family, has_image: bool) -> ClipSpec:
     """The family's rules: its size multiple, its steps and guidance, what it needs for pictures,
     and a token budget equal in pixels x frames to TI2V-5B's."""
     problem = family.size_problem(spec.width, spec.height) or family.clip_problem(
-        spec.steps, spec.guidance, spec.guidance_2, spec.image is not None
+        spec.steps, spec.guidance, spec.guidance_2, has_image
     )
     if problem:
         raise SpecError(problem)
