@@ -154,19 +154,20 @@ def verify(config_file: str | None) -> None:
     was damaged."""
     engine = _site(config_file, render=False)  # rendering would already drop bad clips
     cache, signing = engine.cache, engine.settings["credentials"]
-    anchor = cache.layout.credentials / "root.pem"
-    anchor_pem = anchor.read_bytes() if anchor.is_file() else None
+    anchors = engine.anchors() if signing else None  # this cache's own root, the team's CAs, trust_anchors
     good = bad = rebuilt = 0
     states: Counter[str] = Counter()
     for key in cache.clip_keys():
         unindexed = cache.index.get(key) is None
         problem = audit(cache, key)
-        if problem is None and signing:
-            from mkdocs_wan.media.credentials import manifest_state, named_key
+        if problem is None and anchors is not None:
+            from mkdocs_wan.media.credentials import manifest_state, named_key, untrusted
 
-            state, _ = manifest_state(cache.path(key), anchor_pem)
+            state, _ = manifest_state(cache.path(key), anchors)
             states[state] += 1
-            problem = named_key(cache.path(key), key, anchor_pem)
+            # A clip made here may predate `credentials: true`; one fetched must prove its signer.
+            fetched = bool((cache.record(key) or {}).get("fetched_from"))
+            problem = untrusted(cache.path(key), key, anchors) if fetched else named_key(cache.path(key), key, anchors)
         if problem is None:
             good += 1
             rebuilt += unindexed
@@ -182,7 +183,7 @@ def verify(config_file: str | None) -> None:
     )
     if signing:
         counts = ", ".join(f"{states[state]} {state}" for state in ("Trusted", "Valid", "Invalid", "missing"))
-        click.echo(f"Content Credentials: {counts} (Trusted: signed by this cache's own identity)")
+        click.echo(f"Content Credentials: {counts} (Trusted: signed by this site's own identity or its trust_anchors)")
     if bad:
         sys.exit(1)
 

@@ -8,11 +8,13 @@ redirect to another scheme) by editing the published files or by the handler's r
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import json
 import re
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -52,6 +54,8 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = site.build()
     assert result.returncode == 0, result.stderr
     assert summary("3 clips (MB), 3 generated, 0 cached", result.stderr), result.stderr
+    # The publisher's root certificate, which consumers list in `trust_anchors` (never published).
+    shutil.copy(site.cache_dir / "credentials" / "root.pem", site.root / "publisher-root.pem")
     return site.site_dir
 
 
@@ -60,6 +64,7 @@ def server(published: Path, tmp_path: Path) -> Iterator[tuple[str, Path, dict[st
     """A copy of the published site on a loopback HTTP server: (root URL, its folder, redirects)."""
     root = tmp_path / "served"
     shutil.copytree(published, root)
+    shutil.copy(published.parent / "publisher-root.pem", tmp_path / "publisher-root.pem")
     handler = type("Handler", (_Handler,), {"redirects": {}})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -72,9 +77,12 @@ def server(published: Path, tmp_path: Path) -> Iterator[tuple[str, Path, dict[st
 
 
 def consumer(tmp_path: Path, roots: object, generate: str = "never") -> Site:
-    """A second checkout of the same docs with an empty cache of its own."""
+    """A second checkout of the same docs with an empty cache (and signing identity) of its own,
+    trusting the publisher's root certificate when a server fixture put it there."""
     site = Site(tmp_path / "consumer", tmp_path / "consumer-cache")
     site.options.update({"fetch_from": roots, "generate": generate})
+    if (tmp_path / "publisher-root.pem").is_file():
+        site.options["trust_anchors"] = str(tmp_path / "publisher-root.pem")
     site.page("index.md", PAGE)
     site.page("story.md", STORY)
     return site
@@ -231,6 +239,38 @@ def test_a_swapped_clip_with_a_rewritten_record_is_caught_by_its_credentials(ser
     warning = [line for line in result.stderr.splitlines() if f"{red}.mp4" in line]
     assert len(warning) == 1 and "its Content Credentials say it is another clip" in warning[0], result.stderr
     assert not (tmp_path / "consumer-cache" / "clips" / f"{red}.mp4").exists()
+
+
+def test_only_clips_signed_by_a_signer_the_site_trusts_are_fetched(server, tmp_path):
+    """Anyone can sign a clip: without the publisher's root in `trust_anchors` nothing is taken,
+    and a clip whose credentials were stripped (record rewritten to match) is refused even then."""
+    url, served, _ = server
+    site = consumer(tmp_path, url)
+    del site.options["trust_anchors"]
+    result = site.build()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING") and ".mp4" in line]
+    assert len(warnings) == 3 and all("whom this site does not trust" in w for w in warnings), result.stderr
+    assert "add that signer's root certificate to `trust_anchors`" in warnings[0]
+    assert not list((tmp_path / "consumer-cache" / "clips").glob("*.mp4"))
+
+    videos = served / "assets" / "videos"
+    red = re.findall(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[0]
+    stripped = tmp_path / "stripped.mp4"  # a remux drops the C2PA box; frames and size are intact
+    ffmpeg = __import__("imageio_ffmpeg").get_ffmpeg_exe()
+    subprocess.run([ffmpeg, "-v", "error", "-i", videos / f"{red}.mp4", "-c", "copy", stripped], check=True)
+    shutil.copy(stripped, videos / f"{red}.mp4")
+    record = json.loads((videos / f"{red}.json").read_text())
+    data = stripped.read_bytes()
+    record.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (videos / f"{red}.json").write_text(json.dumps(record))
+    site.options["trust_anchors"] = str(tmp_path / "publisher-root.pem")
+    result = site.build()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING") and ".mp4" in line]
+    assert len(warnings) == 1 and "carries no Content Credentials" in warnings[0], result.stderr
+    assert summary("3 clips (MB), 0 generated, 2 fetched, 0 cached, 1 missing (generate: never)", result.stderr)
+
+    verify = site.cli("verify")
+    assert verify.returncode == 0 and "2 ok" in verify.stdout and "2 Trusted" in verify.stdout, verify.stdout
 
 
 class _Stalling(http.server.BaseHTTPRequestHandler):

@@ -102,6 +102,14 @@ class PageEngine:
         folder = self.cache.layout.credentials
         return signer_for(s["credentials"], s["signing_cert"], s["signing_key"], s.base_dir, folder)
 
+    def anchors(self) -> bytes | None:
+        """The roots a clip made elsewhere must be signed under (None: `credentials: false`)."""
+        if self.signer is None:
+            return None
+        from mkdocs_wan.media.credentials import site_anchors
+
+        return site_anchors(self.signer.identity, self.settings["trust_anchors"], self.settings.base_dir)
+
     @cached_property
     def preview_settings(self) -> Settings | None:
         """Under serve, the settings that make previews first (`preview_model`, `serve_model`)."""
@@ -258,7 +266,7 @@ class PageEngine:
             return set()
         from mkdocs_wan.build.fetch import Fetcher
 
-        fetcher = Fetcher(roots)
+        fetcher = Fetcher(roots, self.anchors())
         try:
             fetched = fetcher.fetch_all(build.missing, self.cache, self.settings.meta)
         finally:

@@ -3,7 +3,8 @@
 Every built site publishes a small record next to each clip (`assets/videos/<key>.json`: key,
 checksum, byte size, frames, size, fps, model — what the page and the clip already show). A
 fetched clip must match its record byte for byte and the directive's spec frame for frame, and is
-read into a temp file with a size cap derived from the spec; anything else is "not available",
+read into a temp file with a size cap derived from the spec, and (with `credentials` on) carry a
+valid manifest naming its key from a signer the site trusts; anything else is "not available",
 with one warning naming the URL. A root that cannot be reached is skipped for the rest of the
 build after one short timeout. requests is imported only when a clip is actually missing.
 """
@@ -52,8 +53,11 @@ def size_cap(plan: Plan) -> int:
 class Fetcher:
     """Fetches clips for one build from the first root that has them; thread-safe."""
 
-    def __init__(self, roots: Sequence[str]) -> None:
+    def __init__(self, roots: Sequence[str], anchors: bytes | None = None) -> None:
+        """`anchors`: with Content Credentials on, the root certificates a fetched clip's signer
+        must chain to (None: `credentials: false`, the checksum and the frames are all there is)."""
         self.roots = list(roots)
+        self.anchors = anchors
         self._down: set[str] = set()
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
@@ -112,7 +116,7 @@ class Fetcher:
             if digest != record["sha256"]:
                 raise Unavailable(f"its bytes do not match the published checksum ({digest[:12]}…)")
             _check_media(path, plan)
-            _check_credentials(path, plan.key)
+            _check_credentials(path, plan.key, self.anchors)
 
         if not isinstance(record.get("bytes"), int) or not 0 < record["bytes"] <= cap:
             shown = str(record.get("bytes"))[:20]
@@ -259,12 +263,13 @@ def _check_media(path: Path, plan: Plan) -> None:
         )
 
 
-def _check_credentials(path: Path, key: str) -> None:
+def _check_credentials(path: Path, key: str, anchors: bytes | None) -> None:
     """A record and its clip can both be swapped by whoever controls the server; a signed clip
-    names its own key in its manifest, which no one can change without the signature breaking."""
-    from mkdocs_wan.media.credentials import named_key
+    names its own key in its manifest, which no one can change without the signature breaking,
+    and with credentials on, only a signer the site trusts counts (anyone can sign)."""
+    from mkdocs_wan.media.credentials import named_key, untrusted
 
-    problem = named_key(path, key)
+    problem = named_key(path, key) if anchors is None else untrusted(path, key, anchors)
     if problem is not None:
         raise Unavailable(problem)
 

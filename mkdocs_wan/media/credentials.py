@@ -22,7 +22,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ import filelock
 
 from mkdocs_wan import __version__
 from mkdocs_wan.errors import ModelLoadError
+from mkdocs_wan.logs import quoted
 
 TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 CLIP_ASSERTION = "org.mkdocs-wan.clip"
@@ -301,11 +302,67 @@ def manifest_state(path: Path, anchor: bytes | None = None) -> tuple[str, dict[s
 def named_key(path: Path, key: str, anchor: bytes | None = None) -> str | None:
     """Why a clip's manifest contradicts it being clip `key` (Invalid, or it names another key), or
     None (it agrees, or there is no manifest to ask: clips made with `credentials: false`)."""
-    state, manifest = manifest_state(path, anchor)
+    return _contradiction(*manifest_state(path, anchor), key)
+
+
+def _contradiction(state: str, manifest: Mapping[str, Any], key: str) -> str | None:
     if state == "Invalid":
         return "its Content Credentials are Invalid: the clip was altered after it was signed"
-    assertions = {a.get("label"): a.get("data") for a in manifest.get("assertions", []) if isinstance(a, dict)}
-    named = (assertions.get(CLIP_ASSERTION) or {}).get("key")
+    named = (_assertion(manifest) or {}).get("key")
     if named not in (None, key):
-        return f"its Content Credentials say it is another clip ({str(named)[:12]}…)"
+        return f"its Content Credentials say it is another clip ({quoted(str(named), 13)})"
     return None
+
+
+def untrusted(path: Path, key: str, anchors: bytes) -> str | None:
+    """Why a clip from elsewhere (a `fetch_from` site) is not one this site may publish, or None.
+
+    Whoever controls a server can replace a clip and its record together, and strip or re-sign
+    the credentials; only a valid manifest naming this very key, signed by a certificate that
+    chains to one of `anchors`, proves it came from a build this site trusts."""
+    state, manifest = manifest_state(path, anchors or None)
+    if state == "missing":
+        return "it carries no Content Credentials; this site signs its clips, so an unsigned one could be anyone's"
+    problem = _contradiction(state, manifest, key)
+    if problem is not None:
+        return problem
+    if state != "Trusted":
+        issuer = str((manifest.get("signature_info") or {}).get("issuer") or "an unknown signer")
+        return (
+            f"its Content Credentials are signed by {quoted(issuer)}, whom this site does not trust: add that "
+            "signer's root certificate to `trust_anchors`"
+        )
+    if (_assertion(manifest) or {}).get("key") != key:
+        return "its Content Credentials do not name this clip"
+    return None
+
+
+def _assertion(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
+    for assertion in manifest.get("assertions", []):
+        if isinstance(assertion, dict) and assertion.get("label") == CLIP_ASSERTION:
+            data = assertion.get("data")
+            return data if isinstance(data, dict) else None
+    return None
+
+
+def site_anchors(identity: Identity, extra: Sequence[str] | None, base_dir: Path) -> bytes:
+    """The root certificates whose signers this site trusts for clips made elsewhere: its own
+    identity's (the local root, or the CA certificates of the team's chain) and `trust_anchors`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    pem = serialization.Encoding.PEM
+    if identity.anchor is not None:
+        found = [identity.anchor]
+    else:
+        found = [cert.public_bytes(pem) for cert in x509.load_pem_x509_certificates(identity.chain)[1:]]
+    for value in extra or ():
+        data = _pem(value, base_dir, "trust_anchors")
+        try:
+            certs = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            raise CredentialsError(
+                "trust_anchors holds no readable PEM certificate (give root certificates, never a key)"
+            ) from None
+        found += [cert.public_bytes(pem) for cert in certs]
+    return b"".join(found)

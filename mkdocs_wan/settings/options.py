@@ -73,6 +73,15 @@ def _count(name: str, most: int) -> Callable[[Any], int]:
 _DEVICE = re.compile(r"auto|cpu|mps|(?:cuda|xpu|npu)(?::[0-9]{1,2})?")
 
 
+def _anchors(value: Any) -> list[str]:
+    """`trust_anchors`: one or a few PEM files (or PEM text) of the root certificates whose
+    signers this site trusts for fetched clips."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not 1 <= len(values) <= 16 or not all(isinstance(v, str) for v in values):
+        raise SpecError("trust_anchors must be a PEM file path (or PEM text), or a list of up to 16")
+    return [check_text("trust_anchors", v.strip(), limit=64_000) for v in values]
+
+
 def _device(value: Any) -> str:
     """A torch device string, checked before any model loads (a typo used to cost the whole load)."""
     if not isinstance(value, str) or not _DEVICE.fullmatch(value.strip()):
@@ -174,6 +183,7 @@ OPTIONS: dict[str, Option] = {
     "signing_cert": Option(None, _text("signing_cert"), "PEM certificate chain for Content Credentials", optional=True),
     "signing_key": Option(None, _text("signing_key"), "PEM private key of signing_cert", optional=True),
     "fetch_from": Option(None, _site_roots, "published sites to fetch missing clips from", optional=True),
+    "trust_anchors": Option(None, _anchors, "root certificates of other signers whose clips may be fetched", True),
     "backend": Option("local", _choice("backend", "local", "ray"), "render here or on a Ray cluster"),
     "ray_address": Option(None, _text("ray_address"), "empty: local Ray runtime; auto; ray://host:10001", True),
     "ray_actors": Option(None, _count("ray_actors", 1_024), "default: one per GPU, else one per CPU", True),
