@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
@@ -22,10 +25,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from mkdocs_wan import __version__
 from mkdocs_wan.build.plan import Generate, Plan, Step, Stitch
 from mkdocs_wan.logs import log
-from mkdocs_wan.media.encode import decode_mp4, encode_rendered
 from mkdocs_wan.media.pictures import load_image
 from mkdocs_wan.media.posters import store_poster
-from mkdocs_wan.media.stitch import crossfade
+from mkdocs_wan.media.stitch import Stitched, stitch
 from mkdocs_wan.render.backends import Renderer
 from mkdocs_wan.render.generate import GenerationError, ModelLoadError
 from mkdocs_wan.render.progress import ClipProgress
@@ -81,22 +83,19 @@ def _make_step(
     facts: dict[str, Any] = {"title": step.title, "key": step.key, "model": meta.get("model", renderer.model.name)}
     facts["fingerprint"] = meta.get("fingerprint", "")
     if isinstance(step, Stitch):
-        frames = crossfade([decode_mp4(cache.path(k)) for k in step.parts], step.transition)
-        tags = _tags(step.title, plan.display.seed, renderer)
-        rendered = encode_rendered(frames, step.fps, step.crf, tags, cache.layout.tmp)
-        record: dict[str, Any] = {"stitch": list(step.parts), "transition": step.transition}
         facts["composed_from"] = list(step.parts)  # the segments, each signed on its own
-    else:
-        image = None
-        if step.image is not None:
-            image = load_image(step.image)
-        elif step.spec.image and step.spec.image.startswith("clip:"):
-            image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
-            facts["continues"] = step.spec.image.removeprefix("clip:")
-        tags = _tags(step.title, step.spec.seed, renderer)
-        rendered = renderer.render(step.spec, image, step.crf, tags, on_step, should_stop)
-        record = {"spec": step.spec.as_dict()}
-        facts.update(prompt=step.spec.prompt, seed=step.spec.seed)
+        _stitch_step(step, plan, cache, renderer, meta, facts, sign)
+        return
+    image = None
+    if step.image is not None:
+        image = load_image(step.image)
+    elif step.spec.image and step.spec.image.startswith("clip:"):
+        image = load_image(cache.path(step.spec.image.removeprefix("clip:")))
+        facts["continues"] = step.spec.image.removeprefix("clip:")
+    tags = _tags(step.title, step.spec.seed, renderer)
+    rendered = renderer.render(step.spec, image, step.crf, tags, on_step, should_stop)
+    record: dict[str, Any] = {"spec": step.spec.as_dict(), "frames": rendered.frames}
+    facts.update(prompt=step.spec.prompt, seed=step.spec.seed)
     record["timings"] = {stage: round(seconds, 3) for stage, seconds in rendered.timings.items()}
     final = step.key == plan.key
     if final:
@@ -104,13 +103,53 @@ def _make_step(
     mp4 = rendered.mp4
     if sign is not None:  # the last step before the cache: a later remux would drop the manifest
         started = time.perf_counter()
-        mp4 = sign(mp4, facts, step.image if isinstance(step, Generate) else None)
-        record["timings"]["sign"] = round(time.perf_counter() - started, 3)
-        record["credentials"] = "local" if sign.identity.local else "team"
-        record["signed"] = {k: v for k, v in facts.items() if k != "title"} | {"title": step.title}
-    cache.store(step.key, lambda path: path.write_bytes(mp4), {**meta, **record, "frames": rendered.frames})
+        mp4 = sign(mp4, facts, step.image)
+        _note_signature(record, sign, facts, step.title, started)
+    cache.store(step.key, lambda path: path.write_bytes(mp4), {**meta, **record})
     if final:
         store_poster(cache, step.key, rendered.first_frame)
+
+
+def _stitch_step(
+    step: Stitch,
+    plan: Plan,
+    cache: ClipCache,
+    renderer: Renderer,
+    meta: Mapping[str, Any],
+    facts: dict[str, Any],
+    sign: Signer | None,
+) -> None:
+    """Stitch the segments straight from the cache into the clip's temp file (never whole in
+    memory: see `media.stitch`), signing file to file."""
+    tags = _tags(step.title, plan.display.seed, renderer)
+    record: dict[str, Any] = {**meta, "stitch": list(step.parts), "transition": step.transition}
+    made: list[Stitched] = []
+
+    def write(path: Path) -> None:
+        started = time.perf_counter()
+        parts = [cache.path(key) for key in step.parts]
+        if sign is None:
+            made.append(stitch(parts, step.transition, path, step.fps, step.crf, tags))
+            record["timings"] = {"stitch": round(time.perf_counter() - started, 3)}
+        else:
+            cache.layout.tmp.mkdir(parents=True, exist_ok=True)  # swept by the next run if killed here
+            with tempfile.TemporaryDirectory(prefix=f"stitch-{os.getpid()}-", dir=cache.layout.tmp) as tmp:
+                unsigned = Path(tmp) / "stitched.mp4"
+                made.append(stitch(parts, step.transition, unsigned, step.fps, step.crf, tags))
+                record["timings"] = {"stitch": round(time.perf_counter() - started, 3)}
+                started = time.perf_counter()
+                sign.sign_file(unsigned, path, facts)
+            _note_signature(record, sign, facts, step.title, started)
+        record.update(frames=made[0].frames, quality=made[0].quality)
+
+    cache.store(step.key, write, record)  # the record is read once `write` has filled it in
+    store_poster(cache, step.key, made[0].first_frame)
+
+
+def _note_signature(record: dict[str, Any], sign: Signer, facts: Mapping[str, Any], title: str, started: float) -> None:
+    record["timings"]["sign"] = round(time.perf_counter() - started, 3)
+    record["credentials"] = "local" if sign.identity.local else "team"
+    record["signed"] = {k: v for k, v in facts.items() if k != "title"} | {"title": title}
 
 
 def _tags(title: str, seed: int, renderer: Renderer) -> dict[str, str]:

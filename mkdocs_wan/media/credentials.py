@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import filelock
 
@@ -71,6 +71,17 @@ class Signer:
             return self._identity
 
     def __call__(self, mp4: bytes, facts: Mapping[str, Any], image: Path | None = None) -> bytes:
+        """The clip `mp4` with a signed manifest of `facts` (and `image` as its ingredient)."""
+        out = io.BytesIO()
+        self._sign(io.BytesIO(mp4), out, facts, image)
+        return out.getvalue()
+
+    def sign_file(self, source: Path, target: Path, facts: Mapping[str, Any]) -> None:
+        """Sign the clip in `source` into `target`, streaming (a stitched clip can be large)."""
+        with source.open("rb") as src, target.open("wb") as dst:
+            self._sign(src, dst, facts, None)
+
+    def _sign(self, src: BinaryIO, dst: BinaryIO, facts: Mapping[str, Any], image: Path | None) -> None:
         import c2pa
 
         manifest = {
@@ -95,7 +106,6 @@ class Signer:
         }
         info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, self.identity.chain, self.identity.key, None)
         signer = c2pa.Signer.from_info(info)  # a Builder and a Signer sign once: new ones per clip
-        out = io.BytesIO()
         with c2pa.Builder(manifest) as builder:
             if image is not None:
                 from mkdocs_wan.media.pictures import picture_type
@@ -103,8 +113,7 @@ class Signer:
                 kind = picture_type(image)  # from the bytes: a PNG named .jpg is declared a PNG
                 with image.open("rb") as picture:
                     builder.add_ingredient({"title": image.name, "relationship": "inputTo"}, kind, picture)
-            builder.sign(signer, "video/mp4", io.BytesIO(mp4), out)
-        return out.getvalue()
+            builder.sign(signer, "video/mp4", src, dst)
 
 
 def signer_for(enabled: bool, cert: str | None, key: str | None, base_dir: Path, folder: Path) -> Signer | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,11 +68,24 @@ def encode_mp4(
 
     `metadata` lands in the MP4's tags (title, comment, …) for provenance.
     """
+    _count, height, width, _ = frames.shape
+    encode_stream(iter(frames), (width, height), path, fps, crf, metadata)
+
+
+def encode_stream(
+    frames: Iterator[np.ndarray],
+    size: tuple[int, int],
+    path: Path,
+    fps: int,
+    crf: int = OPTIONS["crf"].default,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """`encode_mp4` for frames that arrive one at a time (H, W, 3 uint8, all of `size` = (W, H)),
+    so a clip far larger than memory can be encoded."""
     import imageio_ffmpeg
 
     tags = [arg for name, value in (metadata or {}).items() for arg in ("-metadata", f"{name}={value}")]
-
-    count, height, width, _ = frames.shape
+    width, height = size
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (width, height),
@@ -94,8 +108,10 @@ def encode_mp4(
     )  # fmt: skip
     writer.send(None)  # start ffmpeg
     try:
-        for index in range(count):
-            writer.send(frames[index].tobytes())
+        for frame in frames:
+            if frame.shape != (height, width, 3):
+                raise ValueError(f"a frame of {frame.shape[1]}x{frame.shape[0]} in a {width}x{height} clip")
+            writer.send(frame.tobytes())
     finally:
         writer.close()
 
@@ -120,15 +136,36 @@ def probe(path: Path) -> tuple[int, int, int]:
     return count_frames(path), width, height
 
 
-def decode_mp4(path: Path) -> np.ndarray:
-    """Every frame of a clip as (F, H, W, 3) uint8 — what a player shows, compression included."""
+def frame_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a clip, from its header."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        return tuple(next(reader)["size"])  # type: ignore[return-value]
+    finally:
+        reader.close()
+
+
+def read_frames(path: Path) -> Iterator[np.ndarray]:
+    """A clip's frames one at a time, (H, W, 3) uint8; ffmpeg is stopped however the loop ends."""
     import imageio_ffmpeg
     import numpy as np
 
     reader = imageio_ffmpeg.read_frames(str(path))
-    width, height = next(reader)["size"]
-    frames = [np.frombuffer(frame, dtype=np.uint8) for frame in reader]
-    return np.stack(frames).reshape(len(frames), height, width, 3)
+    try:
+        width, height = next(reader)["size"]
+        for frame in reader:
+            yield np.frombuffer(frame, dtype=np.uint8).reshape(height, width, 3)
+    finally:
+        reader.close()
+
+
+def decode_mp4(path: Path) -> np.ndarray:
+    """Every frame of a clip as (F, H, W, 3) uint8 — what a player shows, compression included."""
+    import numpy as np
+
+    return np.stack(list(read_frames(path)))
 
 
 def decode_first_frame(path: Path) -> np.ndarray:

@@ -130,9 +130,14 @@ def load_image(path: Path) -> np.ndarray:
     import numpy as np
 
     if path.suffix == ".mp4":
-        from mkdocs_wan.media.encode import decode_mp4
+        from collections import deque
 
-        return decode_mp4(path)[-1]
+        from mkdocs_wan.media.encode import read_frames
+
+        last = deque(read_frames(path), maxlen=1)  # one frame in memory at a time, not the segment
+        if not last:
+            raise ValueError(f"{path.name} has no frames")
+        return last[0].copy()
     from PIL import Image, ImageOps
 
     with Image.open(path) as img:
