@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan import __version__
-from mkdocs_wan.build.plan import Plan, plan_clip
+from mkdocs_wan.build.plan import Generate, Plan, plan_clip
 from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.media.pictures import resolve_image
 from mkdocs_wan.page.directives import DirectiveError, find_directives, near_misses, parse_options
 from mkdocs_wan.page.embed import error_html, needs_pause_control, placeholder_html, video_html
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
+from mkdocs_wan.page.templates import apply_template
 from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
 
@@ -144,7 +145,7 @@ class PageEngine:
             try:
                 options = parse_options(directive)
                 plan = self._plan(options, directive.kind, page)
-                show = presentation_of(options)
+                show = presentation_of(self._filled(options)[0])
             except DirectiveError as err:
                 line = directive.line + err.line_offset
                 out.append(self._reject(page, _where(directive.origin or page, line), str(err)))
@@ -182,7 +183,7 @@ class PageEngine:
             try:
                 if seen is None:  # not met on its own page (e.g. a draft post): plan it here
                     options = parse_options(directive)
-                    seen = self._plan(options, directive.kind, page), presentation_of(options)
+                    seen = self._plan(options, directive.kind, page), presentation_of(self._filled(options)[0])
             except (DirectiveError, SpecError) as err:
                 out.append(error_html(f"{page} (a directive shown again from another page)", str(err)))
                 continue
@@ -346,7 +347,16 @@ class PageEngine:
         got = f"{made} generated, {fetched} fetched" if self.settings["fetch_from"] else f"{made} generated"
         return f"{plural(total, 'clip')} ({size / 1e6:.1f} MB), {got}, {cached} cached{extra} in {elapsed:.1f} s"
 
-    def _plan(self, options: Mapping[str, Any], kind: str, page: str, settings: Settings | None = None) -> Plan:
+    def _filled(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """A directive's options with its template filled in, and the style its prompt takes."""
+        filled, style = apply_template(options, self.settings["templates"] or {})
+        return filled, self.settings["style"] if style is None else style
+
+    def _plan(self, raw: Mapping[str, Any], kind: str, page: str, settings: Settings | None = None) -> Plan:
+        """The directive's plan; refused (SpecError) before any model work if the site's policy forbids a prompt."""
+        options, style = self._filled(raw)
+        if "template" in raw and "segments" in options:
+            raise SpecError("a template writes one prompt; it cannot be combined with segments", "segments")
         if "segments" in options and kind != "fence":
             raise SpecError("segments need the fenced form (a video-gen block with YAML)")
         settings = settings or self.settings
@@ -354,10 +364,10 @@ class PageEngine:
         if "image" in options:
             path, sha256, data = resolve_image(options["image"], page, settings.docs_dir)
             image = (self.cache.keep_picture(sha256, data, path.name) or path, sha256)
-        return plan_clip(
+        plan = plan_clip(
             options,
             settings.clip_defaults,
-            settings["style"],
+            style,
             settings.fingerprint,
             settings["crf"],
             image,
@@ -367,6 +377,12 @@ class PageEngine:
             lora=settings.lora_digest,
             flow_shift=settings["flow_shift"],
         )
+        policy = self.settings["policy"]
+        if policy is not None:
+            for step in plan.steps:
+                if isinstance(step, Generate):
+                    policy.check(step.spec.prompt)
+        return plan
 
     def _preview(
         self,

@@ -1,0 +1,146 @@
+"""Prompt templates and the content policy, in real `mkdocs build`s with the tiny model."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+import pytest
+from conftest import Site, summary
+
+from mkdocs_wan.media.encode import count_frames
+from mkdocs_wan.page.policy import normal_form, parse_policy
+from mkdocs_wan.page.spec import SpecError
+from mkdocs_wan.page.templates import parse_templates
+
+TEMPLATES = {
+    "product": {"prompt": "A {color} {name} on a white turntable", "frames": 5, "caption": "The {name}"},
+    "scene": "A {place} at dawn",
+}
+NO_TORCH = "print('heavy', sorted(m for m in ('torch', 'diffusers') if m in sys.modules))"
+
+
+def labels(page: str) -> list[str]:
+    return [html.unescape(label) for label in re.findall(r'<video[^>]*aria-label="([^"]*)"', page)]
+
+
+def test_a_template_edit_regenerates_exactly_the_clips_whose_prompt_changed(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["templates"] = TEMPLATES
+    site.page("index.md", '# A\n\n<!-- @video-gen {template=product name="wireless earbuds" color=black} -->\n')
+    site.page("b.md", '# B\n\n<!-- @video-gen {template=product name="smart watch" color=silver} -->\n')
+    site.page("c.md", '# C\n\n```video-gen\ntemplate: product\nname: "phone {case}"\ncolor: 7\n```\n')
+    site.page("d.md", '# D\n\n<!-- @video-gen {template=scene place="harbour"} -->\n')
+    first = site.build("--strict")
+    assert first.returncode == 0, first.stderr
+    assert summary("4 clips (MB), 4 generated, 0 cached", first.stderr), first.stderr
+    page = (site.site_dir / "c" / "index.html").read_text()
+    # A value's braces are text, a YAML number is its digits; the template's caption and frames apply.
+    assert labels(page) == ["Generated clip: A 7 phone {case} on a white turntable"]
+    assert "<figcaption" in page and "The phone {case}" in html.unescape(page)
+    (key,) = re.findall(r'data-wan-key="(\w+)"', page)
+    assert count_frames(site.site_dir / "assets" / "videos" / f"{key}.mp4") == 5
+
+    site.options["templates"] = {**TEMPLATES, "product": {**TEMPLATES["product"], "prompt": "A {color} {name}"}}
+    second = site.build("--strict")
+    assert second.returncode == 0, second.stderr
+    assert summary("4 clips (MB), 3 generated, 1 cached", second.stderr), second.stderr
+    index = (site.site_dir / "index.html").read_text()
+    assert labels(index) == ["Generated clip: A black wireless earbuds"]
+
+
+def test_template_mistakes_are_page_line_warnings_before_any_model_work(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["templates"] = TEMPLATES
+    site.page(
+        "index.md",
+        "# Mistakes\n\n"
+        "<!-- @video-gen {template=prodcut name=x color=y} -->\n\n"  # 3
+        "<!-- @video-gen {template=product name=x} -->\n\n"  # 5
+        "<!-- @video-gen {template=product name=x colour=y} -->\n\n"  # 7
+        "<!-- @video-gen A kite {template=scene place=sea} -->\n\n"  # 9
+        f"<!-- @video-gen {{template=scene place=\"{'x' * 501}\"}} -->\n\n"  # 11
+        "```video-gen\ntemplate: product\ncolor: red\nname: [a, b]\n```\n",  # 13, name on 16
+    )
+    result = site.build(script=NO_TORCH)  # warnings, so `--strict` would fail; in-process to see sys.modules
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "heavy []" in result.stdout and "loaded model" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    expected = [
+        "index.md:3: unknown template 'prodcut' (did you mean product? known: product, scene)",
+        "index.md:5: template 'product' needs the field color: add color=\"…\"",
+        "index.md:7: template 'product' has no field 'colour' (did you mean color? its fields: color, name)",
+        "index.md:9: template 'scene' writes the prompt: give only its fields, not prompt text",
+        "index.md:11: the field place is 501 characters long, over the limit of 500",
+        "index.md:16: template 'product': the field name must be text, got a list",
+    ]
+    assert len(warnings) == len(expected), result.stderr
+    for line, want in zip(warnings, expected):
+        assert want in line, (want, line)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"p": {"prompt": "A {Name}"}}, "a field is written {name}"),
+        ({"p": {"prompt": "A {size}"}}, "the field {size} has an option's name"),
+        ({"p": {"prompt": "A {x", "frames": 5}}, "a field is written {name}"),
+        ({"p": {"prompt": "A {x}", "frame": 5}}, "unknown key 'frame' (did you mean frames?"),
+        ({"p": {"prompt": "A {x}", "frames": 6}}, "template 'p': frames must be 4k+1"),
+        ({"p": {"frames": 5}}, "template 'p' needs a prompt"),
+        ({"bad name": "A {x}"}, "template names are letters"),
+        (["A {x}"], "templates must be a mapping"),
+    ],
+)
+def test_templates_are_checked_when_the_site_loads(value, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_templates(value)
+
+
+def test_filling_is_one_pass_and_literal():
+    template = parse_templates({"t": "{{literal}} {a} then {b}"})["t"]
+    assert template.fields == ("a", "b")
+    assert template.fill({"a": "{b}", "b": "{{x}}"})["prompt"] == "{literal} {b} then {{x}}"
+
+
+def test_the_policy_sees_through_look_alike_spellings():
+    policy = parse_policy(["gore", "écorché", r"/blood\w*/"])
+    refused = [
+        "A field of ｇｏｒｅ",  # full-width letters
+        "A field of go\u200bre",  # a zero-width space inside the word
+        "A field of GO\u00adRE!",  # a soft hyphen, capitals, punctuation after
+        unicodedata.normalize("NFKD", "An écorché statue"),  # decomposed accents
+        "An ecorche statue",  # the marks themselves do not matter
+        "Bloodstained armour",  # a pattern, case-insensitive
+    ]
+    assert [policy.violation(text) for text in refused] == ["gore", "gore", "gore", "écorché", "écorché", "/blood\\w*/"]
+    assert [policy.violation(t) for t in ("A gorean landscape", "A red kite", "Pine forest")] == [None, None, None]
+    assert normal_form("Ｆｕｌｌ\u200d width") == "full width"
+    for bad, message in (([""], "1 to 200 characters"), (["/[/"], "is not a regular expression"), (7, "a list")):
+        with pytest.raises(SpecError, match=re.escape(message)):
+            parse_policy(bad)
+
+
+def test_a_prompt_the_policy_refuses_never_loads_the_model(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["policy"] = ["gore", "écorché", r"/blood\w*/"]
+    site.options["templates"] = {"scene": "A {place} at dawn"}
+    site.page(
+        "index.md",
+        "# Refused\n\n"
+        "<!-- @video-gen A knight in ｇｏｒｅ -->\n\n"  # 3
+        "<!-- @video-gen A knight in go\u200bre -->\n\n"  # 5
+        f"<!-- @video-gen {unicodedata.normalize('NFKD', 'An écorché statue')} -->\n\n"  # 7
+        "<!-- @video-gen {template=scene place=\"bloodbath\"} -->\n\n"  # 9
+        "```video-gen\nsegments:\n  - A quiet field\n  - The field, now Gore\n```\n",  # 11
+    )
+    result = site.build(script=NO_TORCH)  # warnings, so `--strict` would fail; in-process to see sys.modules
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "heavy []" in result.stdout and "loaded model" not in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    lines = [re.search(r"index\.md:(\d+): refused by the site's content policy", w) for w in warnings]
+    assert [int(m[1]) for m in lines if m] == [3, 5, 7, 9, 11], result.stderr
+    page = (site.site_dir / "index.html").read_text()
+    assert page.count("refused by the site&#x27;s content policy") + page.count("refused by the site's content") == 5
+    assert "<video" not in page
