@@ -60,7 +60,7 @@ def test_template_mistakes_are_page_line_warnings_before_any_model_work(tmp_path
         "<!-- @video-gen {template=product name=x} -->\n\n"  # 5
         "<!-- @video-gen {template=product name=x colour=y} -->\n\n"  # 7
         "<!-- @video-gen A kite {template=scene place=sea} -->\n\n"  # 9
-        f"<!-- @video-gen {{template=scene place=\"{'x' * 501}\"}} -->\n\n"  # 11
+        f'<!-- @video-gen {{template=scene place="{"x" * 501}"}} -->\n\n'  # 11
         "```video-gen\ntemplate: product\ncolor: red\nname: [a, b]\n```\n",  # 13, name on 16
     )
     result = site.build(script=NO_TORCH)  # warnings, so `--strict` would fail; in-process to see sys.modules
@@ -76,7 +76,7 @@ def test_template_mistakes_are_page_line_warnings_before_any_model_work(tmp_path
         "index.md:16: template 'product': the field name must be text, got a list",
     ]
     assert len(warnings) == len(expected), result.stderr
-    for line, want in zip(warnings, expected):
+    for line, want in zip(warnings, expected, strict=True):
         assert want in line, (want, line)
 
 
@@ -132,7 +132,7 @@ def test_a_prompt_the_policy_refuses_never_loads_the_model(tmp_path):
         "<!-- @video-gen A knight in ｇｏｒｅ -->\n\n"  # 3
         "<!-- @video-gen A knight in go\u200bre -->\n\n"  # 5
         f"<!-- @video-gen {unicodedata.normalize('NFKD', 'An écorché statue')} -->\n\n"  # 7
-        "<!-- @video-gen {template=scene place=\"bloodbath\"} -->\n\n"  # 9
+        '<!-- @video-gen {template=scene place="bloodbath"} -->\n\n'  # 9
         "```video-gen\nsegments:\n  - A quiet field\n  - The field, now Gore\n```\n",  # 11
     )
     result = site.build(script=NO_TORCH)  # warnings, so `--strict` would fail; in-process to see sys.modules

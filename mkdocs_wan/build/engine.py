@@ -21,10 +21,11 @@ from mkdocs_wan import __version__
 from mkdocs_wan.build.plan import Generate, Plan, plan_clip
 from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.media.pictures import resolve_image
-from mkdocs_wan.page.directives import DirectiveError, find_directives, near_misses, parse_options
-from mkdocs_wan.page.embed import error_html, needs_pause_control, placeholder_html, video_html
-from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
-from mkdocs_wan.page.templates import apply_template
+from mkdocs_wan.page.batches import BATCH_OPTIONS, read_rows
+from mkdocs_wan.page.directives import Directive, DirectiveError, find_directives, near_misses, parse_options
+from mkdocs_wan.page.embed import error_html, gallery_html, needs_pause_control, placeholder_html, video_html
+from mkdocs_wan.page.spec import Presentation, SpecError, check_options, presentation_of
+from mkdocs_wan.page.templates import apply_template, lookup
 from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
 
@@ -74,6 +75,7 @@ class BuildRecord:
     absent: set[str] = field(default_factory=set)  # not cached, `generate: never`
     rejected: list[Rejection] = field(default_factory=list)
     seen: dict[tuple[str, str], tuple[Plan, Presentation]] = field(default_factory=dict)  # directive -> clip
+    galleries: dict[tuple[str, str], list[tuple[Plan, Presentation]]] = field(default_factory=dict)  # batches
     made: set[str] = field(default_factory=set)
     fetched: set[str] = field(default_factory=set)  # came from a `fetch_from` site (also in `cached`)
     skipped: set[str] = field(default_factory=set)  # not tried: a doomed --strict build (also in `failed`)
@@ -144,6 +146,9 @@ class PageEngine:
             where = _where(directive.origin or page, directive.line)
             try:
                 options = parse_options(directive)
+                if "data" in options:
+                    out.append(self._gallery(directive, options, page, where, url, missing, labels))
+                    continue
                 plan = self._plan(options, directive.kind, page)
                 show = presentation_of(self._filled(options)[0])
             except DirectiveError as err:
@@ -179,26 +184,88 @@ class PageEngine:
         for directive in find_directives(html):
             out.append(html[end : directive.start])
             end = directive.end
+            batch = self.build.galleries.get((directive.kind, directive.text))
+            if batch is not None:
+                out.append(gallery_html([self._shown_again(plan, show, page, url, labels) for plan, show in batch], ""))
+                continue
             seen = self.build.seen.get((directive.kind, directive.text))
             try:
+                if seen is None and "data" in (options := parse_options(directive)):
+                    raise SpecError("a batch is shown on its own page only")
                 if seen is None:  # not met on its own page (e.g. a draft post): plan it here
                     options = parse_options(directive)
                     seen = self._plan(options, directive.kind, page), presentation_of(self._filled(options)[0])
             except (DirectiveError, SpecError) as err:
                 out.append(error_html(f"{page} (a directive shown again from another page)", str(err)))
                 continue
-            plan, show = seen
-            src, poster = url(f"{plan.key}.mp4"), url(f"{plan.key}.jpg")
-            if src is None or plan.key in self.build.failed:
-                state = "generating…" if plan.key in self.build.deferred else "not generated"
-                out.append(placeholder_html(plan.display, plan.title, plan.key, state))
-            else:
-                published = {f"{plan.key}.mp4": src, f"{plan.key}.jpg": poster or ""}
-                label = _label_id(plan.key, labels, "wan-ai-copy-")
-                url_of: UrlFor = lambda name, _path, p=published: p[name]  # noqa: E731
-                out.append(self._video(plan, show, page, url_of, bool(poster), label))
+            out.append(self._shown_again(*seen, page, url, labels))
         out.append(html[end:])
         return "".join(out)
+
+    def _shown_again(
+        self, plan: Plan, show: Presentation, page: str, url: Callable[[str], str | None], labels: set[str]
+    ) -> str:
+        src, poster = url(f"{plan.key}.mp4"), url(f"{plan.key}.jpg")
+        if src is None or plan.key in self.build.failed:
+            state = "generating…" if plan.key in self.build.deferred else "not generated"
+            return placeholder_html(plan.display, plan.title, plan.key, state)
+        published = {f"{plan.key}.mp4": src, f"{plan.key}.jpg": poster or ""}
+        label = _label_id(plan.key, labels, "wan-ai-copy-")
+        url_of: UrlFor = lambda name, _path, p=published: p[name]  # noqa: E731
+        return self._video(plan, show, page, url_of, bool(poster), label)
+
+    def _gallery(
+        self,
+        directive: Directive,
+        options: Mapping[str, Any],
+        page: str,
+        where: str,
+        url: UrlFor,
+        missing: Missing,
+        labels: set[str],
+    ) -> str:
+        """A batch (`data:` + `template:`): one clip per row of the data file, as a gallery. A
+        problem with the block or the file refuses it whole (SpecError); a bad row is a note in
+        its place, naming the file and row, and the other rows go on."""
+        if directive.kind != "fence":
+            raise SpecError("data: needs the fenced form (a video-gen block with YAML)", "data")
+        if "template" not in options:
+            raise SpecError("a batch (data:) needs template: naming the template each row fills", "data")
+        if "prompt" in options or "segments" in options:
+            raise SpecError("a batch's prompts come from its template and rows: remove prompt/segments", "data")
+        template = lookup(options["template"], self.settings["templates"] or {})
+        check_options({k: v for k, v in options.items() if k not in BATCH_OPTIONS and k != "template"})
+        name, rows = read_rows(options["data"], page, self.settings.docs_dir)
+        column = options.get("caption_column")
+        if column is not None and (not isinstance(column, str) or column not in rows[0]):
+            raise SpecError(
+                f"caption_column {str(column)[:40]!r} is not a column of {name} (its columns: {', '.join(rows[0])})",
+                "caption_column",
+            )
+        shared = {k: v for k, v in options.items() if k not in BATCH_OPTIONS}
+        items: list[str] = []
+        shown: list[tuple[Plan, Presentation]] = []
+        for number, row in enumerate(rows, start=1):
+            row_options = {**shared, **{f: row[f] for f in template.fields if f in row}}
+            if column is not None:
+                row_options["caption"] = row.get(column, "")
+            try:
+                plan = self._plan(row_options, "fence", page)
+                show = presentation_of(self._filled(row_options)[0])
+            except SpecError as err:
+                items.append(self._reject(page, where, f"{name} row {number}: {err}"))
+                continue
+            shown.append((plan, show))
+            try:
+                preview = partial(self._plan, row_options, "fence", page, self.preview_settings)
+                label = _label_id(plan.key, labels)
+                items.append(self._embed(plan, show, page, where, url, missing, label, preview))
+            except CacheError as err:
+                if not callable(missing):
+                    raise
+                items.append(self._reject(page, where, str(err)))
+        self.build.galleries[(directive.kind, directive.text)] = shown
+        return gallery_html(items, name)
 
     def settle(self, strict_warnings: int | None = None) -> dict[str, str]:
         """Deal with every clip this build is missing, before the site copies its files; return

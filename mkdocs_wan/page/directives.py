@@ -225,6 +225,8 @@ class _FlatLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing what a clip spec never needs: anchors and aliases (a few
     hundred bytes of them expand to gigabytes) and nesting deeper than `MAX_YAML_DEPTH`."""
 
+    what = "video-gen block"  # what the messages call the text being read
+
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
@@ -233,28 +235,37 @@ class _FlatLoader(yaml.SafeLoader):
         event = self.peek_event()
         line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise DirectiveError("YAML anchors and aliases (& and *) are not allowed in a video-gen block", line)
+            raise DirectiveError(f"YAML anchors and aliases (& and *) are not allowed in a {self.what}", line)
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                raise DirectiveError(f"the video-gen block nests deeper than {MAX_YAML_DEPTH} levels", line)
+                raise DirectiveError(f"the {self.what} nests deeper than {MAX_YAML_DEPTH} levels", line)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
 
-def _parse_yaml(source: str) -> dict[str, Any]:
+def load_flat_yaml(source: str, what: str = "video-gen block") -> Any:
+    """YAML read by the safe loader without anchors, aliases or deep nesting; DirectiveError
+    (with the line, as an offset) names `what` was being read."""
+    loader = type("Loader", (_FlatLoader,), {"what": what})
     try:
-        data = yaml.load(source, Loader=_FlatLoader)  # a SafeLoader subclass
+        return yaml.load(source, Loader=loader)  # a SafeLoader subclass
+    except DirectiveError:  # the loader's own (a ValueError, so before the catch-all below)
+        raise
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         offset = mark.line + 1 if mark is not None else 1
-        raise DirectiveError(f"invalid YAML in the video-gen block: {problem}", offset) from None
+        raise DirectiveError(f"invalid YAML in the {what}: {problem}", offset) from None
     except RecursionError:
-        raise DirectiveError(f"the video-gen block nests deeper than {MAX_YAML_DEPTH} levels") from None
+        raise DirectiveError(f"the {what} nests deeper than {MAX_YAML_DEPTH} levels") from None
     except (ValueError, OverflowError) as err:  # e.g. an integer of more than 4,300 digits
-        raise DirectiveError(f"invalid value in the video-gen block: {err}") from None
+        raise DirectiveError(f"invalid value in the {what}: {err}") from None
+
+
+def _parse_yaml(source: str) -> dict[str, Any]:
+    data = load_flat_yaml(source)
     if data is None:
         data = {}
     if isinstance(data, str):  # a block holding only a prompt

@@ -5,7 +5,7 @@ Every piece of writer-supplied text is escaped here, in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from mkdocs_wan.page.spec import ClipSpec, Presentation
@@ -105,3 +105,11 @@ def placeholder_html(spec: ClipSpec, prompt: str, key: str, state: str = "genera
         f'<div class="wan-placeholder" role="img" aria-label="{escape(name)}" '
         f'style="{box}"><strong>{escape(state)}</strong><span>{escape(prompt)}</span></div></figure>'
     )
+
+
+def gallery_html(items: Sequence[str], source: str) -> str:
+    """A batch's clips as a list of figures in a responsive grid (`.wan-gallery` in the CSS): a
+    list, so assistive technology announces how many clips there are."""
+    cells = "".join(f'<div class="wan-gallery-item" role="listitem">{item}</div>' for item in items)
+    name = f"Gallery of {len(items)} clip{'s' if len(items) != 1 else ''} from {source}"
+    return f'<div class="wan-gallery" role="list" aria-label="{escape(name)}">{cells}</div>'

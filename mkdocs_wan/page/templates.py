@@ -112,22 +112,27 @@ def _str(value: Any, what: str) -> str:
     return value
 
 
+def lookup(name: Any, templates: Mapping[str, Template]) -> Template:
+    """The template `name`, or the writer's message (with a did-you-mean)."""
+    if isinstance(name, str) and name in templates:
+        return templates[name]
+    import difflib
+
+    shown = str(name)[:64]
+    close = difflib.get_close_matches(shown, sorted(templates), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    known = ", ".join(sorted(templates)[:20]) or "none: add `templates:` to the wan options in mkdocs.yml"
+    raise SpecError(f"unknown template {shown!r} ({hint}known: {known})", "template")
+
+
 def apply_template(options: Mapping[str, Any], templates: Mapping[str, Template]) -> tuple[dict[str, Any], str | None]:
     """A directive's options with its template filled in: (options with the prompt, caption and
     alt written and the template's defaults under the directive's own, the template's style or
     None). Options without `template` come back as they are."""
     if "template" not in options:
         return dict(options), None
-    name = options["template"]
-    if not isinstance(name, str) or name not in templates:
-        import difflib
-
-        shown = str(name)[:64]
-        close = difflib.get_close_matches(shown, sorted(templates), n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        known = ", ".join(sorted(templates)[:20]) or "none: add `templates:` to the wan options in mkdocs.yml"
-        raise SpecError(f"unknown template {shown!r} ({hint}known: {known})", "template")
-    template = templates[name]
+    template = lookup(options["template"], templates)
+    name = template.name
     if str(options.get("prompt", "")).strip():
         raise SpecError(f"template {name!r} writes the prompt: give only its fields, not prompt text")
     values: dict[str, str] = {}

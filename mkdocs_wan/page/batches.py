@@ -1,0 +1,129 @@
+"""Batches: one clip per row of a data file (CSV, JSON or YAML), each row filling a template.
+
+A fenced block with `data: products.csv` and `template: product` becomes a gallery. The file is
+found like a start picture — relative to the page, or to docs_dir with a leading `/`, and only
+inside docs_dir (symlinks followed) — and is bounded before it is parsed: at most
+`MAX_DATA_BYTES` and `MAX_ROWS` rows, each a flat record of short text values. Each row is its
+own clip, keyed by its filled prompt, so editing one row regenerates that row's clip only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from mkdocs_wan.page.directives import DirectiveError, load_flat_yaml
+from mkdocs_wan.page.spec import SpecError, check_text
+
+MAX_ROWS = 200
+MAX_DATA_BYTES = 1_000_000
+MAX_COLUMNS = 64
+FORMATS = {".csv": "CSV", ".json": "JSON", ".yml": "YAML", ".yaml": "YAML"}
+#: Options only a batch block has: the data file, and the column its gallery's captions come from.
+BATCH_OPTIONS = frozenset({"data", "caption_column"})
+
+
+def read_rows(value: Any, page_src_uri: str, docs_dir: Path) -> tuple[str, list[dict[str, str]]]:
+    """The data file a batch names, as (its name for messages, its rows as {column: text})."""
+    if not isinstance(value, str) or not value.strip():
+        raise SpecError(f"data must name a .csv, .json or .yaml file, got {str(value)[:60]!r}", "data")
+    text = check_text("data", value.strip(), limit=1_024)
+    name = PurePosixPath(text).name
+    kind = FORMATS.get(PurePosixPath(text).suffix.lower())
+    if kind is None:
+        raise SpecError(f"data {text!r} must be a .csv, .json, .yml or .yaml file", "data")
+    relative = PurePosixPath(text.lstrip("/")) if text.startswith("/") else PurePosixPath(page_src_uri).parent / text
+    root = docs_dir.resolve()
+    try:
+        path = (root / relative).resolve()
+        inside = path.is_relative_to(root)
+        found = inside and path.is_file()
+        size = path.stat().st_size if found else 0
+    except (OSError, RuntimeError) as err:  # a name too long, a loop of links
+        raise SpecError(f"data {text!r} cannot be opened: {getattr(err, 'strerror', None) or err}", "data") from None
+    if not inside:
+        raise SpecError(f"data {text!r} resolves outside docs_dir; only files inside docs_dir can be used", "data")
+    if not found:
+        raise SpecError(f"data {text!r} is not a file in docs_dir (looked for {path.relative_to(root)})", "data")
+    if size > MAX_DATA_BYTES:
+        raise SpecError(f"data {text!r} is {size:,} bytes, over the limit of {MAX_DATA_BYTES:,}", "data")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_DATA_BYTES + 1)
+        source = raw[:MAX_DATA_BYTES].decode("utf-8-sig")
+    except OSError as err:
+        raise SpecError(f"data {text!r} cannot be read: {err.strerror or err}", "data") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{name} is not UTF-8 text (byte {err.start:,})", "data") from None
+    if len(raw) > MAX_DATA_BYTES:
+        raise SpecError(f"data {text!r} is over the limit of {MAX_DATA_BYTES:,} bytes", "data")
+    records = _csv(name, source) if kind == "CSV" else _structured(name, source, kind)
+    if not records:
+        raise SpecError(f"{name} has no rows", "data")
+    if len(records) > MAX_ROWS:
+        raise SpecError(f"{name} has {len(records):,} rows, over the limit of {MAX_ROWS}; split it", "data")
+    return name, [_row(name, number, record) for number, record in enumerate(records, start=1)]
+
+
+def _csv(name: str, source: str) -> list[dict[str, Any]]:
+    if "\0" in source:
+        raise SpecError(f"{name} contains a NUL character", "data")
+    reader = csv.reader(io.StringIO(source, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            return []
+        columns = [column.strip() for column in header]
+        if not all(columns) or len(set(columns)) != len(columns):
+            raise SpecError(f"{name}: the first line must name each column once (found {header[:8]!r})", "data")
+        records = []
+        for number, values in enumerate(reader, start=1):
+            if not any(value.strip() for value in values):
+                continue  # a blank line
+            if len(values) != len(columns):
+                raise SpecError(f"{name} row {number} has {len(values)} values for {len(columns)} columns", "data")
+            records.append(dict(zip(columns, values, strict=True)))
+            if len(records) > MAX_ROWS:
+                break
+    except csv.Error as err:
+        raise SpecError(f"{name} is not valid CSV: {err}", "data") from None
+    return records
+
+
+def _structured(name: str, source: str, kind: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(source) if kind == "JSON" else load_flat_yaml(source, f"data file {name}")
+    except DirectiveError as err:  # a ValueError too: the YAML loader's own message names the file
+        raise SpecError(str(err), "data") from None
+    except (ValueError, RecursionError) as err:
+        reason = str(err).splitlines()[0][:120] if not isinstance(err, RecursionError) else "nested too deeply"
+        raise SpecError(f"{name} is not valid {kind}: {reason}", "data") from None
+    if not isinstance(data, list) or not all(isinstance(record, dict) for record in data):
+        raise SpecError(f"{name} must hold a list of records ({{column: value}} each)", "data")
+    return data
+
+
+def _row(name: str, number: int, record: dict[Any, Any]) -> dict[str, str]:
+    """One record as {column: text}: flat, short, printable values only."""
+    if len(record) > MAX_COLUMNS:
+        raise SpecError(f"{name} row {number} has {len(record)} columns, over the limit of {MAX_COLUMNS}", "data")
+    row: dict[str, str] = {}
+    for column, value in record.items():
+        if not isinstance(column, str):
+            raise SpecError(f"{name} row {number}: column names are text, got {str(column)[:40]!r}", "data")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        elif value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise SpecError(f"{name} row {number}: {column[:40]} must be text, got a {type(value).__name__}", "data")
+        try:
+            row[column.strip()] = check_text(f"{name} row {number}: {column[:40]}", value, limit=2_000)
+        except SpecError as err:
+            raise SpecError(str(err), "data") from None
+    return row

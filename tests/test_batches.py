@@ -1,0 +1,124 @@
+"""Batches: a fenced block with `data:` and `template:` makes one clip per row, as a gallery."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+from conftest import Site, start_tags, summary
+
+TEMPLATES = {"product": {"prompt": "A {color} {name} on a turntable", "caption": "The {name}"}}
+ROWS = [("earbuds", "black"), ("watch", "silver"), ("lamp", "brass"), ("kettle", "red"), ("fan", "white")]
+NO_TORCH = "print('heavy', sorted(m for m in ('torch', 'diffusers') if m in sys.modules))"
+
+
+def csv_of(rows: list[tuple[str, str]]) -> str:
+    return "sku,name,color\n" + "".join(f"{n},{name},{color}\n" for n, (name, color) in enumerate(rows, 1))
+
+
+def gallery(page: str) -> tuple[dict[str, str | None], list[str]]:
+    """The gallery's own attributes and its clips' accessible names, in order."""
+    tags = start_tags(page)
+    (attrs,) = [a for tag, a in tags if tag == "div" and a.get("class") == "wan-gallery"]
+    names = [html.unescape(a["aria-label"] or "") for tag, a in tags if tag == "video"]
+    return attrs, names
+
+
+def test_a_csv_becomes_a_gallery_and_one_edited_row_regenerates_one_clip(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["templates"] = TEMPLATES
+    site.page("shop/products.csv", csv_of(ROWS))
+    site.page("shop/index.md", "# Shop\n\n```video-gen\ntemplate: product\ndata: products.csv\nframes: 5\n```\n")
+    # JSON and YAML rows, found from docs_dir with a leading /: the same prompts share the clips.
+    site.page("rows.json", json.dumps([{"name": "earbuds", "color": "black"}, {"name": "fan", "color": "white"}]))
+    site.page("rows.yml", "- {name: watch, color: silver}\n- name: lamp\n  color: brass\n")
+    site.page(
+        "more.md",
+        "# More\n\n```video-gen\ntemplate: product\ndata: /rows.json\nframes: 5\n```\n\n"
+        "```video-gen\ntemplate: product\ndata: /rows.yml\nframes: 5\ncaption_column: name\n```\n",
+    )
+    first = site.build("--strict")
+    assert first.returncode == 0, first.stderr
+    assert summary("5 clips (MB), 5 generated, 0 cached", first.stderr), first.stderr
+    page = (site.site_dir / "shop" / "index.html").read_text()
+    attrs, names = gallery(page)
+    assert attrs["role"] == "list" and attrs["aria-label"] == "Gallery of 5 clips from products.csv"
+    assert names == [f"Generated clip: A {color} {name} on a turntable" for name, color in ROWS]
+    assert page.count('role="listitem"') == 5 and "<figcaption>The kettle</figcaption>" in page
+    more = (site.site_dir / "more" / "index.html").read_text()
+    assert "<figcaption>watch</figcaption>" in more  # the caption column replaces the template's caption
+
+    edited = [*ROWS[:2], ("lamp", "copper"), *ROWS[3:]]
+    site.page("shop/products.csv", csv_of(edited))
+    second = site.build("--strict")
+    assert second.returncode == 0, second.stderr
+    assert summary("6 clips (MB), 1 generated, 5 cached", second.stderr), second.stderr  # the YAML keeps brass
+    listed = site.cli("list")
+    assert listed.returncode == 0 and listed.stdout.count("shop/index.md:3\tcached") == 5, listed.stdout
+
+
+def test_bad_batches_are_page_line_warnings_before_any_model_work(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["templates"] = TEMPLATES
+    (tmp_path / "secret.csv").write_text("name,color\nx,y\n")
+    site.page("big.csv", "name,color\n" + "a,b\n" * 201)
+    site.page("holes.csv", "name,color\nearbuds,\n,black\nwatch,silver,extra\n")
+    site.page("latin1.csv", "name,color\n")
+    (tmp_path / "docs" / "latin1.csv").write_bytes("name,color\ncaf\xe9,red\n".encode("latin-1"))
+    site.page("alias.yml", "- &a {name: x, color: y}\n- *a\n")
+    site.page("object.json", '{"name": "x"}')
+    fence = "```video-gen\ntemplate: {template}\ndata: {data}\n```\n\n"
+    blocks = [
+        ("product", "../secret.csv"),  # block on line 3, its data: key on 5
+        ("product", "big.csv"),  # 8, 10
+        ("product", "latin1.csv"),  # 13, 15
+        ("product", "alias.yml"),  # 18, 20
+        ("product", "object.json"),  # 23, 25
+        ("prodcut", "holes.csv"),  # 28, its template: key on 29
+        ("product", "holes.csv"),  # 33, 35: row 3 has an extra value (the file is refused whole)
+        ("product", "missing.csv"),  # 38, 40
+    ]
+    site.page(
+        "index.md",
+        "# Bad\n\n"
+        + "".join(fence.format(template=t, data=d) for t, d in blocks)
+        + "<!-- @video-gen {template=product data=holes.csv} -->\n",  # 43
+    )
+    result = site.build(script=NO_TORCH)
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "heavy []" in result.stdout and "loaded model" not in result.stderr
+    warnings = [line.split("mkdocs_wan: ", 1)[1] for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    expected = [
+        "index.md:5: data '../secret.csv' resolves outside docs_dir",
+        "index.md:10: big.csv has 201 rows, over the limit of 200; split it",
+        "index.md:15: latin1.csv is not UTF-8 text",
+        "index.md:20: YAML anchors and aliases (& and *) are not allowed in a data file alias.yml",
+        "index.md:25: object.json must hold a list of records",
+        "index.md:29: unknown template 'prodcut' (did you mean product?",
+        "index.md:35: holes.csv row 3 has 3 values for 2 columns",
+        "index.md:40: data 'missing.csv' is not a file in docs_dir",
+        "index.md:43: data: needs the fenced form",
+    ]
+    assert len(warnings) == len(expected), "\n".join(warnings)
+    for line, want in zip(warnings, expected, strict=True):
+        assert line.startswith(want), (want, line)
+    page = (site.site_dir / "index.html").read_text()
+    assert "<video" not in page and page.count("Video not generated") == len(expected)
+
+
+def test_a_bad_row_is_a_note_in_its_place_and_the_other_rows_are_made(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["templates"] = TEMPLATES
+    site.page("p.csv", "name,color\nearbuds,black\nwatch,\n")
+    site.page("index.md", "# P\n\n```video-gen\ntemplate: product\ndata: p.csv\nframes: 5\n```\n")
+    result = site.build()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "index.md:3: p.csv row 2: template 'product': the field color is empty" in warnings[0]
+    assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
+    page = (site.site_dir / "index.html").read_text()
+    attrs, names = gallery(page)
+    assert attrs["aria-label"] == "Gallery of 2 clips from p.csv" and names == [
+        "Generated clip: A black earbuds on a turntable"
+    ]
+    assert re.search(r'role="listitem"><div class="admonition failure wan-video-error"', page)
