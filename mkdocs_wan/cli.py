@@ -154,20 +154,21 @@ def verify(config_file: str | None) -> None:
     was damaged."""
     engine = _site(config_file, render=False)  # rendering would already drop bad clips
     cache, signing = engine.cache, engine.settings["credentials"]
-    anchors = engine.anchors() if signing else None  # this cache's own root, the team's CAs, trust_anchors
+    trust = engine.trust() if signing else None  # this cache's own root, the team's own leaf, trust_anchors
     good = bad = rebuilt = 0
     states: Counter[str] = Counter()
     for key in cache.clip_keys():
         unindexed = cache.index.get(key) is None
         problem = audit(cache, key)
-        if problem is None and anchors is not None:
+        if problem is None and trust is not None:
             from mkdocs_wan.media.credentials import manifest_state, named_key, untrusted
 
-            state, _ = manifest_state(cache.path(key), anchors)
+            state, _ = manifest_state(cache.path(key), trust.every_root or None)
             states[state] += 1
             # A clip made here may predate `credentials: true`; one fetched must prove its signer.
             fetched = bool((cache.record(key) or {}).get("fetched_from"))
-            problem = untrusted(cache.path(key), key, anchors) if fetched else named_key(cache.path(key), key, anchors)
+            path = cache.path(key)
+            problem = untrusted(path, key, trust) if fetched else named_key(path, key, trust.every_root or None)
         if problem is None:
             good += 1
             rebuilt += unindexed

@@ -27,4 +27,6 @@ def quoted(text: str, width: int = 60) -> str:
     character escaped, so quoted text can never rewrite a terminal."""
     text = " ".join(text.split())
     text = text if len(text) <= width else text[: width - 1] + "…"
-    return repr(text)[1:-1] if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 for c in text) else text
+    # Not printable: C0/C1 controls, and format characters such as the bidi overrides that make a
+    # terminal show text in another order than it was written.
+    return text if text.isprintable() else repr(text)[1:-1]

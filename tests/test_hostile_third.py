@@ -238,3 +238,79 @@ def test_a_loop_of_links_as_cache_or_model_folder_is_one_line(site, option):
     result = site.build()
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Symlink loop" in result.stderr or "Too many levels of symbolic links" in result.stderr
+
+
+def _signed_clip(tmp_path, name: str, chain: bytes, key: bytes, clip_key: str):
+    """A small real MP4, signed by (chain, key) with a manifest naming `clip_key`."""
+    import numpy as np
+
+    from mkdocs_wan.media.credentials import Identity, Signer
+    from mkdocs_wan.media.encode import encode_mp4
+
+    plain = tmp_path / f"{name}-plain.mp4"
+    encode_mp4(np.random.default_rng(1).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8), plain, 8)
+    signed = tmp_path / f"{name}.mp4"
+    signer = Signer(lambda: Identity(chain, key, None, local=False))
+    signed.write_bytes(signer(plain.read_bytes(), {"key": clip_key}))
+    return signed
+
+
+def test_a_team_ca_vouches_for_the_teams_own_leaf_not_for_everyone_it_certified(tmp_path):
+    """A team's certificate often comes from a CA that certifies others too: another customer of
+    it must not be able to sign clips a fetching site takes (unless the site lists the CA itself)."""
+
+    from mkdocs_wan.media.credentials import (
+        CredentialsError,
+        Identity,
+        _make_identity,
+        _make_root,
+        site_trust,
+        untrusted,
+    )
+
+    ca = _make_root("Shared CA")
+    team_chain, team_key, ca_pem = _make_identity(ca, "team signer")
+    stranger_chain, stranger_key, _ = _make_identity(ca, "stranger")
+    team = Identity(team_chain, team_key, None, local=False)
+    key = "a" * 64
+    trust = site_trust(team, None, tmp_path)
+    assert untrusted(_signed_clip(tmp_path, "team", team_chain, team_key, key), key, trust) is None
+    stranger = _signed_clip(tmp_path, "stranger", stranger_chain, stranger_key, key)
+    problem = untrusted(stranger, key, trust)
+    assert problem is not None and "'stranger'" in problem and "whom this site does not trust" in problem
+    (tmp_path / "ca.pem").write_bytes(ca_pem)
+    assert untrusted(stranger, key, site_trust(team, ["ca.pem"], tmp_path)) is None  # listed: the site's choice
+
+    # trust_anchors takes certificates only; a path with "private" in it is still a path.
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "key-and-root.pem").write_bytes(team_key + ca_pem)
+    with pytest.raises(CredentialsError, match="trust_anchors holds a private key") as caught:
+        site_trust(team, ["private/key-and-root.pem"], tmp_path)
+    assert "BEGIN" not in str(caught.value)
+    (tmp_path / "private" / "root.pem").write_bytes(ca_pem)
+    assert site_trust(team, ["private/root.pem"], tmp_path).anchors.startswith(b"-----BEGIN CERTIFICATE")
+
+
+def test_a_signing_key_path_with_private_in_its_name_is_read(tmp_path):
+    from mkdocs_wan.media.credentials import _make_identity, _make_root, load_identity
+
+    chain, key, _ = _make_identity(_make_root("Team CA"), "team signer")
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "chain.pem").write_bytes(chain)
+    (tmp_path / "private" / "private-key.pem").write_bytes(key)
+    identity = load_identity("private/chain.pem", "private/private-key.pem", tmp_path, tmp_path / "local")
+    assert identity.chain == chain and not identity.local
+
+
+def test_page_names_and_bidi_overrides_never_reach_a_log_line_raw(site):
+    site.options["generate"] = "never"
+    site.page("ev\x1b[31mil.md", "# E\n\n<!-- @video-gen x {bogus=1} -->\n")
+    site.page("index.md", "# I\n\n<!-- @video-gen A cat \u202egnp.exe\u202c done -->\n")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+    warnings = _warnings(result)
+    assert any(w.startswith("ev\\x1b[31mil.md:3: unknown option 'bogus'") for w in warnings), warnings
+    assert any(w.startswith("index.md:3: prompt contains a bidirectional override (U+202E)") for w in warnings), (
+        warnings
+    )

@@ -30,7 +30,7 @@ from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
 
 if TYPE_CHECKING:
-    from mkdocs_wan.media.credentials import Signer
+    from mkdocs_wan.media.credentials import Signer, Trust
     from mkdocs_wan.render.backends import Renderer
 
 #: A page's URL for a cached file: (file name such as `<key>.mp4`, its path in the cache) -> URL.
@@ -105,13 +105,13 @@ class PageEngine:
         folder = self.cache.layout.credentials
         return signer_for(s["credentials"], s["signing_cert"], s["signing_key"], s.base_dir, folder)
 
-    def anchors(self) -> bytes | None:
-        """The roots a clip made elsewhere must be signed under (None: `credentials: false`)."""
+    def trust(self) -> Trust | None:
+        """Whose clips made elsewhere this site takes (None: `credentials: false`)."""
         if self.signer is None:
             return None
-        from mkdocs_wan.media.credentials import site_anchors
+        from mkdocs_wan.media.credentials import site_trust
 
-        return site_anchors(self.signer.identity, self.settings["trust_anchors"], self.settings.base_dir)
+        return site_trust(self.signer.identity, self.settings["trust_anchors"], self.settings.base_dir)
 
     @cached_property
     def preview_settings(self) -> Settings | None:
@@ -334,7 +334,7 @@ class PageEngine:
             return set()
         from mkdocs_wan.build.fetch import Fetcher
 
-        fetcher = Fetcher(roots, self.anchors())
+        fetcher = Fetcher(roots, self.trust())
         try:
             fetched = fetcher.fetch_all(build.missing, self.cache, self.settings.meta)
         finally:
@@ -638,7 +638,8 @@ def _line_of(markdown: str, text: str) -> int:
 
 def _where(page: str, line: int) -> str:
     """`page.md:LINE`, or `line LINE` where the front end cannot say which page it renders."""
-    return f"{page}:{line}" if page else f"line {line}"
+    # A page's file name is the writer's text too: one line, control and bidi characters escaped.
+    return f"{quoted(page, 300)}:{line}" if page else f"line {line}"
 
 
 def _printable(text: str) -> str:

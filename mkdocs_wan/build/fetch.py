@@ -28,6 +28,8 @@ from mkdocs_wan.store.layout import VIDEOS_DIR
 if TYPE_CHECKING:
     import requests
 
+    from mkdocs_wan.media.credentials import Trust
+
 CONNECT_TIMEOUT = 3.0  # seconds: a server that is down costs this once per build, not per clip
 READ_TIMEOUT = 10.0  # seconds without a byte: the server is treated as down for the build
 MIN_RATE = 64 * 1024  # bytes/s: a slower download (a drip) is cut off at its deadline
@@ -53,11 +55,11 @@ def size_cap(plan: Plan) -> int:
 class Fetcher:
     """Fetches clips for one build from the first root that has them; thread-safe."""
 
-    def __init__(self, roots: Sequence[str], anchors: bytes | None = None) -> None:
-        """`anchors`: with Content Credentials on, the root certificates a fetched clip's signer
-        must chain to (None: `credentials: false`, the checksum and the frames are all there is)."""
+    def __init__(self, roots: Sequence[str], trust: Trust | None = None) -> None:
+        """`trust`: with Content Credentials on, whose signature a fetched clip must carry (None:
+        `credentials: false`, the checksum and the frames are all there is)."""
         self.roots = list(roots)
-        self.anchors = anchors
+        self.trust = trust
         self._down: set[str] = set()
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
@@ -116,7 +118,7 @@ class Fetcher:
             if digest != record["sha256"]:
                 raise Unavailable(f"its bytes do not match the published checksum ({digest[:12]}…)")
             _check_media(path, plan)
-            _check_credentials(path, plan.key, self.anchors)
+            _check_credentials(path, plan.key, self.trust)
 
         if not isinstance(record.get("bytes"), int) or not 0 < record["bytes"] <= cap:
             shown = str(record.get("bytes"))[:20]
@@ -263,13 +265,13 @@ def _check_media(path: Path, plan: Plan) -> None:
         )
 
 
-def _check_credentials(path: Path, key: str, anchors: bytes | None) -> None:
+def _check_credentials(path: Path, key: str, trust: Trust | None) -> None:
     """A record and its clip can both be swapped by whoever controls the server; a signed clip
     names its own key in its manifest, which no one can change without the signature breaking,
     and with credentials on, only a signer the site trusts counts (anyone can sign)."""
     from mkdocs_wan.media.credentials import named_key, untrusted
 
-    problem = named_key(path, key) if anchors is None else untrusted(path, key, anchors)
+    problem = named_key(path, key) if trust is None else untrusted(path, key, trust)
     if problem is not None:
         raise Unavailable(problem)
 

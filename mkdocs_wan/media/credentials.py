@@ -186,7 +186,7 @@ def _pem(value: str, base_dir: Path, name: str) -> bytes:
     text = value.strip().lstrip("\ufeff").strip("'\"")
     if text.startswith("-----BEGIN"):
         return text.encode()
-    if "\n" in value or "-----" in value or len(value) > 1_024 or "PRIVATE" in value.upper():
+    if "\n" in value or "-----" in value or len(value) > 1_024:
         raise CredentialsError(
             f"{name} is neither PEM text (starting with -----BEGIN) nor a file path; its value is not shown. Put "
             f"the PEM text itself (without quotes or a BOM) or the path of a .pem file in {name}"
@@ -238,50 +238,76 @@ def _write_private(path: Path, data: bytes) -> None:
     scratch.replace(path)
 
 
-def _make_identity() -> tuple[bytes, bytes, bytes]:
+def _names(common: str) -> Any:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.oid import NameOID
 
-    def name(common: str) -> x509.Name:
-        return x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, common),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mkdocs-wan"),
-            ]
-        )
+    return x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, common), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mkdocs-wan")]
+    )
 
+
+def _usage(signing: bool) -> Any:
+    from cryptography import x509
+
+    off = {"content_commitment": False, "data_encipherment": False, "key_agreement": False}
+    off.update(encipher_only=False, decipher_only=False, key_encipherment=False)
+    return x509.KeyUsage(digital_signature=signing, key_cert_sign=not signing, crl_sign=not signing, **off)
+
+
+def _validity() -> tuple[datetime.datetime, datetime.datetime]:
     now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650)
-    root_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    usage = {"content_commitment": False, "data_encipherment": False, "key_agreement": False}
-    usage.update(encipher_only=False, decipher_only=False, key_encipherment=False)
-    ca_usage = x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True, **usage)
-    signing_usage = x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage)
+    return now - datetime.timedelta(days=1), now + datetime.timedelta(days=3650)
+
+
+def _make_root(common: str = "mkdocs-wan local root") -> tuple[Any, Any]:
+    """A P-256 root CA certificate and its key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    start, end = _validity()
     root = (
         x509.CertificateBuilder()
-        .subject_name(name("mkdocs-wan local root"))
-        .issuer_name(name("mkdocs-wan local root"))
-        .public_key(root_key.public_key())
+        .subject_name(_names(common))
+        .issuer_name(_names(common))
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(ca_usage, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
-        .sign(root_key, hashes.SHA256())
+        .add_extension(_usage(signing=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
     )
+    return root, key
+
+
+def _make_identity(
+    issuer: tuple[Any, Any] | None = None, common: str = "mkdocs-wan local signer"
+) -> tuple[bytes, bytes, bytes]:
+    """(chain PEM: leaf then root, the leaf's PKCS#8 key, the root PEM): a leaf signed by
+    `issuer` (a root and its key), or by a new root whose key is thrown away — so the local root
+    vouches for this one leaf only."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    root, root_key = issuer or _make_root()
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    start, end = _validity()
     leaf = (
         x509.CertificateBuilder()
-        .subject_name(name("mkdocs-wan local signer"))
+        .subject_name(_names(common))
         .issuer_name(root.subject)
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(signing_usage, critical=True)
+        .add_extension(_usage(signing=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
@@ -323,23 +349,48 @@ def _contradiction(state: str, manifest: Mapping[str, Any], key: str) -> str | N
     return None
 
 
-def untrusted(path: Path, key: str, anchors: bytes) -> str | None:
+@dataclass(frozen=True)
+class Trust:
+    """Whose clips a site takes from elsewhere. `anchors`: roots every signer under which is
+    trusted — the local identity's root (which only ever signed this cache's own leaf) and
+    `trust_anchors`. `team_anchors` and `team_leaf`: the CA certificates of the site's own
+    `signing_cert` chain, which vouch for the team's own leaf (issuer and serial) only — a CA,
+    commercial or not, issues certificates to others too."""
+
+    anchors: bytes
+    team_anchors: bytes = b""
+    team_leaf: tuple[str, str] | None = None  # (issuer organisation or common name, decimal serial)
+
+    @property
+    def every_root(self) -> bytes:
+        return self.anchors + self.team_anchors
+
+
+def untrusted(path: Path, key: str, trust: Trust) -> str | None:
     """Why a clip from elsewhere (a `fetch_from` site) is not one this site may publish, or None.
 
     Whoever controls a server can replace a clip and its record together, and strip or re-sign
-    the credentials; only a valid manifest naming this very key, signed by a certificate that
-    chains to one of `anchors`, proves it came from a build this site trusts."""
-    state, manifest = manifest_state(path, anchors or None)
+    the credentials; only a valid manifest naming this very key, signed by a certificate the
+    site trusts (see `Trust`), proves it came from a build this site trusts."""
+    state, manifest = manifest_state(path, trust.anchors or None)
     if state == "missing":
         return "it carries no Content Credentials; this site signs its clips, so an unsigned one could be anyone's"
     problem = _contradiction(state, manifest, key)
     if problem is not None:
         return problem
+    signature = manifest.get("signature_info") or {}
+    if state != "Trusted" and trust.team_anchors and trust.team_leaf is not None:
+        team_state, team_manifest = manifest_state(path, trust.team_anchors)
+        signed_by = team_manifest.get("signature_info") or {}
+        serial = (str(signed_by.get("issuer")), str(signed_by.get("cert_serial_number")))
+        if team_state == "Trusted" and serial == trust.team_leaf:
+            state = "Trusted"
     if state != "Trusted":
-        issuer = str((manifest.get("signature_info") or {}).get("issuer") or "an unknown signer")
+        who = str(signature.get("common_name") or signature.get("issuer") or "an unknown signer")
+        serial = str(signature.get("cert_serial_number") or "?")[:24]
         return (
-            f"its Content Credentials are signed by {quoted(issuer)}, whom this site does not trust: add that "
-            "signer's root certificate to `trust_anchors`"
+            f"its Content Credentials are signed by '{quoted(who)}' (certificate {quoted(serial)}), whom this site "
+            "does not trust: add that signer's root certificate to `trust_anchors`"
         )
     if (_assertion(manifest) or {}).get("key") != key:
         return "its Content Credentials do not name this clip"
@@ -354,24 +405,37 @@ def _assertion(manifest: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def site_anchors(identity: Identity, extra: Sequence[str] | None, base_dir: Path) -> bytes:
-    """The root certificates whose signers this site trusts for clips made elsewhere: its own
-    identity's (the local root, or the CA certificates of the team's chain) and `trust_anchors`."""
+def site_trust(identity: Identity, extra: Sequence[str] | None, base_dir: Path) -> Trust:
+    """Whose clips this site takes from elsewhere: its own identity's (see `Trust`) and the roots
+    listed in `trust_anchors` (certificates only: a file holding a private key is refused)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
 
     pem = serialization.Encoding.PEM
-    if identity.anchor is not None:
-        found = [identity.anchor]
-    else:
-        found = [cert.public_bytes(pem) for cert in x509.load_pem_x509_certificates(identity.chain)[1:]]
+    anchors = [identity.anchor] if identity.anchor is not None else []
     for value in extra or ():
         data = _pem(value, base_dir, "trust_anchors")
+        if b"PRIVATE KEY" in data:
+            raise CredentialsError(
+                "trust_anchors holds a private key; list root certificates only (and keep the key out of the "
+                "repository)"
+            )
         try:
             certs = x509.load_pem_x509_certificates(data)
         except ValueError:
             raise CredentialsError(
                 "trust_anchors holds no readable PEM certificate (give root certificates, never a key)"
             ) from None
-        found += [cert.public_bytes(pem) for cert in certs]
-    return b"".join(found)
+        anchors += [cert.public_bytes(pem) for cert in certs]
+    if identity.anchor is not None:
+        return Trust(b"".join(anchors))
+    leaf, *cas = x509.load_pem_x509_certificates(identity.chain)
+
+    def name(attribute: x509.ObjectIdentifier) -> str | None:
+        found = leaf.issuer.get_attributes_for_oid(attribute)
+        return str(found[0].value) if found else None
+
+    issuer = name(NameOID.ORGANIZATION_NAME) or name(NameOID.COMMON_NAME) or ""
+    team = b"".join(cert.public_bytes(pem) for cert in cas)
+    return Trust(b"".join(anchors), team, (issuer, str(leaf.serial_number)))

@@ -46,6 +46,7 @@ class SpecError(ValueError):
 
 
 _CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 (but tab, newline, CR), DEL, C1
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")  # embeddings, overrides, isolates (not the marks LRM/RLM)
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # ASCII digits only: int() reads other scripts' digits too
 _SIZE = re.compile(r"([0-9]{1,5})x([0-9]{1,5})")
 
@@ -75,6 +76,11 @@ def check_text(name: str, value: str, limit: int = MAX_PROMPT_CHARS) -> str:
         raise SpecError(
             f"{name} contains a control character (U+{ord(control[0]):04X}); remove it: in a log or terminal it "
             "could hide or fake other lines"
+        )
+    if bidi := _BIDI.search(value):
+        raise SpecError(
+            f"{name} contains a bidirectional override (U+{ord(bidi[0]):04X}); remove it: it makes text show in "
+            "another order than it was written"
         )
     if any("\ud800" <= char <= "\udfff" for char in value):
         raise SpecError(f"{name} contains an unpaired surrogate (broken Unicode), e.g. from a bad copy-paste")
@@ -384,7 +390,7 @@ def build_segment_specs(
     specs = [replace(s, seed=default_seed(f"{base}/{style.strip()}/{i}")) for i, s in enumerate(specs)]
     transition = _integer("transition", options.get("transition", DEFAULT_TRANSITION))
     shortest = min(s.frames for s in specs)
-    if len(specs) > 1 and not 0 <= transition < shortest:
+    if (len(specs) > 1 or "transition" in options) and not 0 <= transition < shortest:
         raise SpecError(
             f"transition must be between 0 and {shortest - 1} (fewer frames than the shortest segment's "
             f"{shortest}), got {transition}"
