@@ -16,6 +16,7 @@ from mkdocs.exceptions import MkDocsException
 from mkdocs_wan.build.engine import PageEngine, plural
 from mkdocs_wan.collect import load_site, render_pages
 from mkdocs_wan.errors import ModelLoadError
+from mkdocs_wan.logs import quoted
 from mkdocs_wan.media.posters import audit
 from mkdocs_wan.render import backends
 from mkdocs_wan.render.tiny import KINDS, save_tiny
@@ -237,8 +238,88 @@ def sign(config_file: str | None) -> None:
         )
 
 
+@cli.command(short_help="Show each clip held for review and decide on it.")
+@config_option
+@click.option("--by", default=None, help="Who decides (default: git's user.name).")
+@_run
+def review(config_file: str | None, by: str | None) -> None:
+    """Show each clip the build holds for review (page:line, prompt, why, poster), ask approve,
+    reject or skip, and write the answer to the site's review file (commit it with the docs)."""
+    from mkdocs_wan.build.review import held_clips, reviewer
+
+    engine = _site(config_file)
+    held = held_clips(engine)
+    if not held:
+        click.echo("no clips are held for review")
+        return
+    path = engine.settings.base_dir / engine.settings["review_file"]
+    name = by or reviewer()
+    decided = 0
+    for number, clip in enumerate(held, start=1):
+        click.echo(f"[{number}/{len(held)}] {', '.join(clip.where)}  {clip.key[:12]}")
+        click.echo(f"  prompt: {quoted(clip.title, 200)}")
+        click.echo(f"  why:    {clip.reason.split('; approve it')[0]}")
+        click.echo(f"  look:   {clip.poster or clip.clip}")
+        answer = click.prompt("  approve, reject or skip?", type=click.Choice(["a", "r", "s"]), default="s")
+        if answer == "s":
+            continue
+        why = click.prompt("  why (optional)", default="", show_default=False)
+        _decide(path, clip.key, "approved" if answer == "a" else "rejected", name, why, clip.title)
+        decided += 1
+    click.echo(f"{decided} of {len(held)} held clips decided; commit {path.name} with the docs")
+
+
+@cli.command(short_help="Publish a held clip: record its approval.")
+@config_option
+@click.argument("key")
+@click.option("--why", default="", help="Why it may be published.")
+@click.option("--by", default=None, help="Who decides (default: git's user.name).")
+@_run
+def approve(config_file: str | None, key: str, why: str, by: str | None) -> None:
+    """Approve clip KEY (from `mkdocs-wan list` or `review`): the next build publishes it."""
+    _decide_cli(config_file, key, "approved", why, by)
+
+
+@cli.command(short_help="Never publish a clip: record its rejection.")
+@config_option
+@click.argument("key")
+@click.option("--why", default="", help="Why it must not be published.")
+@click.option("--by", default=None, help="Who decides (default: git's user.name).")
+@_run
+def reject(config_file: str | None, key: str, why: str, by: str | None) -> None:
+    """Reject clip KEY: no build publishes it; its pages show a note until the prompt changes."""
+    _decide_cli(config_file, key, "rejected", why, by)
+
+
+def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by: str | None) -> None:
+    from mkdocs_wan.build.review import resolve_key, reviewer
+    from mkdocs_wan.page.spec import SpecError
+
+    engine = _site(config_file)
+    try:
+        key = resolve_key(engine, given)
+    except SpecError as err:
+        raise click.ClickException(str(err)) from None
+    plan = engine.build.plans.get(key)
+    path = engine.settings.base_dir / engine.settings["review_file"]
+    _decide(path, key, decision, by or reviewer(), why, plan.title if plan else "")
+    click.echo(f"{decision} {key[:12]} in {path.name}; commit it with the docs")
+
+
+def _decide(path: Path, key: str, decision: str, by: str, why: str, prompt: str) -> None:
+    from mkdocs_wan.page.spec import SpecError
+    from mkdocs_wan.store.reviews import record_decision
+
+    try:
+        record_decision(path, key, decision, by, why, prompt)
+    except SpecError as err:
+        raise click.ClickException(str(err)) from None
+    except OSError as err:
+        raise click.ClickException(f"cannot write {path}: {err.strerror or err}") from None
+
+
 @cli.command(short_help="Write a tiny offline pipeline of a Wan family.")
-@click.argument("kind", type=click.Choice(sorted(KINDS)))
+@click.argument("kind", type=click.Choice([*sorted(KINDS), "safety"]))
 @click.argument("folder", type=click.Path(file_okay=False))
 def tiny(kind: str, folder: str) -> None:
     """Write a tiny random-weight pipeline of one Wan family to FOLDER (its clips are noise):
@@ -246,5 +327,11 @@ def tiny(kind: str, folder: str) -> None:
     target = Path(folder)
     if target.exists() and any(target.iterdir()):
         raise click.ClickException(f"{folder} is not empty; give a new or empty folder")
+    if kind == "safety":
+        from mkdocs_wan.render.safety import save_tiny_classifier
+
+        save_tiny_classifier(target)
+        click.echo(f"wrote a tiny image classifier (labels normal, nsfw) to {folder}; set `safety_model: {folder}`")
+        return
     save_tiny(kind, target)
     click.echo(f"wrote a tiny {KINDS[kind]} pipeline to {folder}; set `model: {folder}` to use it")

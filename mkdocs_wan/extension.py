@@ -134,7 +134,7 @@ class _Embed(Postprocessor):
         if "data-wan-autoplay" in html:  # no site-wide script here: the page carries its own (tiny, no requests)
             html += f"<script>{_autoplay_script()}</script>"
         try:
-            for key in (build.cached | build.missing.keys()) - build.failed.keys():
+            for key in (build.cached | build.missing.keys()) - build.failed.keys() - build.held.keys():
                 _publish(engine.cache, key, engine.settings.docs_dir / opt["static_dir"])
                 if opt["site_dir"]:  # Zensical collects static files before rendering pages
                     _publish_copy(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])

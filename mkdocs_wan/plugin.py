@@ -154,8 +154,11 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         fetch_from = settings["fetch_from"] or ()
         source, fast = page.file.abs_src_path, self.engine.preview_settings
         preview = None if fast is None else ((lambda: backends.renderer(fast)), fast.meta)
-        signer = self.engine.signer
-        return self.serve.defer(page.file.src_uri, source, renderer, settings.meta, fetch_from, signer, preview)
+        engine = self.engine
+        extras = {"check": engine.safety, "trust": engine.trust}
+        return self.serve.defer(
+            page.file.src_uri, source, renderer, settings.meta, fetch_from, engine.signer, preview, **extras
+        )
 
     def _url(self, page: Page) -> UrlFor:
         """Publish a cached file once, at its stable content-addressed URL; link it from `page`."""

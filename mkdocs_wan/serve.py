@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from mkdocs.structure.files import Files
 
     from mkdocs_wan.build.engine import Defer
-    from mkdocs_wan.media.credentials import Signer
+    from mkdocs_wan.media.credentials import Signer, Trust
+    from mkdocs_wan.render.safety import SafetyCheck
 
 
 from mkdocs_wan.build.jobs import run_plan
@@ -44,6 +45,8 @@ class _Job:
     where: str = field(compare=False)
     fetch_from: tuple[str, ...] = field(default=(), compare=False)  # sites to try before generating
     sign: Signer | None = field(default=None, compare=False)  # Content Credentials
+    check: SafetyCheck | None = field(default=None, compare=False)  # `safety_model`
+    trust: Callable[[], Trust | None] | None = field(default=None, compare=False)  # whose fetched clips to take
 
 
 class ClipWorker:
@@ -71,9 +74,11 @@ class ClipWorker:
         where: str,
         fetch_from: Sequence[str] = (),
         sign: Signer | None = None,
+        check: SafetyCheck | None = None,
+        trust: Callable[[], Trust | None] | None = None,
     ) -> None:
         """Queue a clip (or raise its priority if already queued); `renderer` is called when it runs,
-        so connecting to a Ray cluster never blocks a page request."""
+        so connecting to a Ray cluster never blocks a page request; so is `trust`."""
         key = plan.key
         with self._wake:
             if key == self._running:
@@ -81,7 +86,8 @@ class ClipWorker:
             job = self._jobs.get(key)
             priority = (page_mtime, -next(self._order))
             if job is None or priority > job.priority:
-                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, tuple(fetch_from), sign)
+                fetch = tuple(fetch_from)
+                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, fetch, sign, check, trust)
             self._wake.notify()
 
     def failure(self, key: str, page_mtime: float) -> str | None:
@@ -155,7 +161,7 @@ class ClipWorker:
         lines.start()
         try:
             stop = lambda: self._stop.is_set() or self._unwanted  # noqa: E731
-            run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, stop, job.sign)
+            run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, stop, job.sign, job.check)
         except GenerationCancelled:
             log.info("cancelled clip for %s (nothing kept): %s", job.where, quoted(job.plan.title))
             return
@@ -173,14 +179,16 @@ class ClipWorker:
         """Try the `fetch_from` sites first (one job at a time, so a fresh fetcher per clip)."""
         from mkdocs_wan.build.fetch import Fetcher
 
-        fetcher = Fetcher(job.fetch_from)
+        fetcher = None
         try:
+            fetcher = Fetcher(job.fetch_from, job.trust() if job.trust is not None else None)
             return fetcher.fetch(job.plan, cache, job.meta) is not None
         except Exception as err:  # noqa: BLE001 — fall back to generating; the server lives on
             log.warning("%s: fetching failed: %s", job.where, err)
             return False
         finally:
-            fetcher.close()
+            if fetcher is not None:
+                fetcher.close()
 
 
 def touch(sentinel: Path) -> None:
@@ -231,6 +239,8 @@ class ServeSession:
         fetch_from: Sequence[str] = (),
         sign: Signer | None = None,
         preview: tuple[Callable[[], Renderer], dict[str, Any]] | None = None,
+        check: SafetyCheck | None = None,
+        trust: Callable[[], Trust | None] | None = None,
     ) -> Defer:
         """The page engine's policy for this page's missing clips: queue, newest edit first; an
         earlier failure is shown until the page's source changes. `preview` is the renderer and
@@ -241,7 +251,7 @@ class ServeSession:
             failure = self.worker.failure(plan.key, mtime)
             if failure is None:
                 make, facts = preview if preview_clip and preview is not None else (renderer, meta)
-                self.worker.submit(plan, make, facts, mtime, where, fetch_from, sign)
+                self.worker.submit(plan, make, facts, mtime, where, fetch_from, sign, check, trust)
                 self.pending_pages.add(page)
             return failure
 

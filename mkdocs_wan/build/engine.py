@@ -23,15 +23,24 @@ from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.media.pictures import resolve_image
 from mkdocs_wan.page.batches import BATCH_OPTIONS, read_rows
 from mkdocs_wan.page.directives import Directive, DirectiveError, find_directives, near_misses, parse_options
-from mkdocs_wan.page.embed import error_html, gallery_html, needs_pause_control, placeholder_html, video_html
+from mkdocs_wan.page.embed import (
+    error_html,
+    gallery_html,
+    needs_pause_control,
+    placeholder_html,
+    review_title,
+    video_html,
+)
 from mkdocs_wan.page.spec import Presentation, SpecError, check_options, presentation_of
 from mkdocs_wan.page.templates import apply_template, lookup
 from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
+from mkdocs_wan.store.reviews import Decision, flags_of, load_reviews
 
 if TYPE_CHECKING:
     from mkdocs_wan.media.credentials import Signer, Trust
     from mkdocs_wan.render.backends import Renderer
+    from mkdocs_wan.render.safety import SafetyCheck
 
 #: A page's URL for a cached file: (file name such as `<key>.mp4`, its path in the cache) -> URL.
 UrlFor = Callable[[str, Path], str]
@@ -80,6 +89,8 @@ class BuildRecord:
     fetched: set[str] = field(default_factory=set)  # came from a `fetch_from` site (also in `cached`)
     skipped: set[str] = field(default_factory=set)  # not tried: a doomed --strict build (also in `failed`)
     failed: dict[str, str] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)  # made, but kept off the pages by review: why
+    reviews: dict[str, Decision] | None = None  # the review file's decisions, once read
     actors: int = 0  # Ray actors that rendered clips
 
     def keys(self, page: str) -> set[str]:
@@ -269,11 +280,15 @@ class PageEngine:
 
     def settle(self, strict_warnings: int | None = None) -> dict[str, str]:
         """Deal with every clip this build is missing, before the site copies its files; return
-        {key: problem} for those not made. `strict_warnings` (under `--strict`: warnings so far)
-        above 0 means the build will fail anyway, so no model time goes into it.
+        {key: problem} for those not to publish (not made, or held by review). `strict_warnings`
+        (under `--strict`: warnings so far) above 0 means the build will fail anyway, so no model
+        time goes into it.
 
         A model that cannot load or a cache that cannot be written stops everything (raised).
         """
+        return {**self._settle(strict_warnings), **self.build.held}
+
+    def _settle(self, strict_warnings: int | None) -> dict[str, str]:
         build = self.build
         if not build.missing:
             return {}
@@ -304,7 +319,13 @@ class PageEngine:
         self.fetch()
         if build.missing and self.signer is not None:
             self.signer.identity  # noqa: B018 — a bad identity stops the build before any model work
-        made, failures = generate_missing(build.missing, self.cache, renderer, self.settings.meta, self.signer)
+        if build.missing:
+            self.reviews  # noqa: B018 — a broken review file stops the build before any model work
+        if build.missing and self.safety is not None:
+            self.safety.load()  # a safety model that cannot load stops the build before any video is made
+        made, failures = generate_missing(
+            build.missing, self.cache, renderer, self.settings.meta, self.signer, self.safety
+        )
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0
         stages: dict[str, float] = {}
@@ -317,10 +338,16 @@ class PageEngine:
                     stages[stage] = stages.get(stage, 0.0) + seconds
         if stages:
             log.debug("stage times: %s", ", ".join(f"{stage} {seconds:.3f} s" for stage, seconds in stages.items()))
-        for key in made:
-            problem = (self.cache.record(key) or {}).get("quality")
-            for use in build.uses[key] if problem else ():
-                self.warn(f"{use.where}: the generated clip looks {problem}: {build.plans[key].title}")
+        for key in [key for key in build.plans if key in made]:  # in page order
+            held = self._review(key)
+            if held is not None:
+                build.held[key] = held
+                for use in build.uses[key]:
+                    self.warn(f"{use.where}: {held}: {build.plans[key].title}")
+                continue
+            reasons = flags_of(self.cache.record(key) or {})  # `review: false` (or approved): warn, publish
+            for use in build.uses[key] if reasons else ():
+                self.warn(f"{use.where}: {'; '.join(reasons)}: {build.plans[key].title}")
         for key, err in failures.items():
             build.failed[key] = str(err)
             for use in build.uses[key]:
@@ -370,6 +397,10 @@ class PageEngine:
         clip missing under `generate: never` by its box), in one pass over the page: a page with
         thousands of failed clips costs as much as one with a single failure."""
         swaps: dict[str, str] = {}
+        for key, problem in self.build.held.items():
+            for use in self.build.uses.get(key, ()):
+                if use.page == page and use.html:
+                    swaps[use.html] = error_html(use.where, problem, review_title(problem))
         for key, problem in self.build.failed.items():
             note = problem if problem.startswith("not generated") else f"generation failed: {problem}"
             for use in self.build.uses.get(key, ()):
@@ -402,6 +433,8 @@ class PageEngine:
         counts = (
             (failed - len(build.skipped), "failed"),
             (len(build.skipped), "skipped (--strict)"),
+            (sum(not why.startswith("rejected") for why in build.held.values()), "held for review"),
+            (sum(why.startswith("rejected") for why in build.held.values()), "rejected in review"),
             (len(build.absent), "missing (generate: never)"),
             (len(build.deferred), "queued"),
             (build.actors, "Ray actors"),
@@ -529,6 +562,14 @@ class PageEngine:
         build.plans[key] = plan
         ready = self._ready(key, where)
         poster = True
+        if ready and (held := build.held.get(key) or self._review(key)) is not None:
+            build.cached.add(key)
+            if key not in build.held:
+                build.held[key] = held
+            self.warn(f"{where}: {held}: {plan.title}")
+            html = error_html(where, held, review_title(held))
+            build.uses.setdefault(key, []).append(Use(page, where, html))
+            return html
         if ready:
             poster = self._poster(key, where)
             build.cached.add(key)
@@ -583,6 +624,39 @@ class PageEngine:
             label,
             preview=settings.preview,
         )
+
+    @cached_property
+    def safety(self) -> SafetyCheck | None:
+        """The check run on every new clip (`safety_model`), or None; it loads when a clip is made."""
+        name = self.settings["safety_model"]
+        if name is None:
+            return None
+        from mkdocs_wan.render.safety import SafetyCheck
+
+        local = self.settings.base_dir / name
+        location = str(local) if name.startswith((".", "/")) or local.is_dir() else name
+        return SafetyCheck(location, name, self.settings["safety_labels"], self.settings["safety_threshold"])
+
+    @property
+    def reviews(self) -> dict[str, Decision]:
+        """The site's review decisions (`review_file`), read once per build (serve: per rebuild)."""
+        if self.build.reviews is None:
+            self.build.reviews = load_reviews(self.settings.base_dir / self.settings["review_file"])
+        return self.build.reviews
+
+    def _review(self, key: str) -> str | None:
+        """Why review keeps cached clip `key` off the pages, or None to publish it: rejected by a
+        person (always honoured), or flagged by QC or the safety model and not approved."""
+        decision = self.reviews.get(key)
+        if decision is not None and decision.decision == "rejected":
+            why = f": {decision.why}" if decision.why else ""
+            return f"rejected in review by {decision.by or 'a reviewer'}{why}"
+        if decision is not None or not self.settings["review"]:
+            return None
+        reasons = flags_of(self.cache.checked_record(key) or self.cache.record(key) or {})
+        if not reasons:
+            return None
+        return f"held for review ({'; '.join(reasons)}); approve it with `mkdocs-wan approve {key[:12]}` or reject it"
 
     def _ready(self, key: str, where: str) -> bool:
         """Is the clip cached and intact? Checked once per key per build."""

@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -35,6 +35,7 @@ from mkdocs_wan.store.cache import CacheError, ClipCache
 
 if TYPE_CHECKING:
     from mkdocs_wan.media.credentials import Signer
+    from mkdocs_wan.render.safety import SafetyCheck
 
 
 def run_plan(
@@ -45,6 +46,7 @@ def run_plan(
     on_step: Callable[[int, int, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     sign: Signer | None = None,
+    check: SafetyCheck | None = None,
 ) -> bool:
     """Make every step of a plan that is not cached yet, in order; True if any was made here.
 
@@ -61,7 +63,7 @@ def run_plan(
         report = None if on_step is None else partial(_report, on_step, segment, len(segments))
         with cache.lock(step.key):
             if not cache.has(step.key):
-                _make_step(step, plan, cache, renderer, meta, report, should_stop, sign)
+                _make_step(step, plan, cache, renderer, meta, report, should_stop, sign, check)
                 made = True
     return made
 
@@ -79,12 +81,15 @@ def _make_step(
     on_step: Callable[[int, int], None] | None,
     should_stop: Callable[[], bool] | None,
     sign: Signer | None = None,
+    check: SafetyCheck | None = None,
 ) -> None:
     facts: dict[str, Any] = {"title": step.title, "key": step.key, "model": meta.get("model", renderer.model.name)}
     facts["fingerprint"] = meta.get("fingerprint", "")
+    final = step.key == plan.key
+    check = check if final else None  # segments are never shown alone: the stitched clip is checked
     if isinstance(step, Stitch):
         facts["composed_from"] = list(step.parts)  # the segments, each signed on its own
-        _stitch_step(step, plan, cache, renderer, meta, facts, sign)
+        _stitch_step(step, plan, cache, renderer, meta, facts, sign, check)
         return
     image = None
     if step.image is not None:
@@ -97,10 +102,13 @@ def _make_step(
     record: dict[str, Any] = {"spec": step.spec.as_dict(), "frames": rendered.frames}
     facts.update(prompt=step.spec.prompt, seed=step.spec.seed)
     record["timings"] = {stage: round(seconds, 3) for stage, seconds in rendered.timings.items()}
-    final = step.key == plan.key
+    mp4 = rendered.mp4
     if final:
         record["quality"] = rendered.quality
-    mp4 = rendered.mp4
+        if check is not None:
+            with _scratch(cache, "check") as folder:
+                (folder / "clip.mp4").write_bytes(mp4)
+                _checked(record, facts, check, folder / "clip.mp4", rendered.frames)
     if sign is not None:  # the last step before the cache: a later remux would drop the manifest
         started = time.perf_counter()
         mp4 = sign(mp4, facts, step.image)
@@ -118,9 +126,10 @@ def _stitch_step(
     meta: Mapping[str, Any],
     facts: dict[str, Any],
     sign: Signer | None,
+    check: SafetyCheck | None,
 ) -> None:
     """Stitch the segments straight from the cache into the clip's temp file (never whole in
-    memory: see `media.stitch`), signing file to file."""
+    memory: see `media.stitch`), checking and signing it file to file."""
     tags = _tags(step.title, plan.display.seed, renderer)
     record: dict[str, Any] = {**meta, "stitch": list(step.parts), "transition": step.transition}
     made: list[Stitched] = []
@@ -128,22 +137,38 @@ def _stitch_step(
     def write(path: Path) -> None:
         started = time.perf_counter()
         parts = [cache.path(key) for key in step.parts]
-        if sign is None:
-            made.append(stitch(parts, step.transition, path, step.fps, step.crf, tags))
+        with _scratch(cache, "stitch") as folder:
+            unsigned = path if sign is None else folder / "stitched.mp4"
+            made.append(stitch(parts, step.transition, unsigned, step.fps, step.crf, tags))
             record["timings"] = {"stitch": round(time.perf_counter() - started, 3)}
-        else:
-            cache.layout.tmp.mkdir(parents=True, exist_ok=True)  # swept by the next run if killed here
-            with tempfile.TemporaryDirectory(prefix=f"stitch-{os.getpid()}-", dir=cache.layout.tmp) as tmp:
-                unsigned = Path(tmp) / "stitched.mp4"
-                made.append(stitch(parts, step.transition, unsigned, step.fps, step.crf, tags))
-                record["timings"] = {"stitch": round(time.perf_counter() - started, 3)}
+            record.update(frames=made[0].frames, quality=made[0].quality)
+            if check is not None:
+                _checked(record, facts, check, unsigned, made[0].frames)
+            if sign is not None:
                 started = time.perf_counter()
                 sign.sign_file(unsigned, path, facts)
-            _note_signature(record, sign, facts, step.title, started)
-        record.update(frames=made[0].frames, quality=made[0].quality)
+                _note_signature(record, sign, facts, step.title, started)
 
     cache.store(step.key, write, record)  # the record is read once `write` has filled it in
     store_poster(cache, step.key, made[0].first_frame)
+
+
+@contextlib.contextmanager
+def _scratch(cache: ClipCache, what: str) -> Iterator[Path]:
+    """A temp folder in the cache's `tmp/`, which the next run sweeps away if this one is killed."""
+    cache.layout.tmp.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{what}-{os.getpid()}-", dir=cache.layout.tmp) as folder:
+        yield Path(folder)
+
+
+def _checked(record: dict[str, Any], facts: dict[str, Any], check: SafetyCheck, clip: Path, frames: int) -> None:
+    """Run the safety model on the clip; its verdict goes into the record and the Content
+    Credentials (with the QC verdict), so whoever holds the clip can see how it was checked."""
+    started = time.perf_counter()
+    verdict = check(clip, frames)
+    record["safety"] = verdict
+    record.setdefault("timings", {})["safety"] = round(time.perf_counter() - started, 3)
+    facts["checks"] = {"quality": record.get("quality"), "safety": verdict}
 
 
 def _note_signature(record: dict[str, Any], sign: Signer, facts: Mapping[str, Any], title: str, started: float) -> None:
@@ -163,6 +188,7 @@ def generate_missing(
     renderer: Renderer,
     meta: Mapping[str, Any],
     sign: Signer | None = None,
+    check: SafetyCheck | None = None,
 ) -> tuple[set[str], dict[str, GenerationError]]:
     """Run each `key -> plan` job (a tqdm bar over clips); return (keys made here, failures).
 
@@ -194,7 +220,7 @@ def generate_missing(
             if lines is not None:
                 lines.start()
             try:
-                if run_plan(plan, cache, renderer, meta, on_step, sign=sign):
+                if run_plan(plan, cache, renderer, meta, on_step, sign=sign, check=check):
                     made.add(key)
             except (ModelLoadError, CacheError):
                 raise

@@ -46,7 +46,7 @@ def records(engine: PageEngine) -> Iterator[tuple[str, Path | str]]:
     once and linked like its clip; where the cache is read-only, the text is written instead."""
     build, cache = engine.build, engine.cache
     for key, plan in build.plans.items():
-        if key not in build.cached and key not in build.made:
+        if (key not in build.cached and key not in build.made) or key in build.held:
             continue
 
         def text(plan: Plan = plan) -> str | None:

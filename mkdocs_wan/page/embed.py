@@ -80,13 +80,18 @@ def video_html(
     )
 
 
-def error_html(where: str, problem: str) -> str:
+def error_html(where: str, problem: str, title: str = "Video not generated") -> str:
     """A visible note in place of the video, styled like an admonition in most themes."""
     return (
         '<div class="admonition failure wan-video-error" role="note">'
-        '<p class="admonition-title">Video not generated</p>'
+        f'<p class="admonition-title">{escape(title)}</p>'
         f"<p><code>{escape(where)}</code>: {escape(problem)}</p></div>"
     )
+
+
+def review_title(problem: str) -> str:
+    """The note's title for a clip that review keeps off the page."""
+    return "Rejected in review" if problem.startswith("rejected in review") else "Held for review"
 
 
 def placeholder_html(spec: ClipSpec, prompt: str, key: str, state: str = "generating…") -> str:

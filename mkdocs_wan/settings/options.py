@@ -84,6 +84,27 @@ def _anchors(value: Any) -> list[str]:
     return [check_text("trust_anchors", v.strip(), limit=64_000) for v in values]
 
 
+def _labels(value: Any) -> list[str]:
+    """`safety_labels`: the classifier labels that flag a clip."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not 1 <= len(values) <= 32 or not all(isinstance(v, str) and v for v in values):
+        raise SpecError("safety_labels must be a label or a list of up to 32 labels of the safety_model")
+    return [check_text("safety_labels", v, limit=200) for v in values]
+
+
+def _threshold(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise SpecError(f"safety_threshold must be a score from 0 to 1, got {str(value)[:40]!r}")
+    return float(value)
+
+
+def _review_file(value: Any) -> str:
+    text = _nonempty("review_file")(value).strip()
+    if "\n" in text or text.endswith(("/", "\\")):
+        raise SpecError(f"review_file must be a file name such as mkdocs-wan-reviews.yml, got {text[:60]!r}")
+    return text
+
+
 def _device(value: Any) -> str:
     """A torch device string, checked before any model loads (a typo used to cost the whole load)."""
     if not isinstance(value, str) or not _DEVICE.fullmatch(value.strip()):
@@ -189,6 +210,11 @@ OPTIONS: dict[str, Option] = {
     "signing_cert": Option(None, _text("signing_cert"), "PEM certificate chain for Content Credentials", optional=True),
     "signing_key": Option(None, _text("signing_key"), "PEM private key of signing_cert", optional=True),
     "fetch_from": Option(None, _site_roots, "published sites to fetch missing clips from", optional=True),
+    "safety_model": Option(None, _nonempty("safety_model"), "an image classifier run on every new clip", True),
+    "safety_labels": Option(["nsfw"], _labels, "the safety_model labels that flag a clip"),
+    "safety_threshold": Option(0.5, _threshold, "the score (0-1) at which a label flags a clip"),
+    "review": Option(True, _flag("review"), "hold clips flagged by QC or safety_model until approved"),
+    "review_file": Option("mkdocs-wan-reviews.yml", _review_file, "review decisions, next to mkdocs.yml"),
     "trust_anchors": Option(None, _anchors, "root certificates of other signers whose clips may be fetched", True),
     "backend": Option("local", _choice("backend", "local", "ray"), "render here or on a Ray cluster"),
     "ray_address": Option(None, _text("ray_address"), "empty: local Ray runtime; auto; ray://host:10001", True),

@@ -59,6 +59,7 @@ class ClipCache:
         self.layout = CacheLayout(root)
         self.clips = self.layout.clips
         self._index: diskcache.Cache | None = None
+        self._checked: dict[str, dict[str, Any]] = {}  # the record each clip passed `check` with
 
     @property
     def index(self) -> diskcache.Cache:
@@ -210,6 +211,7 @@ class ClipCache:
         if record is None:
             return "missing"
         if stat.st_size == record.get("bytes") and stat.st_mtime_ns == record.get("mtime_ns"):
+            self._checked[key] = record
             return "ok"
         # The index can lag the file by one write (a process killed between replacing the clip and
         # recording it, e.g. during `mkdocs-wan sign`); the sidecar, written before the clip was
@@ -222,13 +224,19 @@ class ClipCache:
                 if digest == candidate.get("sha256"):
                     with contextlib.suppress(OSError, sqlite3.Error):  # a read-only cache still serves
                         self.index[key] = {**candidate, "mtime_ns": stat.st_mtime_ns}
+                    self._checked[key] = candidate
                     return "ok"
         if record.get("mtime_ns") is None:
             return "missing"  # only the sidecar spoke, and it disagrees: remake the clip, delete nothing
         self.discard(key)
         return "corrupt"
 
+    def checked_record(self, key: str) -> dict[str, Any] | None:
+        """The record clip `key` last passed `check` with in this process (no second index read)."""
+        return self._checked.get(key)
+
     def discard(self, key: str) -> None:
+        self._checked.pop(key, None)
         with contextlib.suppress(OSError, sqlite3.Error):
             self.path(key).unlink(missing_ok=True)
             self.poster_path(key).unlink(missing_ok=True)
@@ -254,6 +262,7 @@ class ClipCache:
         any moment never leaves a half-written clip that a later build would serve.
         """
         final = self.path(key)
+        self._checked.pop(key, None)
         with _clear_errors(self.root, "write a clip to the cache"):
             self.clips.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{key[:16]}.{os.getpid()}.", suffix=".tmp.mp4", dir=self.clips)

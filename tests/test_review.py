@@ -1,0 +1,123 @@
+"""The review gate: QC and a safety model flag clips, a person decides, the docs repo remembers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import Site, summary
+from test_serve import Server
+
+from mkdocs_wan.media.credentials import CLIP_ASSERTION, manifest_state
+from mkdocs_wan.store.cache import ClipCache
+
+PAGE = "# Kites\n\n<!-- @video-gen A red kite -->\n\n<!-- @video-gen A blue kite -->\n"
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """A tiny random-weight image classifier (labels normal, nsfw), written by the CLI."""
+    folder = tmp_path_factory.mktemp("classifier") / "tiny-safety"
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs_wan", "tiny", "safety", str(folder)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "wrote a tiny image classifier" in result.stdout, result.stderr
+    return folder
+
+
+def flagging(site: Site, classifier, threshold: float = 0.0) -> Site:
+    """A threshold of 0 makes every clip's verdict certain: flagged."""
+    site.options.update({"safety_model": str(classifier), "safety_threshold": threshold, "frames": 5})
+    return site
+
+
+def keys(page: str) -> list[str]:
+    return re.findall(r"approve (\w{12})", page)
+
+
+def test_a_flagged_clip_is_held_until_approved_in_the_docs_repo_and_a_rejected_one_never_ships(tmp_path, classifier):
+    site = flagging(Site(tmp_path / "a", tmp_path / "cache"), classifier)
+    site.page("index.md", PAGE)
+    strict = site.build("--strict")  # a pull request's build stops on held clips
+    assert strict.returncode != 0 and "Traceback" not in strict.stderr
+    held = [line for line in strict.stderr.splitlines() if line.startswith("WARNING") and "held for" in line]
+    assert len(held) == 2 and "index.md:3: held for review (" in held[0] and "scores it nsfw" in held[0], held
+    result = site.build()
+    assert result.returncode == 0 and summary("2 clips (MB), 0 generated, 2 cached, 2 held for review", result.stderr)
+    page = (site.site_dir / "index.html").read_text()
+    assert page.count("Held for review") == 2 and "<video" not in page
+    assert not (site.site_dir / "assets" / "videos").exists()  # held clips are not published
+    red, blue = keys(page)
+
+    # The verdict is in the record and in the clip's Content Credentials.
+    cache = ClipCache(tmp_path / "cache")
+    (full_red,) = [k for k in cache.clip_keys() if k.startswith(red) and cache.record(k).get("safety")]
+    verdict = cache.record(full_red)["safety"]
+    assert (
+        verdict["flagged"] == ["nsfw"] and verdict["threshold"] == 0.0 and set(verdict["scores"]) == {"normal", "nsfw"}
+    )
+    _, manifest = manifest_state(cache.path(full_red))
+    (claim,) = [a["data"] for a in manifest["assertions"] if a["label"] == CLIP_ASSERTION]
+    assert claim["checks"]["safety"]["flagged"] == ["nsfw"]
+
+    # `review` shows each held clip and records the answer; `reject` records another.
+    shown = subprocess.run(
+        [sys.executable, "-m", "mkdocs_wan", "review", "--by", "Ada"],
+        cwd=site.root, input="a\nthe red is fine\ns\n", capture_output=True, text=True, env=site.env(), timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "index.md:3" in shown.stdout and "prompt: A red kite" in shown.stdout and ".jpg" in shown.stdout
+    assert "1 of 2 held clips decided" in shown.stdout
+    rejected = site.cli("reject", blue, "--why", "off-brand", "--by", "Grace")
+    assert rejected.returncode == 0 and f"rejected {blue}" in rejected.stdout, rejected.stderr
+    decisions = yaml.safe_load((site.root / "mkdocs-wan-reviews.yml").read_text())["clips"]
+    assert {k[:12]: (v["decision"], v["by"], v["why"]) for k, v in decisions.items()} == {
+        red: ("approved", "Ada", "the red is fine"),
+        blue: ("rejected", "Grace", "off-brand"),
+    }
+
+    # Another machine: a fresh clone of the docs (decisions included) sharing the cache.
+    clone = Site(tmp_path / "b", tmp_path / "cache")
+    clone.options = dict(site.options)
+    shutil.copytree(site.root / "docs", clone.root / "docs")
+    shutil.copy(site.root / "mkdocs-wan-reviews.yml", clone.root)
+    result = clone.build()
+    assert result.returncode == 0, result.stderr
+    assert summary("2 clips (MB), 0 generated, 2 cached, 1 rejected in review", result.stderr), result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "index.md:5: rejected in review by Grace: off-brand: A blue kite" in warnings[0]
+    page = (clone.site_dir / "index.html").read_text()
+    assert page.count("<video") == 1 and "Rejected in review" in page
+    published = sorted(p.name[:12] for p in (clone.site_dir / "assets" / "videos").glob("*.mp4"))
+    assert published == [red]
+
+
+def test_a_broken_review_file_stops_the_build_before_any_model_work(tmp_path, classifier):
+    site = flagging(Site(tmp_path, tmp_path / "cache"), classifier)
+    site.page("index.md", PAGE)
+    (tmp_path / "mkdocs-wan-reviews.yml").write_text("clips:\n  not-a-key: {decision: approved}\n")
+    result = site.build()
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "the review file mkdocs-wan-reviews.yml names 'not-a-key', which is not a clip key" in result.stderr
+    assert "loaded model" not in result.stderr
+    (tmp_path / "mkdocs-wan-reviews.yml").write_text("clips: &a [*a]\n")
+    result = site.build()
+    assert result.returncode != 0 and "anchors and aliases" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_flagged_clip_is_held_under_serve_too(tmp_path, classifier):
+    site = flagging(Site(tmp_path, tmp_path / "cache"), classifier)
+    site.page("index.md", "# Serve\n\n<!-- @video-gen A kite held under serve -->\n")
+    site.write_config()
+    server = Server(tmp_path)
+    try:
+        page = server.wait_for("/", "Held for review")
+        assert "<video" not in page and "held for review (" in page
+        assert re.search(r"index\.md:3: held for review \(.*scores it nsfw", server.output())
+    finally:
+        server.proc.kill()
+        server.proc.wait()
