@@ -108,7 +108,7 @@ def test_quality_warning_names_page_and_prompt(site, shared_cache):
     held = r"index\.md:3: held for review \(the generated clip looks (near-black|near-constant|frozen).*: A clip that"
     assert re.search(held, result.stderr), result.stderr  # QC holds it for a person to look at (`review`)
     assert "<video" not in (site.site_dir / "index.html").read_text()
-    site.options["review"] = False  # the 0.1 behaviour: warn, and publish
+    site.options.update(review=False, crf=21)  # the 0.1 behaviour: warn, and publish (a new key: made again)
     result = site.build()
     warning = r"index\.md:3: the generated clip looks (near-black|near-constant|frozen).*: A clip that comes out flat"
     assert re.search(warning, result.stderr) and "<video" in (site.site_dir / "index.html").read_text(), result.stderr

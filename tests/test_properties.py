@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 from pathlib import Path
 
 import markdown
@@ -29,7 +30,18 @@ def mkdocs_env(tmp_path_factory):
         yaml.safe_dump(
             {
                 "site_name": "Fuzz",
-                "plugins": [{"wan": {"model": "tiny", "cache_dir": str(root / "cache"), "size": "64x64"}}],
+                "plugins": [
+                    {
+                        "wan": {
+                            "model": "tiny",
+                            "cache_dir": str(root / "cache"),
+                            "size": "64x64",
+                            "templates": {
+                                "product": {"prompt": "A {color} {name} on a turntable", "caption": "{name}"}
+                            },
+                        }
+                    }
+                ],
                 "markdown_extensions": ["admonition", "pymdownx.highlight", "pymdownx.superfences"],
             }
         )
@@ -152,3 +164,21 @@ def test_realistic_pages_never_crash_leak_markup_or_write_files(mkdocs_env, text
     assert_only_clips_changed(rendered, out)
     assert "not live" not in out or "not live" in rendered  # code stays code
     assert snapshot(root) == before  # rendering a page writes nothing outside the cache
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=prompt_text, color=prompt_text)
+def test_template_fields_never_break_markup_or_the_keys_determinism(mkdocs_env, name, color):
+    """Any field values: the page gains only clip markup, the same fields give the same clip, and
+    the clip's name is the template filled in literally (braces and markup in values stay text)."""
+    fence = (
+        f"```video-gen\ntemplate: product\nname: {json.dumps(name, ensure_ascii=False)}\n"
+        f"color: {json.dumps(color, ensure_ascii=False)}\n```\n"
+    )
+    rendered, out = run_page(mkdocs_env, fence)
+    assert_only_clips_changed(rendered, out)
+    assert run_page(mkdocs_env, fence)[1] == out  # deterministic: same key, same markup
+    videos = [attrs for tag, attrs in start_tags(out) if tag == "video"]
+    if videos:
+        (video,) = videos
+        assert video["aria-label"] == "Generated clip: " + " ".join(f"A {color} {name} on a turntable".split())

@@ -79,7 +79,7 @@ def parse_templates(value: Any) -> dict[str, Template]:
             raise SpecError(f"template names are letters, digits, - and _ (up to 64), got {str(name)[:40]!r}")
         body = {"prompt": body} if isinstance(body, str) else body
         if not isinstance(body, dict) or not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
-            raise SpecError(f"template {name!r} needs a prompt: `{name}: A … {{field}} …` or `{name}: {{prompt: …}}`")
+            raise SpecError(f"template {name!r} needs a prompt: give it as text, or as a mapping with prompt:")
         for key in body:
             if key not in TEMPLATE_KEYS:
                 import difflib
