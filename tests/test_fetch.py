@@ -257,7 +257,10 @@ def test_only_clips_signed_by_a_signer_the_site_trusts_are_fetched(server, tmp_p
     red = re.findall(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[0]
     stripped = tmp_path / "stripped.mp4"  # a remux drops the C2PA box; frames and size are intact
     ffmpeg = __import__("imageio_ffmpeg").get_ffmpeg_exe()
-    subprocess.run([ffmpeg, "-v", "error", "-i", videos / f"{red}.mp4", "-c", "copy", stripped], check=True)
+    subprocess.run(
+        [ffmpeg, "-v", "error", "-i", videos / f"{red}.mp4", "-c", "copy", "-movflags", "+faststart", stripped],
+        check=True,
+    )
     shutil.copy(stripped, videos / f"{red}.mp4")
     record = json.loads((videos / f"{red}.json").read_text())
     data = stripped.read_bytes()
@@ -271,6 +274,24 @@ def test_only_clips_signed_by_a_signer_the_site_trusts_are_fetched(server, tmp_p
 
     verify = site.cli("verify")
     assert verify.returncode == 0 and "2 ok" in verify.stdout and "2 Trusted" in verify.stdout, verify.stdout
+
+
+def test_bytes_appended_to_a_genuine_signed_clip_are_refused(server, tmp_path):
+    """C2PA's hash skips `free` boxes: a server can append one (a script, anything) to a clip
+    that stays Trusted, and rewrite the record to match. Only the boxes a clip is made of pass."""
+    url, served, _ = server
+    videos = served / "assets" / "videos"
+    red = re.findall(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[0]
+    payload = b"<script>alert(1)</script>"
+    data = (videos / f"{red}.mp4").read_bytes() + (8 + len(payload)).to_bytes(4, "big") + b"free" + payload
+    (videos / f"{red}.mp4").write_bytes(data)
+    record = json.loads((videos / f"{red}.json").read_text())
+    record.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (videos / f"{red}.json").write_text(json.dumps(record))
+    result = consumer(tmp_path, url).build()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING") and ".mp4" in line]
+    assert len(warnings) == 1 and "mdat, free) are not the ones a clip is made of" in warnings[0], result.stderr
+    assert summary("3 clips (MB), 0 generated, 2 fetched, 0 cached, 1 missing (generate: never)", result.stderr)
 
 
 class _Stalling(http.server.BaseHTTPRequestHandler):

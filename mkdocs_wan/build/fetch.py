@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -117,6 +118,7 @@ class Fetcher:
             digest = self._download(clip_url, path, record["bytes"])
             if digest != record["sha256"]:
                 raise Unavailable(f"its bytes do not match the published checksum ({digest[:12]}…)")
+            _check_layout(path)
             _check_media(path, plan)
             _check_credentials(path, plan.key, self.trust)
 
@@ -248,6 +250,34 @@ def _is_timeout(err: BaseException) -> bool:
     import requests
 
     return isinstance(err, requests.Timeout) or "timed out" in str(err).lower()
+
+
+#: The top-level boxes of a clip this plugin makes: ffmpeg's faststart MP4 (ftyp, moov, an
+#: 8-byte free, mdat), with the C2PA manifest's uuid box after ftyp when signed.
+_LAYOUT = re.compile(r"ftyp(?:uuid)?moov(?:free)?mdat")
+_MAX_FREE = 64
+
+
+def _check_layout(path: Path) -> None:
+    """Nothing in the file but the boxes the plugin writes. C2PA's hash leaves `free` boxes and
+    bytes outside the boxes it binds unchecked, so a server could otherwise append anything to
+    a genuine signed clip (rewriting the record to match) and have it published as the clip."""
+    types = []
+    with path.open("rb") as handle:
+        end = handle.seek(0, 2)
+        offset = 0
+        while offset < end and len(types) < 8:
+            handle.seek(offset)
+            header = handle.read(16)
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if size == 1 and len(header) == 16:
+                size = int.from_bytes(header[8:16], "big")
+            if size < 8 or offset + size > end or (kind == b"free" and size > _MAX_FREE):
+                raise Unavailable("its MP4 boxes are not the ones a clip is made of (extra or broken bytes)")
+            types.append(kind.decode("latin-1"))
+            offset += size
+    if not _LAYOUT.fullmatch("".join(types)):
+        raise Unavailable(f"its MP4 boxes ({', '.join(types)[:80]}) are not the ones a clip is made of")
 
 
 def _check_media(path: Path, plan: Plan) -> None:
