@@ -302,7 +302,10 @@ def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by
         raise click.ClickException(str(err)) from None
     plan = engine.build.plans.get(key)
     path = engine.settings.base_dir / engine.settings["review_file"]
+    before = engine.reviews.get(key)
     _decide(path, key, decision, by or reviewer(), why, plan.title if plan else "")
+    if before is not None and before.decision != decision:  # a change of mind is said out loud
+        click.echo(f"{key[:12]} was {before.decision} by {before.by or 'someone'} at {before.at}; now {decision}")
     click.echo(f"{decision} {key[:12]} in {path.name}; commit it with the docs")
 
 

@@ -75,6 +75,10 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
                 self.cache.close()
             self.cache = ClipCache(settings.cache_root)
         self.engine = PageEngine(settings, self.cache)
+        try:
+            self.engine.reviews  # noqa: B018 — a broken review file stops the build here, in one line
+        except CacheError as err:
+            raise PluginError(str(err)) from None
         self.published, self.records = {}, {}
         if self.serve is not None:
             self.serve.configure(self.cache.layout.reload_sentinel)
@@ -91,6 +95,10 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
     def on_serve(self, server: LiveReloadServer, /, *, config: MkDocsConfig, builder: Any) -> LiveReloadServer:
         if self.serve is not None:
             self.serve.watch(server)
+        if self.engine is not None:  # `mkdocs-wan approve` while serving: rebuild, publish the clip
+            review_file = self.engine.settings.base_dir / self.engine.settings["review_file"]
+            if review_file.is_file():
+                server.watch(str(review_file))
         return server
 
     def on_page_content(self, html: str, /, *, page: Page, config: MkDocsConfig, files: Files) -> str:

@@ -32,7 +32,7 @@ def test_a_csv_becomes_a_gallery_and_one_edited_row_regenerates_one_clip(tmp_pat
     site.page("shop/index.md", "# Shop\n\n```video-gen\ntemplate: product\ndata: products.csv\nframes: 5\n```\n")
     # JSON and YAML rows, found from docs_dir with a leading /: the same prompts share the clips.
     site.page("rows.json", json.dumps([{"name": "earbuds", "color": "black"}, {"name": "fan", "color": "white"}]))
-    site.page("rows.yml", "- {name: watch, color: silver}\n- name: lamp\n  color: brass\n")
+    site.page("rows.yml", "- {name: watch, color: silver}\n- name: lamp\n  color: brass\n- {name: 1.10, color: 010}\n")
     site.page(
         "more.md",
         "# More\n\n```video-gen\ntemplate: product\ndata: /rows.json\nframes: 5\n```\n\n"
@@ -40,7 +40,7 @@ def test_a_csv_becomes_a_gallery_and_one_edited_row_regenerates_one_clip(tmp_pat
     )
     first = site.build("--strict")
     assert first.returncode == 0, first.stderr
-    assert summary("5 clips (MB), 5 generated, 0 cached", first.stderr), first.stderr
+    assert summary("6 clips (MB), 6 generated, 0 cached", first.stderr), first.stderr
     page = (site.site_dir / "shop" / "index.html").read_text()
     attrs, names = gallery(page)
     assert attrs["role"] == "list" and attrs["aria-label"] == "Gallery of 5 clips from products.csv"
@@ -48,12 +48,14 @@ def test_a_csv_becomes_a_gallery_and_one_edited_row_regenerates_one_clip(tmp_pat
     assert page.count('role="listitem"') == 5 and "<figcaption>The kettle</figcaption>" in page
     more = (site.site_dir / "more" / "index.html").read_text()
     assert "<figcaption>watch</figcaption>" in more  # the caption column replaces the template's caption
+    # A data file's values are the text written there, not YAML's numbers (1.1, 8).
+    assert "Generated clip: A 010 1.10 on a turntable" in html.unescape(more)
 
     edited = [*ROWS[:2], ("lamp", "copper"), *ROWS[3:]]
     site.page("shop/products.csv", csv_of(edited))
     second = site.build("--strict")
     assert second.returncode == 0, second.stderr
-    assert summary("6 clips (MB), 1 generated, 5 cached", second.stderr), second.stderr  # the YAML keeps brass
+    assert summary("7 clips (MB), 1 generated, 6 cached", second.stderr), second.stderr  # the YAML keeps brass
     listed = site.cli("list")
     assert listed.returncode == 0 and listed.stdout.count("shop/index.md:3\tcached") == 5, listed.stdout
 
@@ -68,6 +70,7 @@ def test_bad_batches_are_page_line_warnings_before_any_model_work(tmp_path):
     (tmp_path / "docs" / "latin1.csv").write_bytes("name,color\ncaf\xe9,red\n".encode("latin-1"))
     site.page("alias.yml", "- &a {name: x, color: y}\n- *a\n")
     site.page("object.json", '{"name": "x"}')
+    site.page("names.csv", "name,colour\nx,y\n")
     fence = "```video-gen\ntemplate: {template}\ndata: {data}\n```\n\n"
     blocks = [
         ("product", "../secret.csv"),  # block on line 3, its data: key on 5
@@ -83,7 +86,8 @@ def test_bad_batches_are_page_line_warnings_before_any_model_work(tmp_path):
         "index.md",
         "# Bad\n\n"
         + "".join(fence.format(template=t, data=d) for t, d in blocks)
-        + "<!-- @video-gen {template=product data=holes.csv} -->\n",  # 43
+        + "<!-- @video-gen {template=product data=holes.csv} -->\n\n"  # 43
+        + fence.format(template="product", data="names.csv"),  # 45, data on 47: no color column
     )
     result = site.build(script=NO_TORCH)
     assert result.returncode == 0 and "Traceback" not in result.stderr
@@ -99,6 +103,7 @@ def test_bad_batches_are_page_line_warnings_before_any_model_work(tmp_path):
         "index.md:35: holes.csv row 3 has 3 values for 2 columns",
         "index.md:40: data 'missing.csv' is not a file in docs_dir",
         "index.md:43: data: needs the fenced form",
+        "index.md:47: names.csv has no column color for template 'product' (its columns: name, colour)",
     ]
     assert len(warnings) == len(expected), "\n".join(warnings)
     for line, want in zip(warnings, expected, strict=True):
@@ -118,7 +123,7 @@ def test_a_bad_row_is_a_note_in_its_place_and_the_other_rows_are_made(tmp_path):
     assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
     page = (site.site_dir / "index.html").read_text()
     attrs, names = gallery(page)
-    assert attrs["aria-label"] == "Gallery of 2 clips from p.csv" and names == [
+    assert attrs["aria-label"] == "Gallery of 1 clip from p.csv" and names == [
         "Generated clip: A black earbuds on a turntable"
     ]
     assert re.search(r'role="listitem"><div class="admonition failure wan-video-error"', page)

@@ -121,3 +121,26 @@ def test_a_flagged_clip_is_held_under_serve_too(tmp_path, classifier):
     finally:
         server.proc.kill()
         server.proc.wait()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"clips:\n  {'a' * 64}: {{decision: rejected}}\n  {'a' * 64}: {{decision: approved}}\n", "is given twice"),
+        (f"clips:\n  {'a' * 64}: {{decision: rejected, decision: approved}}\n", "'decision' is given twice"),
+        ("- a\n", "must hold `clips:`"),
+        ("hello\n", "must hold `clips:`"),
+        ("clipz: {}\n", "must hold `clips:`"),
+        ("clips: [a]\n", "must hold `clips:`"),
+        (f"clips:\n  {'a' * 64}: {{decision: maybe}}\n", "needs `decision: approved` or `rejected`"),
+    ],
+)
+def test_a_review_file_that_could_mean_two_things_is_refused(tmp_path, text, message):
+    """A merge that leaves a clip both rejected and approved must not publish it by YAML's
+    last-one-wins; a file of another shape must not silently drop every decision."""
+    from mkdocs_wan.store.reviews import ReviewFileError, load_reviews
+
+    (tmp_path / "reviews.yml").write_text(text)
+    with pytest.raises(ReviewFileError, match=re.escape(message)):
+        load_reviews(tmp_path / "reviews.yml")
+    assert load_reviews(tmp_path / "absent.yml") == {}

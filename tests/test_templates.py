@@ -30,7 +30,7 @@ def test_a_template_edit_regenerates_exactly_the_clips_whose_prompt_changed(tmp_
     site.options["templates"] = TEMPLATES
     site.page("index.md", '# A\n\n<!-- @video-gen {template=product name="wireless earbuds" color=black} -->\n')
     site.page("b.md", '# B\n\n<!-- @video-gen {template=product name="smart watch" color=silver} -->\n')
-    site.page("c.md", '# C\n\n```video-gen\ntemplate: product\nname: "phone {case}"\ncolor: 7\n```\n')
+    site.page("c.md", '# C\n\n```video-gen\ntemplate: product\nname: "phone {case}"\ncolor: "7"\n```\n')
     site.page("d.md", '# D\n\n<!-- @video-gen {template=scene place="harbour"} -->\n')
     first = site.build("--strict")
     assert first.returncode == 0, first.stderr
@@ -61,7 +61,9 @@ def test_template_mistakes_are_page_line_warnings_before_any_model_work(tmp_path
         "<!-- @video-gen {template=product name=x colour=y} -->\n\n"  # 7
         "<!-- @video-gen A kite {template=scene place=sea} -->\n\n"  # 9
         f'<!-- @video-gen {{template=scene place="{"x" * 501}"}} -->\n\n'  # 11
-        "```video-gen\ntemplate: product\ncolor: red\nname: [a, b]\n```\n",  # 13, name on 16
+        "```video-gen\ntemplate: product\ncolor: red\nname: [a, b]\n```\n\n"  # 13, name on 16
+        "```video-gen\ntemplate: product\ncolor: red\nname: 1.10\n```\n\n"  # 19, name on 22
+        "```video-gen\ntemplate: product\ncolor: red\ncolor: blue\nname: x\n```\n",  # 25, color again on 28
     )
     result = site.build(script=NO_TORCH)  # warnings, so `--strict` would fail; in-process to see sys.modules
     assert result.returncode == 0 and "Traceback" not in result.stderr
@@ -74,6 +76,9 @@ def test_template_mistakes_are_page_line_warnings_before_any_model_work(tmp_path
         "index.md:9: template 'scene' writes the prompt: give only its fields, not prompt text",
         "index.md:11: the field place is 501 characters long, over the limit of 500",
         "index.md:16: template 'product': the field name must be text, got a list",
+        "index.md:22: template 'product': the field name is read as a YAML float, which would change how it is "
+        'written; quote it: name: "…"',
+        "index.md:28: 'color' is given twice in the video-gen block",
     ]
     assert len(warnings) == len(expected), result.stderr
     for line, want in zip(warnings, expected, strict=True):
@@ -85,6 +90,8 @@ def test_template_mistakes_are_page_line_warnings_before_any_model_work(tmp_path
     [
         ({"p": {"prompt": "A {Name}"}}, "a field is written {name}"),
         ({"p": {"prompt": "A {size}"}}, "the field {size} has an option's name"),
+        ({"p": {"prompt": "A {data}"}}, "the field {data} has an option's name"),
+        ({1: "A {x}"}, "template names are text: quote '1' in mkdocs.yml"),
         ({"p": {"prompt": "A {x", "frames": 5}}, "a field is written {name}"),
         ({"p": {"prompt": "A {x}", "frame": 5}}, "unknown key 'frame' (did you mean frames?"),
         ({"p": {"prompt": "A {x}", "frames": 6}}, "template 'p': frames must be 4k+1"),
@@ -113,13 +120,21 @@ def test_the_policy_sees_through_look_alike_spellings():
         unicodedata.normalize("NFKD", "An écorché statue"),  # decomposed accents
         "An ecorche statue",  # the marks themselves do not matter
         "Bloodstained armour",  # a pattern, case-insensitive
+        "A ɡore scene",  # IPA script g
+        "A ɢᴏʀᴇ scene",  # small capitals
+        "A go\u3164re scene",  # a Hangul filler, which shows as nothing
+        "A go\u2800re scene",  # the braille blank
     ]
-    assert [policy.violation(text) for text in refused] == ["gore", "gore", "gore", "écorché", "écorché", "/blood\\w*/"]
+    expected = ["gore", "gore", "gore", "écorché", "écorché", "/blood\\w*/", "gore", "gore", "gore", "gore"]
+    assert [policy.violation(text) for text in refused] == expected
     assert [policy.violation(t) for t in ("A gorean landscape", "A red kite", "Pine forest")] == [None, None, None]
     assert normal_form("Ｆｕｌｌ\u200d width") == "full width"
     for bad, message in (([""], "1 to 200 characters"), (["/[/"], "is not a regular expression"), (7, "a list")):
         with pytest.raises(SpecError, match=re.escape(message)):
             parse_policy(bad)
+    # The site's pattern, a contributor's prompt: backtracking without end is stopped, and said.
+    with pytest.raises(SpecError, match=r"policy pattern /\(a\|aa\)\+\$/ took over 0\.5 s on this text"):
+        parse_policy(["/(a|aa)+$/"]).violation("a" * 60 + "!")
 
 
 def test_a_prompt_the_policy_refuses_never_loads_the_model(tmp_path):
@@ -133,14 +148,16 @@ def test_a_prompt_the_policy_refuses_never_loads_the_model(tmp_path):
         "<!-- @video-gen A knight in go\u200bre -->\n\n"  # 5
         f"<!-- @video-gen {unicodedata.normalize('NFKD', 'An écorché statue')} -->\n\n"  # 7
         '<!-- @video-gen {template=scene place="bloodbath"} -->\n\n'  # 9
-        "```video-gen\nsegments:\n  - A quiet field\n  - The field, now Gore\n```\n",  # 11
+        "```video-gen\nsegments:\n  - A quiet field\n  - The field, now Gore\n```\n\n"  # 11
+        '<!-- @video-gen A quiet meadow {caption="Gore and more"} -->\n',  # 17: the page shows a caption too
     )
     result = site.build(script=NO_TORCH)  # warnings, so `--strict` would fail; in-process to see sys.modules
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert "heavy []" in result.stdout and "loaded model" not in result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
     lines = [re.search(r"index\.md:(\d+): refused by the site's content policy", w) for w in warnings]
-    assert [int(m[1]) for m in lines if m] == [3, 5, 7, 9, 11], result.stderr
+    assert [int(m[1]) for m in lines if m] == [3, 5, 7, 9, 11, 17], result.stderr
+    assert "the caption matches 'gore'" in warnings[-1]
     page = (site.site_dir / "index.html").read_text()
-    assert page.count("refused by the site&#x27;s content policy") + page.count("refused by the site's content") == 5
+    assert page.count("refused by the site&#x27;s content policy") + page.count("refused by the site's content") == 6
     assert "<video" not in page

@@ -197,7 +197,8 @@ class PageEngine:
             end = directive.end
             batch = self.build.galleries.get((directive.kind, directive.text))
             if batch is not None:
-                out.append(gallery_html([self._shown_again(plan, show, page, url, labels) for plan, show in batch], ""))
+                again = [self._shown_again(plan, show, page, url, labels) for plan, show in batch]
+                out.append(gallery_html(again, "", len(again)))
                 continue
             seen = self.build.seen.get((directive.kind, directive.text))
             try:
@@ -253,6 +254,13 @@ class PageEngine:
                 f"caption_column {str(column)[:40]!r} is not a column of {name} (its columns: {', '.join(rows[0])})",
                 "caption_column",
             )
+        absent = [field for field in template.fields if field not in rows[0]]
+        if absent:
+            raise SpecError(
+                f"{name} has no column {', '.join(absent)} for template {template.name!r} (its columns: "
+                f"{', '.join(rows[0])[:200]})",
+                "data",
+            )
         shared = {k: v for k, v in options.items() if k not in BATCH_OPTIONS}
         items: list[str] = []
         shown: list[tuple[Plan, Presentation]] = []
@@ -276,7 +284,7 @@ class PageEngine:
                     raise
                 items.append(self._reject(page, where, str(err)))
         self.build.galleries[(directive.kind, directive.text)] = shown
-        return gallery_html(items, name)
+        return gallery_html(items, name, len(shown))
 
     def settle(self, strict_warnings: int | None = None) -> dict[str, str]:
         """Deal with every clip this build is missing, before the site copies its files; return
@@ -482,6 +490,9 @@ class PageEngine:
             for step in plan.steps:
                 if isinstance(step, Generate):
                     policy.check(step.spec.prompt)
+            for shown in ("caption", "alt"):  # the page shows these beside the clip
+                if isinstance(options.get(shown), str):
+                    policy.check(options[shown], shown)
         return plan
 
     def _preview(

@@ -84,7 +84,8 @@ def _csv(name: str, source: str) -> list[dict[str, Any]]:
             if not any(value.strip() for value in values):
                 continue  # a blank line
             if len(values) != len(columns):
-                raise SpecError(f"{name} row {number} has {len(values)} values for {len(columns)} columns", "data")
+                count = f"{len(values)} value{'s' if len(values) != 1 else ''}"
+                raise SpecError(f"{name} row {number} has {count} for {len(columns)} columns", "data")
             records.append(dict(zip(columns, values, strict=True)))
             if len(records) > MAX_ROWS:
                 break
@@ -95,7 +96,7 @@ def _csv(name: str, source: str) -> list[dict[str, Any]]:
 
 def _structured(name: str, source: str, kind: str) -> list[dict[str, Any]]:
     try:
-        data = json.loads(source) if kind == "JSON" else load_flat_yaml(source, f"data file {name}")
+        data = json.loads(source) if kind == "JSON" else load_flat_yaml(source, f"data file {name}", text=True)
     except DirectiveError as err:  # a ValueError too: the YAML loader's own message names the file
         raise SpecError(str(err), "data") from None
     except (ValueError, RecursionError) as err:

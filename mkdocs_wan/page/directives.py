@@ -221,9 +221,10 @@ def _parse_pairs(text: str) -> dict[str, str]:
     return options
 
 
-class _FlatLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing what a clip spec never needs: anchors and aliases (a few
-    hundred bytes of them expand to gigabytes) and nesting deeper than `MAX_YAML_DEPTH`."""
+class _Flat:
+    """A YAML loader part refusing what a clip spec never needs: anchors and aliases (a few
+    hundred bytes of them expand to gigabytes), nesting deeper than `MAX_YAML_DEPTH`, and a key
+    given twice (YAML would let the later one win without a word)."""
 
     what = "video-gen block"  # what the messages call the text being read
 
@@ -240,15 +241,33 @@ class _FlatLoader(yaml.SafeLoader):
         try:
             if self._depth > MAX_YAML_DEPTH:
                 raise DirectiveError(f"the {self.what} nests deeper than {MAX_YAML_DEPTH} levels", line)
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if isinstance(node, yaml.MappingNode):  # YAML lets a later key win silently: refuse it
+            seen: set[str] = set()
+            for key, _value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        where = key.start_mark.line + 1 if key.start_mark else line
+                        raise DirectiveError(f"{key.value[:40]!r} is given twice in the {self.what}", where)
+                    seen.add(key.value)
+        return node
 
 
-def load_flat_yaml(source: str, what: str = "video-gen block") -> Any:
-    """YAML read by the safe loader without anchors, aliases or deep nesting; DirectiveError
-    (with the line, as an offset) names `what` was being read."""
-    loader = type("Loader", (_FlatLoader,), {"what": what})
+class _FlatLoader(_Flat, yaml.SafeLoader):  # type: ignore[misc]
+    """PyYAML's safe loader with `_Flat`'s limits: YAML's types (numbers, true/false, null)."""
+
+
+class _FlatTextLoader(_Flat, yaml.BaseLoader):  # type: ignore[misc]
+    """`_Flat`'s limits, every scalar kept as the text it was written as (a data file's `1.10`
+    stays "1.10", `010` stays "010": rows are text for prompts, not numbers)."""
+
+
+def load_flat_yaml(source: str, what: str = "video-gen block", text: bool = False) -> Any:
+    """YAML read by the safe loader without anchors, aliases, repeated keys or deep nesting (with
+    `text`, every scalar as its text); DirectiveError (with the line, as an offset) names `what`."""
+    loader = type("Loader", (_FlatTextLoader if text else _FlatLoader,), {"what": what})
     try:
         return yaml.load(source, Loader=loader)  # a SafeLoader subclass
     except DirectiveError:  # the loader's own (a ValueError, so before the catch-all below)

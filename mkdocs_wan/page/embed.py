@@ -112,9 +112,9 @@ def placeholder_html(spec: ClipSpec, prompt: str, key: str, state: str = "genera
     )
 
 
-def gallery_html(items: Sequence[str], source: str) -> str:
-    """A batch's clips as a list of figures in a responsive grid (`.wan-gallery` in the CSS): a
-    list, so assistive technology announces how many clips there are."""
+def gallery_html(items: Sequence[str], source: str, clips: int) -> str:
+    """A batch's items (its `clips` clips, and a note for each bad row) as a list of figures in a
+    responsive grid (`.wan-gallery` in the CSS): a list, so assistive technology announces it."""
     cells = "".join(f'<div class="wan-gallery-item" role="listitem">{item}</div>' for item in items)
-    name = f"Gallery of {len(items)} clip{'s' if len(items) != 1 else ''} from {source}"
+    name = f"Gallery of {clips} clip{'s' if clips != 1 else ''}" + (f" from {source}" if source else "")
     return f'<div class="wan-gallery" role="list" aria-label="{escape(name)}">{cells}</div>'

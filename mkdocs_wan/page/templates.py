@@ -59,7 +59,7 @@ def _slots(name: str, key: str, text: str) -> list[str]:
                 f"template {name!r}: {key} has {shown!r}; a field is written {{name}} (lower-case letters, digits, "
                 "_), and a literal brace as {{ or }}"
             )
-        if field in KNOWN_OPTIONS or field == "template":
+        if field in KNOWN_OPTIONS or field in ("template", "data", "caption_column"):
             raise SpecError(f"template {name!r}: the field {{{field}}} has an option's name; rename the field")
         if field not in found:
             found.append(field)
@@ -75,8 +75,12 @@ def parse_templates(value: Any) -> dict[str, Template]:
         raise SpecError(f"at most {MAX_TEMPLATES} templates, got {len(value)}")
     templates: dict[str, Template] = {}
     for name, body in value.items():
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise SpecError(f"template names are letters, digits, - and _ (up to 64), got {str(name)[:40]!r}")
+        if not isinstance(name, str):
+            raise SpecError(
+                f"template names are text: quote {str(name)[:40]!r} in mkdocs.yml (YAML reads it as a number)"
+            )
+        if not _NAME.fullmatch(name):
+            raise SpecError(f"template names are letters, digits, - and _ (up to 64), got {name[:40]!r}")
         body = {"prompt": body} if isinstance(body, str) else body
         if not isinstance(body, dict) or not isinstance(body.get("prompt"), str) or not body["prompt"].strip():
             raise SpecError(f"template {name!r} needs a prompt: give it as text, or as a mapping with prompt:")
@@ -169,14 +173,17 @@ def apply_template(options: Mapping[str, Any], templates: Mapping[str, Template]
 
 
 def _field(template: str, name: str, value: Any) -> str:
-    """A field's value as text: a YAML number or flag is written as the page wrote it; lists
-    and mappings are not text."""
-    if isinstance(value, bool):
-        value = "true" if value else "false"
-    elif isinstance(value, (int, float)):
-        value = str(value)
+    """A field's value as text. YAML reads `1.10`, `010` or `12:30` as numbers that print
+    otherwise (1.1, 8, 750): a number is refused with the fix, never silently rewritten."""
+    if isinstance(value, (bool, int, float)):
+        raise SpecError(
+            f"template {template!r}: the field {name} is read as a YAML {type(value).__name__}, which would change how "
+            f'it is written; quote it: {name}: "…"',
+            name,
+        )
     if not isinstance(value, str):
-        raise SpecError(f"template {template!r}: the field {name} must be text, got a {type(value).__name__}", name)
+        kind = "nothing" if value is None else f"a {type(value).__name__}"
+        raise SpecError(f"template {template!r}: the field {name} must be text, got {kind}", name)
     try:
         text = check_text(f"the field {name}", " ".join(value.split()), limit=MAX_FIELD_CHARS)
     except SpecError as err:

@@ -86,11 +86,14 @@ def load_reviews(path: Path) -> dict[str, Decision]:
         raise ReviewFileError(f"cannot read the review file {path.name}: {err}") from None
     except DirectiveError as err:
         raise ReviewFileError(f"{err} (line {err.line_offset})") from None
-    clips = (data or {}).get("clips") if isinstance(data, dict) or data is None else None
-    if clips is None:
-        clips = {}
+    shape = f"the review file {path.name} must hold `clips:`, a mapping of clip keys to decisions"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict) or set(data) - {"clips"}:
+        raise ReviewFileError(shape)
+    clips = data.get("clips") or {}
     if not isinstance(clips, dict):
-        raise ReviewFileError(f"the review file {path.name} must hold `clips:`, a mapping of clip keys to decisions")
+        raise ReviewFileError(shape)
     decisions: dict[str, Decision] = {}
     for key, entry in clips.items():
         if not isinstance(key, str) or not is_key(key):
