@@ -42,9 +42,9 @@ def test_properdocs_builds_the_example_site(tmp_path):
     (tmp_path / "docs" / "bad.md").unlink()
     result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert re.search(r"14 clips \([\d.]+ MB\), \d+ generated", result.stderr)
+    assert re.search(r"17 clips \([\d.]+ MB\), \d+ generated", result.stderr)
     clips = list((tmp_path / "site" / "assets" / "videos").glob("*.mp4"))
-    assert len(clips) == 14 and all(count_frames(c) > 0 for c in clips)
+    assert len(clips) == 17 and all(count_frames(c) > 0 for c in clips)
     html = (tmp_path / "site" / "guide" / "forms" / "index.html").read_text()
     for src in re.findall(r'<video src="([^"]+)"', html):
         assert (tmp_path / "site" / "guide" / "forms" / src).resolve().is_file()

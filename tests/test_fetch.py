@@ -219,6 +219,7 @@ def test_serve_fetches_in_its_worker_and_never_loads_the_model(server, tmp_path)
         src = re.search(r'<video src="([^"]+)"', html)[1]
         assert srv.get("/" + src)[0] == (served / src).read_bytes()
         srv.wait_for("/story/", r"<video ", timeout=60)
+        srv.wait_for("/", r"(?s)<video .*<video ", timeout=60)  # the queue's order is the worker's
         assert "loaded model" not in srv.output() and srv.output().count("fetched http://127.0.0.1") == 3
     finally:
         srv.proc.kill()
