@@ -9,6 +9,7 @@ imports MkDocs or model code; media work (posters) and generation are imported w
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +22,6 @@ from mkdocs_wan import __version__
 from mkdocs_wan.build.plan import Generate, Plan, plan_clip
 from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.media.pictures import resolve_image
-from mkdocs_wan.page.batches import BATCH_OPTIONS, read_rows
 from mkdocs_wan.page.directives import Directive, DirectiveError, find_directives, near_misses, parse_options
 from mkdocs_wan.page.embed import (
     error_html,
@@ -32,15 +32,14 @@ from mkdocs_wan.page.embed import (
     video_html,
 )
 from mkdocs_wan.page.spec import Presentation, SpecError, check_options, presentation_of
-from mkdocs_wan.page.templates import apply_template, lookup
 from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
-from mkdocs_wan.store.reviews import Decision, flags_of, load_reviews
 
 if TYPE_CHECKING:
     from mkdocs_wan.media.credentials import Signer, Trust
     from mkdocs_wan.render.backends import Renderer
     from mkdocs_wan.render.safety import SafetyCheck
+    from mkdocs_wan.store.reviews import Decision
 
 #: A page's URL for a cached file: (file name such as `<key>.mp4`, its path in the cache) -> URL.
 UrlFor = Callable[[str, Path], str]
@@ -239,6 +238,9 @@ class PageEngine:
         """A batch (`data:` + `template:`): one clip per row of the data file, as a gallery. A
         problem with the block or the file refuses it whole (SpecError); a bad row is a note in
         its place, naming the file and row, and the other rows go on."""
+        from mkdocs_wan.page.batches import BATCH_OPTIONS, read_rows
+        from mkdocs_wan.page.templates import lookup
+
         if directive.kind != "fence":
             raise SpecError("data: needs the fenced form (a video-gen block with YAML)", "data")
         if "template" not in options:
@@ -353,6 +355,8 @@ class PageEngine:
                 for use in build.uses[key]:
                     self.warn(f"{use.where}: {held}: {build.plans[key].title}")
                 continue
+            from mkdocs_wan.store.reviews import flags_of
+
             reasons = flags_of(self.cache.record(key) or {})  # `review: false` (or approved): warn, publish
             for use in build.uses[key] if reasons else ():
                 self.warn(f"{use.where}: {'; '.join(reasons)}: {build.plans[key].title}")
@@ -457,6 +461,10 @@ class PageEngine:
 
     def _filled(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         """A directive's options with its template filled in, and the style its prompt takes."""
+        if "template" not in options:
+            return dict(options), self.settings["style"]
+        from mkdocs_wan.page.templates import apply_template
+
         filled, style = apply_template(options, self.settings["templates"] or {})
         return filled, self.settings["style"] if style is None else style
 
@@ -652,7 +660,13 @@ class PageEngine:
     def reviews(self) -> dict[str, Decision]:
         """The site's review decisions (`review_file`), read once per build (serve: per rebuild)."""
         if self.build.reviews is None:
-            self.build.reviews = load_reviews(self.settings.base_dir / self.settings["review_file"])
+            path = self.settings.base_dir / self.settings["review_file"]
+            if not os.path.lexists(path):  # most sites: no decisions, nothing to import
+                self.build.reviews = {}
+            else:
+                from mkdocs_wan.store.reviews import load_reviews
+
+                self.build.reviews = load_reviews(path)
         return self.build.reviews
 
     def _review(self, key: str) -> str | None:
@@ -664,7 +678,13 @@ class PageEngine:
             return f"rejected in review by {decision.by or 'a reviewer'}{why}"
         if decision is not None or not self.settings["review"]:
             return None
-        reasons = flags_of(self.cache.checked_record(key) or self.cache.record(key) or {})
+        record = self.cache.checked_record(key) or self.cache.record(key) or {}
+        safety = record.get("safety")
+        if not record.get("quality") and not (isinstance(safety, dict) and safety.get("flagged")):
+            return None  # the common case: nothing flagged, nothing more to import
+        from mkdocs_wan.store.reviews import flags_of
+
+        reasons = flags_of(record)
         if not reasons:
             return None
         return f"held for review ({'; '.join(reasons)}); approve it with `mkdocs-wan approve {key[:12]}` or reject it"

@@ -17,9 +17,7 @@ from urllib.parse import urlsplit
 
 from mkdocs_wan.models.families import I2V_14B, I2V_A14B, Family, FamilyError
 from mkdocs_wan.models.reference import ModelRef
-from mkdocs_wan.page.policy import parse_policy
 from mkdocs_wan.page.spec import FIELDS, SpecError, check_text, parse_bool, parse_crf
-from mkdocs_wan.page.templates import parse_templates
 
 DEFAULT_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 
@@ -82,6 +80,18 @@ def _anchors(value: Any) -> list[str]:
     if not isinstance(values, list) or not 1 <= len(values) <= 16 or not all(isinstance(v, str) for v in values):
         raise SpecError("trust_anchors must be a PEM file path (or PEM text), or a list of up to 16")
     return [check_text("trust_anchors", v.strip(), limit=64_000) for v in values]
+
+
+def _templates(value: Any) -> Any:
+    from mkdocs_wan.page.templates import parse_templates  # only for a site with templates
+
+    return parse_templates(value)
+
+
+def _policy(value: Any) -> Any:
+    from mkdocs_wan.page.policy import parse_policy  # only for a site with a policy
+
+    return parse_policy(value)
 
 
 def _labels(value: Any) -> list[str]:
@@ -186,10 +196,8 @@ OPTIONS: dict[str, Option] = {
     "device": Option("auto", _device, "torch device: auto, cuda, cuda:1, mps, cpu"),
     "dtype": Option("auto", _choice("dtype", "auto", "bfloat16", "float16", "float32"), "torch dtype"),
     "style": Option("", _text("style"), "appended to every prompt"),
-    "templates": Option(None, parse_templates, "named prompt templates with {field} slots and option defaults", True),
-    "policy": Option(
-        None, parse_policy, "words and /patterns/ no prompt may contain (checked before generating)", True
-    ),
+    "templates": Option(None, _templates, "named prompt templates with {field} slots and option defaults", True),
+    "policy": Option(None, _policy, "words and /patterns/ no prompt may contain (checked before generating)", True),
     "generate": Option("auto", _choice("generate", "auto", "never"), "never: cached clips only (CPU CI)"),
     "crf": Option(20, parse_crf, "H.264 quality: lower = better and bigger"),
     "ai_label": Option(True, _flag("ai_label"), "the visible AI-generated label under each clip"),
