@@ -39,6 +39,9 @@ class Server:
             env=env,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
+            # Ctrl-C must reach it even when the suite itself runs in the background (`cmd &` starts
+            # with SIGINT ignored, which children inherit, and Python then never raises it).
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
     def get(self, path: str) -> tuple[bytes, str, float]:
