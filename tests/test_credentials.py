@@ -65,6 +65,7 @@ def test_every_clip_says_it_is_ai_generated_in_a_manifest_that_validates(signed:
         assert action["softwareAgent"]["name"] == "mkdocs-wan"
         clip = assertions[CLIP_ASSERTION]
         assert clip["key"] == key and clip["model"] == "tiny" and clip["fingerprint"]
+        assert clip["checks"] == {"quality": None}  # QC's verdict is signed too (stitched clips included)
         assert manifest["claim_generator_info"][0]["name"] == "mkdocs-wan"
         boxes = _boxes(path)
         assert boxes.index("moov") < boxes.index("mdat")  # faststart kept

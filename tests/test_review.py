@@ -62,7 +62,7 @@ def test_a_flagged_clip_is_held_until_approved_in_the_docs_repo_and_a_rejected_o
     )
     _, manifest = manifest_state(cache.path(full_red))
     (claim,) = [a["data"] for a in manifest["assertions"] if a["label"] == CLIP_ASSERTION]
-    assert claim["checks"]["safety"]["flagged"] == ["nsfw"]
+    assert claim["checks"]["safety"]["flagged"] == ["nsfw"] and claim["checks"]["quality"] is None  # QC passed
 
     # `review` shows each held clip and records the answer; `reject` records another.
     shown = subprocess.run(

@@ -105,6 +105,7 @@ def _make_step(
     mp4 = rendered.mp4
     if final:
         record["quality"] = rendered.quality
+        facts["checks"] = {"quality": rendered.quality}  # QC's verdict, signed with the clip
         if check is not None:
             with _scratch(cache, "check") as folder:
                 (folder / "clip.mp4").write_bytes(mp4)
@@ -142,6 +143,7 @@ def _stitch_step(
             made.append(stitch(parts, step.transition, unsigned, step.fps, step.crf, tags))
             record["timings"] = {"stitch": round(time.perf_counter() - started, 3)}
             record.update(frames=made[0].frames, quality=made[0].quality)
+            facts["checks"] = {"quality": made[0].quality}
             if check is not None:
                 _checked(record, facts, check, unsigned, made[0].frames)
             if sign is not None:
@@ -168,7 +170,7 @@ def _checked(record: dict[str, Any], facts: dict[str, Any], check: SafetyCheck, 
     verdict = check(clip, frames)
     record["safety"] = verdict
     record.setdefault("timings", {})["safety"] = round(time.perf_counter() - started, 3)
-    facts["checks"] = {"quality": record.get("quality"), "safety": verdict}
+    facts["checks"] = {**facts.get("checks", {}), "safety": verdict}
 
 
 def _note_signature(record: dict[str, Any], sign: Signer, facts: Mapping[str, Any], title: str, started: float) -> None:
