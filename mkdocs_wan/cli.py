@@ -252,7 +252,7 @@ def review(config_file: str | None, by: str | None) -> None:
     if not held:
         click.echo("no clips are held for review")
         return
-    path = engine.settings.base_dir / engine.settings["review_file"]
+    path = engine.settings.review_path
     name = by or reviewer()
     decided = 0
     for number, clip in enumerate(held, start=1):
@@ -301,7 +301,7 @@ def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by
     except SpecError as err:
         raise click.ClickException(str(err)) from None
     plan = engine.build.plans.get(key)
-    path = engine.settings.base_dir / engine.settings["review_file"]
+    path = engine.settings.review_path
     before = engine.reviews.get(key)
     _decide(path, key, decision, by or reviewer(), why, plan.title if plan else "")
     if before is not None and before.decision != decision:  # a change of mind is said out loud

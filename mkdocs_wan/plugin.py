@@ -96,7 +96,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         if self.serve is not None:
             self.serve.watch(server)
         if self.engine is not None:  # `mkdocs-wan approve` while serving: rebuild, publish the clip
-            review_file = self.engine.settings.base_dir / self.engine.settings["review_file"]
+            review_file = self.engine.settings.review_path
             if review_file.is_file():
                 server.watch(str(review_file))
         return server

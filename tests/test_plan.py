@@ -9,7 +9,7 @@ from mkdocs_wan.build.jobs import run_plan
 from mkdocs_wan.build.plan import Generate, Stitch, plan_clip
 from mkdocs_wan.media.encode import count_frames, decode_mp4, encode_mp4
 from mkdocs_wan.media.pictures import load_image
-from mkdocs_wan.media.stitch import crossfade
+from mkdocs_wan.media.stitch import crossfade_stream
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import MAX_SEGMENTS, SpecError
 from mkdocs_wan.render.generate import WanGenerator
@@ -70,6 +70,10 @@ def test_style_and_seed_shape_the_seed_family():
 def test_segment_validation(options, message):
     with pytest.raises(SpecError, match=message):
         plan_clip(options, DEFAULTS, "", FP, 20)
+
+
+def crossfade(clips, transition):
+    return np.stack(list(crossfade_stream(clips, transition)))
 
 
 def test_crossfade_blends_the_overlap():

@@ -107,6 +107,10 @@ def test_a_broken_review_file_stops_the_build_before_any_model_work(tmp_path, cl
     (tmp_path / "mkdocs-wan-reviews.yml").write_text("clips: &a [*a]\n")
     result = site.build()
     assert result.returncode != 0 and "anchors and aliases" in result.stderr and "Traceback" not in result.stderr
+    site.options["review_file"] = "../elsewhere/reviews.yml"  # `approve` would write outside the docs
+    result = site.build()
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "review_file must stay in the folder of mkdocs.yml" in result.stderr
 
 
 def test_a_flagged_clip_is_held_under_serve_too(tmp_path, classifier):

@@ -105,6 +105,7 @@ class PageEngine:
         self.cache = cache
         self.warn = warn or log.warning
         self.build = BuildRecord()
+        self._trust: Trust | None = None
 
     @cached_property
     def signer(self) -> Signer | None:
@@ -116,12 +117,15 @@ class PageEngine:
         return signer_for(s["credentials"], s["signing_cert"], s["signing_key"], s.base_dir, folder)
 
     def trust(self) -> Trust | None:
-        """Whose clips made elsewhere this site takes (None: `credentials: false`)."""
+        """Whose clips made elsewhere this site takes (None: `credentials: false`); worked out once
+        per engine (it reads the identity and the anchors), when a clip is first fetched."""
         if self.signer is None:
             return None
-        from mkdocs_wan.media.credentials import site_trust
+        if self._trust is None:
+            from mkdocs_wan.media.credentials import site_trust
 
-        return site_trust(self.signer.identity, self.settings["trust_anchors"], self.settings.base_dir)
+            self._trust = site_trust(self.signer.identity, self.settings["trust_anchors"], self.settings.base_dir)
+        return self._trust
 
     @cached_property
     def preview_settings(self) -> Settings | None:
@@ -650,17 +654,22 @@ class PageEngine:
         name = self.settings["safety_model"]
         if name is None:
             return None
+        from mkdocs_wan.models.families import FamilyError
+        from mkdocs_wan.models.reference import ModelRef
         from mkdocs_wan.render.safety import SafetyCheck
 
-        local = self.settings.base_dir / name
-        location = str(local) if name.startswith((".", "/")) or local.is_dir() else name
+        try:  # a local folder (relative to mkdocs.yml) or a Hub id, read as `model` is
+            ref = ModelRef.resolve(name, self.settings.base_dir)
+            location = name if ref.source == "tiny" else ref.location
+        except FamilyError:  # a loop of links: loading says so, in one line, when a clip is made
+            location = str(self.settings.base_dir / name)
         return SafetyCheck(location, name, self.settings["safety_labels"], self.settings["safety_threshold"])
 
     @property
     def reviews(self) -> dict[str, Decision]:
         """The site's review decisions (`review_file`), read once per build (serve: per rebuild)."""
         if self.build.reviews is None:
-            path = self.settings.base_dir / self.settings["review_file"]
+            path = self.settings.review_path
             if not os.path.lexists(path):  # most sites: no decisions, nothing to import
                 self.build.reviews = {}
             else:

@@ -126,13 +126,7 @@ def count_frames(path: Path) -> int:
 
 def probe(path: Path) -> tuple[int, int, int]:
     """(frames, width, height) of a clip, decoding all of it (a header alone can lie)."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path))
-    try:
-        width, height = next(reader)["size"]
-    finally:
-        reader.close()
+    width, height = frame_size(path)
     return count_frames(path), width, height
 
 
@@ -170,15 +164,11 @@ def decode_mp4(path: Path) -> np.ndarray:
 
 def decode_first_frame(path: Path) -> np.ndarray:
     """The clip's first frame as (H, W, 3) uint8, without decoding the rest."""
-    import imageio_ffmpeg
-    import numpy as np
-
-    reader = imageio_ffmpeg.read_frames(str(path))
+    frames = read_frames(path)
     try:
-        width, height = next(reader)["size"]
-        return np.frombuffer(next(reader), dtype=np.uint8).reshape(height, width, 3).copy()
+        return next(frames).copy()
     finally:
-        reader.close()
+        frames.close()  # stops ffmpeg
 
 
 def write_poster(frame: np.ndarray, path: Path) -> None:

@@ -53,13 +53,6 @@ def crossfade_stream(clips: Iterable[Iterable[np.ndarray]], transition: int) -> 
     yield from pending
 
 
-def crossfade(clips: Sequence[np.ndarray], transition: int) -> np.ndarray:
-    """`crossfade_stream` over (F, H, W, 3) arrays, as one array (for clips already in memory)."""
-    import numpy as np
-
-    return np.stack(list(crossfade_stream(clips, transition)))
-
-
 def stitch(parts: Sequence[Path], transition: int, out: Path, fps: int, crf: int, tags: dict[str, str]) -> Stitched:
     """Crossfade the MP4 segments `parts` into the MP4 `out`, decoding, checking and encoding as it
     goes; the quality checks see every frame, one at a time."""

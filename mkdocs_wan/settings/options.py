@@ -7,6 +7,7 @@ so both front ends accept the same names and values and report the same messages
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -420,6 +421,16 @@ class Settings:
         for part in ("clips", "index"):
             if (root / part).exists() and not (root / part).is_dir():
                 raise SpecError(f"{root / part} should be a folder of the clip cache but is a file; move it away")
+        if not self.review_path.is_relative_to(self.base_dir):  # `mkdocs-wan approve` writes it
+            raise SpecError(
+                f"review_file must stay in the folder of mkdocs.yml (it is committed with the docs), got "
+                f"{self['review_file'][:80]!r}"
+            )
+
+    @property
+    def review_path(self) -> Path:
+        """The review decisions file (`review_file`, relative to mkdocs.yml), `..` folded."""
+        return Path(os.path.normpath(self.base_dir / self["review_file"]))
 
     @property
     def meta(self) -> dict[str, str]:

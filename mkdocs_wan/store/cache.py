@@ -282,7 +282,7 @@ class ClipCache:
             with _clear_errors(self.root, "write a clip to the cache"):
                 digest, size = _sha256_and_fsync(tmp)
                 record = {**meta, "sha256": digest, "bytes": size, "created": time.time()}
-                _write_atomically(self.sidecar_path(key), json.dumps(record, ensure_ascii=False).encode())
+                write_atomically(self.sidecar_path(key), json.dumps(record, ensure_ascii=False).encode())
                 tmp.replace(final)
                 _fsync_dir(self.clips)
                 self.index[key] = {**record, "mtime_ns": final.stat().st_mtime_ns}
@@ -387,7 +387,7 @@ def _sha256_and_fsync(path: Path) -> tuple[str, int]:
     return _sha256(path), size
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write a small file so that it is either complete or absent (temp file, fsync, rename)."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem[:16]}.{os.getpid()}.", suffix=".tmp.json", dir=path.parent)
     try:

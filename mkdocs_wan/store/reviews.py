@@ -21,15 +21,13 @@ and rename it over, so an interrupted write leaves the old file whole.
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mkdocs_wan.page.directives import DirectiveError, load_flat_yaml
 from mkdocs_wan.page.spec import SpecError, check_text
-from mkdocs_wan.store.cache import CacheError, is_key
+from mkdocs_wan.store.cache import CacheError, is_key, write_atomically
 
 MAX_REVIEW_BYTES = 4_000_000
 DECISIONS = ("approved", "rejected")
@@ -125,12 +123,5 @@ def record_decision(path: Path, key: str, decision: str, by: str, why: str, prom
         entry = {"decision": value.decision, "by": value.by, "at": value.at, "why": value.why}
         entries[name] = entry | ({"prompt": value.prompt} if value.prompt else {})
     text = HEADER + yaml.safe_dump({"clips": entries}, sort_keys=False, allow_unicode=True, width=100)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # a file of the docs repository, like its neighbours
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        Path(tmp).replace(path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    write_atomically(path, text.encode())  # an interrupted write leaves the old file whole
     return made
