@@ -18,11 +18,12 @@ from mkdocs_wan.build.plan import plan_clip
 from mkdocs_wan.media.encode import count_frames
 from mkdocs_wan.models.families import SUPPORTED
 from mkdocs_wan.models.reference import ModelRef
-from mkdocs_wan.page.spec import SpecError
-from mkdocs_wan.render.dmd import DMDScheduler, shifted_sigma
+from mkdocs_wan.page.spec import SpecError, model_text
+from mkdocs_wan.render.dmd import DMDScheduler
 from mkdocs_wan.render.generate import WanGenerator
 from mkdocs_wan.render.tiny import KINDS, save_tiny
 from mkdocs_wan.settings.options import Settings
+from tests.test_references import WAN_NEGATIVE
 from tests.test_serve import Server, write
 
 
@@ -38,7 +39,10 @@ def settings(model: str | Path, **options: object) -> Settings:
 
 def plan(s: Settings, **options: object):
     defaults, family, lora = s.clip_defaults, s.family, s.lora_digest
-    return plan_clip({"prompt": "A kite", **options}, defaults, "", s.fingerprint, 20, family=family, lora=lora)
+    return plan_clip(
+        {"prompt": "A kite", **options}, defaults, "", s.fingerprint, 20, family=family, lora=lora,
+        flow_shift=s["flow_shift"], solver=s["sampler"],
+    )  # fmt: skip
 
 
 def test_each_checkpoint_is_recognised_by_what_it_is(tinies, tmp_path):
@@ -48,7 +52,7 @@ def test_each_checkpoint_is_recognised_by_what_it_is(tinies, tmp_path):
     assert settings(renamed).family.name == "Wan2.2-T2V-A14B"
     assert settings(renamed).clip_defaults | {"seed": 0} == {
         "frames": 81, "fps": 16, "size": (1280, 720), "steps": 40, "guidance": 4.0, "guidance_2": 3.0,
-        "seed": 0, "negative_prompt": "",
+        "seed": 0, "negative_prompt": WAN_NEGATIVE,
     }  # fmt: skip
 
 
@@ -85,25 +89,6 @@ def test_an_unrecognised_pipeline_is_one_line_listing_what_is_supported(site, tm
     assert line.endswith(f"is a StableDiffusionPipeline checkpoint, not a Wan pipeline; supported: {SUPPORTED}")
 
 
-def test_the_dmd_step_predicts_x0_then_renoises_to_the_next_sigma():
-    scheduler = DMDScheduler(shift=5.0, denoising_timesteps=(1000, 757, 522))
-    scheduler.set_timesteps(3)
-    sigmas = [1.0, 5 * 0.757 / (1 + 4 * 0.757), 5 * 0.522 / (1 + 4 * 0.522)]
-    assert torch.allclose(scheduler.timesteps, torch.tensor(sigmas) * 1000)
-    assert shifted_sigma(1000, 5.0) == 1.0
-    x, v = torch.randn(1, 4, 2, 3, 3, generator=torch.Generator().manual_seed(1)), torch.randn(1, 4, 2, 3, 3)
-    scheduler.set_generator(torch.Generator().manual_seed(7))
-    first = scheduler.step(v, scheduler.timesteps[0], x, return_dict=False)[0]
-    x0 = x - sigmas[0] * v
-    eps = torch.randn(x.shape, generator=torch.Generator().manual_seed(7))
-    assert torch.allclose(first, (1 - sigmas[1]) * x0 + sigmas[1] * eps, atol=1e-6)
-    second = scheduler.step(v, scheduler.timesteps[1], first, return_dict=False)[0]
-    last = scheduler.step(v, scheduler.timesteps[2], second, return_dict=False)[0]
-    assert torch.allclose(last, second - sigmas[2] * v, atol=1e-6)  # the last step returns x0, no noise
-    with pytest.raises(ValueError, match="distilled for 3 steps"):
-        scheduler.set_timesteps(50)
-
-
 def test_a_distilled_checkpoint_loads_into_diffusers_wan_pipeline_with_its_sampler(tinies, tmp_path):
     assert json.loads((tinies["fastwan-ti2v-5b"] / "model_index.json").read_text())["_class_name"] == "WanDMDPipeline"
     s = settings(tinies["fastwan-ti2v-5b"], size="32x32", frames=5)
@@ -111,7 +96,7 @@ def test_a_distilled_checkpoint_loads_into_diffusers_wan_pipeline_with_its_sampl
     pipe = generator.load()
     assert type(pipe).__name__ == "WanPipeline" and isinstance(pipe.scheduler, DMDScheduler)
     spec = plan(s).steps[0].spec
-    assert spec.sampler == "dmd:1000,757,522@5" and spec.steps == 3 and spec.guidance == 1.0
+    assert spec.sampler == "dmd:1000,757,522" and spec.steps == 3 and spec.guidance == 1.0
     steps: list[int] = []
     frames = generator.generate(spec, on_step=lambda step, _total: steps.append(step))
     assert steps == [1, 2, 3] and frames.shape == (5, 32, 32, 3)
@@ -217,3 +202,69 @@ def test_the_cli_writes_a_tiny_family_and_generates_previews(site, tmp_path):
     built = site.build("--strict")
     assert built.returncode == 0 and ", previews from /" in built.stderr, built.stderr
     assert "Preview</span>" in (site.site_dir / "index.html").read_text()
+
+
+def test_a_sparse_distilled_checkpoint_is_refused_naming_the_dense_one(tinies, tmp_path):
+    from safetensors.torch import save_file
+
+    assert settings(tinies["fastwan-t2v-1.3b"]).family.name == "FastWan2.1-T2V-1.3B (DMD)"  # dense weights: runs
+    sparse = tmp_path / "FastWan2.1-T2V-1.3B-Diffusers"
+    sparse.mkdir()
+    for part in tinies["fastwan-t2v-1.3b"].iterdir():
+        (sparse / part.name).symlink_to(part)
+    (sparse / "transformer").unlink()
+    (sparse / "transformer").mkdir()
+    (sparse / "transformer" / "config.json").symlink_to(tinies["fastwan-t2v-1.3b"] / "transformer" / "config.json")
+    gates = {"blocks.0.attn1.to_gate_compress.weight": torch.zeros(2, 2)}
+    save_file(gates, str(sparse / "transformer" / "diffusion_pytorch_model.safetensors"))
+    for model in (sparse, "FastVideo/FastWan2.1-T2V-1.3B-Diffusers"):  # a folder's weights; a Hub id not downloaded
+        with pytest.raises(SpecError) as err:
+            settings(model).family  # noqa: B018
+        assert "sparse-distilled with Video Sparse Attention" in str(err.value)
+        assert "FastVideo/FastWan2.2-TI2V-5B-FullAttn-Diffusers" in str(err.value)
+
+
+def test_a_dmd_model_ignores_flow_shift_and_refuses_guidance(tinies):
+    fast = settings(tinies["fastwan-ti2v-5b"])
+    with_shift = plan_clip({"prompt": "A kite"}, fast.clip_defaults, "", fast.fingerprint, 20, family=fast.family,
+                           flow_shift=12.0)  # fmt: skip
+    assert with_shift.key == plan(fast).key and with_shift.steps[0].spec.sampler == "dmd:1000,757,522"
+    with pytest.raises(SpecError, match=r"guidance must be 1 for FastWan2.2-TI2V-5B \(DMD\)"):
+        plan(fast, guidance=5)
+
+
+def test_a_preview_from_the_final_checkpoint_has_its_own_key(tinies):
+    same = str(tinies["t2v-a14b"])
+    final = settings(same, preview_model=same)
+    preview = settings(same, preview_model=same, preset="preview")
+    assert plan(final).steps[0].spec == plan(preview).steps[0].spec
+    assert plan(final).key != plan(preview).key
+
+
+def test_sampling_defaults_are_keyed_and_can_be_turned_off(tinies):
+    a14b = settings(tinies["t2v-a14b"])
+    spec = plan(a14b).steps[0].spec
+    # The text encoder reads it cleaned as diffusers cleans every prompt (ftfy folds full-width commas).
+    assert (spec.sampler, spec.negative_prompt) == ("ode@12", model_text(WAN_NEGATIVE))
+    bare = settings(tinies["t2v-a14b"], negative_prompt=False, flow_shift=5, sampler="euler", memory="balanced")
+    assert (plan(bare).steps[0].spec.sampler, plan(bare).steps[0].spec.negative_prompt) == ("euler@5", "")
+    assert plan(bare).key != plan(a14b).key
+    assert plan(settings("tiny", negative_prompt=False)).key != plan(settings("tiny")).key
+
+
+def test_a_two_expert_checkpoint_without_a_boundary_gets_its_familys(tinies, tmp_path):
+    bare = tmp_path / "a14b-no-boundary"
+    bare.mkdir()
+    for part in tinies["t2v-a14b"].iterdir():
+        if part.name != "model_index.json":
+            (bare / part.name).symlink_to(part)
+    index = json.loads((tinies["t2v-a14b"] / "model_index.json").read_text())
+    (bare / "model_index.json").write_text(json.dumps(index | {"boundary_ratio": None}))
+    s = settings(bare, size="32x32", frames=5, steps=4)
+    generator = WanGenerator(s.model, tmp_path / "cache")
+    pipe = generator.load()
+    ran = {"transformer": 0, "transformer_2": 0}
+    for name in ran:
+        getattr(pipe, name).register_forward_pre_hook(lambda *_, name=name: ran.__setitem__(name, ran[name] + 1))
+    generator.generate(plan(s).steps[0].spec)
+    assert pipe.config.boundary_ratio == 0.875 and ran["transformer"] and ran["transformer_2"]

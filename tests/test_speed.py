@@ -113,3 +113,48 @@ def test_speed_and_memory_options_reach_the_generator_from_mkdocs_yml(tmp_path):
     generator = backends.local_generator(plugin.engine.settings)
     assert generator.tuning == Tuning(attention="_native_math", compile=True, memory="low")
     assert generator.cache_dir == tmp_path / "c"
+
+
+class _Recorder:
+    """Stands in for a pipeline on a CUDA machine (none here): records which diffusers placement
+    and compile calls `apply_tuning` makes, the GPU-only branches."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.vae = self._part("vae")
+        self.transformer, self.transformer_2 = self._part("transformer"), self._part("transformer_2")
+
+    def _part(self, name: str) -> object:
+        calls = self.calls
+
+        class Part:
+            def __getattr__(self, method: str):
+                return lambda *a, **kw: calls.append(f"{name}.{method}{'(fullgraph)' if kw.get('fullgraph') else ''}")
+
+        return Part()
+
+    def __getattr__(self, method: str):
+        return lambda *a, **kw: self.calls.append(method)
+
+
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [
+        (
+            "high",
+            [
+                "to",
+                "transformer.compile_repeated_blocks(fullgraph)",
+                "transformer_2.compile_repeated_blocks(fullgraph)",
+            ],
+        ),
+        ("balanced", ["enable_model_cpu_offload", "transformer.compile", "transformer_2.compile"]),
+        ("low", ["vae.enable_tiling", "enable_group_offload", "transformer.compile", "transformer_2.compile"]),
+    ],
+)
+def test_memory_modes_place_and_compile_as_diffusers_documents(memory, expected):
+    from mkdocs_wan.render.speed import apply_tuning
+
+    pipe = _Recorder()
+    apply_tuning(pipe, Tuning(compile=True, memory=memory), "cuda")
+    assert pipe.calls == expected  # both A14B experts; fullgraph regional compile only without offload hooks

@@ -496,6 +496,9 @@ class PageEngine:
             image_fingerprint=settings.image_fingerprint,
             lora=settings.lora_digest,
             flow_shift=settings["flow_shift"],
+            solver=settings["sampler"],
+            image_family=settings.image_family,
+            image_lora=settings.image_lora_digest,
         )
         policy = self.settings["policy"]
         if policy is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mkdocs_wan.models.families import I2V_A14B, TI2V_5B, Family
+from mkdocs_wan.models.families import I2V_A14B, TI2V_5B, Family, sampler_name
 from mkdocs_wan.page.spec import ClipSpec, SpecError, build_segment_specs, build_spec, check_text, parse_text, styled
 from mkdocs_wan.settings.options import DRAFT_HOOK, OPTIONS, draft_steps
 from mkdocs_wan.store.keys import clip_key, stitch_key
@@ -81,31 +81,36 @@ def plan_clip(
     image_fingerprint: str | None = None,
     lora: str = "",
     flow_shift: float | None = None,
+    solver: str | None = None,
+    image_family: Family | None = None,
+    image_lora: str = "",
 ) -> Plan:
     """The plan for a directive; `image` is its start picture as (path, sha256), if any.
 
     `draft` (the `preset: draft` option) trades fidelity for speed: fewer steps and a cache hook
     (not for a distilled checkpoint, whose steps are fixed). `family` holds the model's rules;
-    `image_fingerprint` names the checkpoint that makes image-to-video steps where the model
-    cannot (`image_model`); `lora` identifies the LoRA files loaded onto the model; `flow_shift`
-    replaces the checkpoint's own (Wan2.2-Lightning samples A14B at 5.0).
+    `image_fingerprint`, `image_family` and `image_lora` name the checkpoint (and its LoRA) that
+    makes image-to-video steps where the model cannot (`image_model`); `lora` identifies the LoRA
+    files loaded onto the model; `solver` and `flow_shift` replace the family's sampler and shift
+    (Wan2.2-Lightning samples A14B with Euler at 5.0). Every spec names how it is sampled.
     """
-    if family.distilled:
-        shift = family.flow_shift if flow_shift is None else flow_shift
-        sampler = f"dmd:{','.join(map(str, family.dmd_timesteps))}@{shift:g}"
-    else:
-        sampler = "" if flow_shift is None else f"ode@{flow_shift:g}"
 
     def preset(spec: ClipSpec) -> ClipSpec:
-        if sampler or lora:
-            spec = replace(spec, sampler=sampler, lora=lora)
         if not draft or family.distilled:
             return spec
         return replace(spec, steps=draft_steps(spec.steps), cache_hook=DRAFT_HOOK)
 
+    def by_image_model(spec: ClipSpec) -> bool:
+        return spec.image is not None and family.image == "checkpoint"
+
+    def finish(spec: ClipSpec) -> ClipSpec:
+        """The spec as the model that makes it samples it, with the LoRA that model carries."""
+        maker, files = (image_family, image_lora) if by_image_model(spec) and image_family else (family, lora)
+        return replace(spec, sampler=sampler_name(maker, spec.width, spec.height, solver, flow_shift), lora=files)
+
     def key(spec: ClipSpec) -> str:
         """The key of one generation: image-to-video steps of a text-only model need `image_model`."""
-        if spec.image is None or family.image != "checkpoint":
+        if not by_image_model(spec):
             return clip_key(spec, model_fingerprint, crf)
         if image_fingerprint is None:
             raise SpecError(
@@ -118,7 +123,7 @@ def plan_clip(
     image_id = f"sha256:{image[1]}" if image else None
     image_path = image[0] if image else None
     if "segments" not in options:
-        spec = preset(build_spec(options, defaults, style, image_id, family))
+        spec = finish(preset(build_spec(options, defaults, style, image_id, family)))
         return Plan((Generate(key(spec), spec, image_path, crf),), spec, title)
 
     if "prompt" in options:
@@ -132,6 +137,7 @@ def plan_clip(
         if steps:  # start from the previous segment's last frame
             spec = replace(spec, image=f"clip:{steps[-1].key}")
             image_path = None
+        spec = finish(spec)
         steps.append(Generate(key(spec), spec, image_path, crf))
     if len(steps) == 1:
         return Plan(tuple(steps), specs[0], title)

@@ -60,7 +60,7 @@ class ModelRef:
                     f"{self.name}: no such folder ({folder}); download a Wan pipeline there (`hf download "
                     f"{TI2V_5B.hub_id} --local-dir {self.name}`), or set `model: tiny` to test offline"
                 )
-            return folder_family(folder, self.name)
+            return folder_family(folder, self.name, f"{self.name} {folder.as_posix()}")
         if "/" not in self.location:  # a Hub id is always ORG/NAME
             import difflib  # only for a did-you-mean
 
@@ -77,7 +77,7 @@ class ModelRef:
             )
         snapshot = hub_snapshot(self.location, self.revision)
         if snapshot is not None and (snapshot / "model_index.json").is_file():
-            return folder_family(snapshot, self.name)
+            return folder_family(snapshot, self.name, self.location)
         if snapshot is not None:
             raise FamilyError(
                 f"{self.name} is downloaded but is not a diffusers pipeline (it has no model_index.json); use a "

@@ -189,7 +189,7 @@ class ClipSpec:
     cache_hook: str = ""  # a diffusers cache hook that trades fidelity for speed (the draft preset)
     # Added with the model families; in a key only when set, so earlier clips keep their keys.
     guidance_2: float | None = None  # the low-noise expert's guidance (two-expert models)
-    sampler: str = ""  # how the checkpoint is sampled when not its own ODE scheduler, e.g. "dmd:1000,757,522@5"
+    sampler: str = ""  # how it is sampled (`families.sampler_name`): "ode@12", "euler@5", "dmd:1000,757,522"
     lora: str = ""  # sha256 of each LoRA file and the transformer it loads into
 
     @property

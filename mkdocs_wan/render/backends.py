@@ -49,10 +49,11 @@ def local_generator(settings: Settings) -> WanGenerator:
     key = (settings.model, settings.cache_root, settings["device"], settings["dtype"], settings.tuning)
     image_model = settings.image_model if settings.family.image == "checkpoint" else None
     loras = tuple((target, str(path)) for target, path in settings.loras.items())
-    extra = {"image_model": image_model, "loras": loras}
+    image_loras = tuple((target, str(path)) for target, path in settings.image_loras.items())
+    extra = {"image_model": image_model, "loras": loras, "image_loras": image_loras}
     # The preview model stays resident beside the final one (serve shows both).
     role = "local-preview" if settings.preview else "local"
-    return _keep(role, (*key, image_model, loras), lambda: WanGenerator(*key, **extra))
+    return _keep(role, (*key, image_model, loras, image_loras), lambda: WanGenerator(*key, **extra))
 
 
 def renderer(settings: Settings) -> Renderer:

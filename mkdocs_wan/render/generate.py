@@ -58,6 +58,7 @@ class WanGenerator:
         tuning: Tuning | None = None,
         image_model: ModelRef | None = None,
         loras: tuple[tuple[str, str], ...] = (),
+        image_loras: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.model = model
         self.cache_dir = cache_dir
@@ -66,6 +67,7 @@ class WanGenerator:
         self.tuning = tuning or Tuning()
         self.image_model = image_model
         self.loras = loras  # (transformer or transformer_2, file) pairs
+        self.image_loras = image_loras  # the same, for image_model's own generator
         self.family: Family | None = None  # known once loaded
         self._image_generator: WanGenerator | None = None
         self._pipe: Any = None
@@ -86,7 +88,7 @@ class WanGenerator:
     @property
     def extra(self) -> dict[str, Any]:
         """The constructor arguments beyond the positional ones (for Ray actors)."""
-        return {"image_model": self.image_model, "loras": self.loras}
+        return {"image_model": self.image_model, "loras": self.loras, "image_loras": self.image_loras}
 
     def image_pipeline(self) -> Any:
         """The image-to-video pipeline: over the same resident modules for TI2V-5B (no second
@@ -176,6 +178,9 @@ class WanGenerator:
         finally:
             diffusers_logging.set_verbosity(verbosity)
         self._load_loras(pipe, family)
+        if family.boundary_ratio is not None and getattr(pipe.config, "boundary_ratio", None) is None:
+            # Without it diffusers runs the high-noise expert alone, at every step.
+            pipe.register_to_config(boundary_ratio=family.boundary_ratio)
         try:
             apply_tuning(pipe, self.tuning, device)
         except torch.OutOfMemoryError:
@@ -214,7 +219,7 @@ class WanGenerator:
                     f"cannot load model {self.model.name}: the distilled checkpoint lacks {', '.join(missing)}; "
                     f"download it completely (`hf download {family.hub_id}`)"
                 )
-        return {"scheduler": DMDScheduler(shift=family.flow_shift, denoising_timesteps=family.dmd_timesteps)}
+        return {"scheduler": DMDScheduler(denoising_timesteps=family.dmd_timesteps)}
 
     def _load_loras(self, pipe: Any, family: Family) -> None:
         """LoRA files onto their experts (Wan2.2-Lightning: one per A14B expert)."""
@@ -240,7 +245,9 @@ class WanGenerator:
         """The resident image-to-video generator of a text-only model (`image_model`)."""
         if self._image_generator is None:
             assert self.image_model is not None
-            self._image_generator = WanGenerator(self.image_model, self.cache_dir, self.device, self.dtype, self.tuning)
+            self._image_generator = WanGenerator(
+                self.image_model, self.cache_dir, self.device, self.dtype, self.tuning, loras=self.image_loras
+            )
         return self._image_generator
 
     def _text_embeds(self, text: str) -> Any:
@@ -330,6 +337,8 @@ class WanGenerator:
         import numpy as np
         import torch
 
+        from mkdocs_wan.render.samplers import use_sampler
+
         if image is not None and self.image_model is not None and self._needs_image_model():
             return self._image_model_generator().generate(spec, image, on_step, should_stop)
         pipe = self.load() if image is None else self.image_pipeline()
@@ -337,7 +346,7 @@ class WanGenerator:
         prompt_embeds = self._text_embeds(spec.prompt)
         extra = {} if image is None else {"image": fit_image(image, spec.width, spec.height)}
         set_cache_hook(pipe.transformer, spec.cache_hook, self._hook)
-        _set_flow_shift(pipe, spec.sampler)
+        use_sampler(pipe, spec.sampler)
         if spec.guidance > 1.0 or (spec.guidance_2 or 0.0) > 1.0:
             extra["negative_prompt_embeds"] = self._text_embeds(spec.negative_prompt)
         if spec.guidance_2 is not None:
@@ -384,18 +393,3 @@ class WanGenerator:
         done = time.perf_counter()
         self.last_timings = {"text": encoded - started, "denoise": last_step - encoded, "decode": done - last_step}
         return frames
-
-
-def _set_flow_shift(pipe: Any, sampler: str) -> None:
-    """`flow_shift` for the checkpoint's own solver ("ode@5"): a scheduler from its own config
-    with that shift; without one, the checkpoint's own (kept aside the first time it is replaced)."""
-    if sampler.startswith("dmd:"):
-        return
-    original = getattr(pipe, "_wan_original_scheduler", None) or pipe.scheduler
-    if not sampler.startswith("ode@"):
-        pipe.scheduler = original
-        return
-    shift = float(sampler.removeprefix("ode@"))
-    if getattr(pipe.scheduler.config, "flow_shift", None) != shift:
-        pipe._wan_original_scheduler = original
-        pipe.scheduler = type(original).from_config(original.config, flow_shift=shift)

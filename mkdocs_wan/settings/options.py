@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mkdocs_wan.models.families import I2V_14B, I2V_A14B, Family, FamilyError
+from mkdocs_wan.models.families import I2V_14B, I2V_A14B, Family, FamilyError, sparse_problem
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import FIELDS, SpecError, check_text, parse_bool, parse_crf
 
@@ -156,7 +156,17 @@ def _shift(value: Any) -> float:
     return shift
 
 
+def _negative(value: Any) -> str:
+    """`negative_prompt`: text, or `false` for none (unset or empty: the family's default)."""
+    return "" if value is False else FIELDS["negative_prompt"](value)
+
+
 LORA_TARGETS = ("transformer", "transformer_2")
+
+
+def _image_loras(value: Any) -> dict[str, str]:
+    """`image_lora`: LoRA file(s) for `image_model`, as `lora`; `false`: run it without one."""
+    return {} if value is False else _loras(value)
 
 
 def _loras(value: Any) -> dict[str, str]:
@@ -210,11 +220,15 @@ OPTIONS: dict[str, Option] = {
         "both", _choice("serve_model", "both", "preview", "final"), "under serve: preview then final, or one"
     ),
     "image_model": Option(None, _nonempty("image_model"), "an I2V checkpoint for text-only models", optional=True),
-    "lora": Option(None, _loras, "LoRA file(s): a path, or {transformer: …, transformer_2: …}", optional=True),
-    "flow_shift": Option(None, _shift, "the sampler's flow shift; default: the checkpoint's", optional=True),
+    "lora": Option(None, _loras, "LoRA file(s) for model: a path, or {transformer: …, transformer_2: …}", True),
+    "image_lora": Option(None, _image_loras, "LoRA file(s) for image_model, or false: none", optional=True),
+    "sampler": Option(None, _choice("sampler", "unipc", "euler"), "euler: as Lightning; default: the model's", True),
+    "flow_shift": Option(None, _shift, "the sampler's flow shift; default: the family's (Wan's)", optional=True),
     "attention": Option(None, _text("attention"), "diffusers attention backend, e.g. flash", optional=True),
     "compile": Option(False, _flag("compile"), "compile the transformer's repeated blocks"),
-    "memory": Option("high", _choice("memory", "high", "low"), "low: group offload and VAE tiling (~24 GB GPUs)"),
+    "memory": Option(
+        "high", _choice("memory", "high", "balanced", "low"), "balanced: model CPU offload; low: group offload"
+    ),
     "credentials": Option(True, _flag("credentials"), "sign every generated clip with C2PA Content Credentials"),
     "signing_cert": Option(None, _text("signing_cert"), "PEM certificate chain for Content Credentials", optional=True),
     "signing_key": Option(None, _text("signing_key"), "PEM private key of signing_cert", optional=True),
@@ -236,7 +250,7 @@ OPTIONS: dict[str, Option] = {
     "guidance": Option(None, FIELDS["guidance"], "classifier-free guidance scale; default: the model's", True),
     "guidance_2": Option(None, FIELDS["guidance_2"], "the low-noise expert's guidance (A14B)", optional=True),
     "seed": Option(None, FIELDS["seed"], "default: derived from the prompt", optional=True),
-    "negative_prompt": Option("", FIELDS["negative_prompt"], "what clips should avoid"),
+    "negative_prompt": Option(None, _negative, "what CFG clips avoid; default: Wan's; false: none", optional=True),
 }
 
 
@@ -251,7 +265,7 @@ class Tuning:
 
     attention: str | None = None  # a diffusers attention backend name, e.g. "flash" or "_native_cudnn"
     compile: bool = False
-    memory: str = "high"  # "low": group offload + VAE tiling, for ~24 GB GPUs
+    memory: str = "high"  # "balanced": model CPU offload; "low": group offload + VAE tiling (~24 GB GPUs)
 
 
 @dataclass(frozen=True)
@@ -342,20 +356,37 @@ class Settings:
 
     @cached_property
     def loras(self) -> dict[str, Path]:
-        """LoRA files by the transformer they load into, relative to mkdocs.yml."""
+        """LoRA files by the transformer they load into, relative to mkdocs.yml: `lora` is trained
+        for `model`, so a preview build (another checkpoint, or the same one sampled otherwise) has none."""
+        if self.preview:
+            return {}
         return {target: (self.base_dir / path).expanduser() for target, path in (self["lora"] or {}).items()}
+
+    @cached_property
+    def image_loras(self) -> dict[str, Path]:
+        """LoRA files for `image_model`. A LoRA is trained for one checkpoint (Lightning ships one
+        set for T2V-A14B and another for I2V-A14B), so a site with `lora` and `image_model` names
+        the image model's own (`image_lora`), or says it runs without (`image_lora: false`)."""
+        if self.preview or self.image_model is None or self.family.image != "checkpoint":
+            return {}
+        if self["image_lora"] is None and self.loras:
+            raise SpecError(
+                f"lora is loaded into model {self['model']}, but image_model {self['image_model']} is another "
+                "checkpoint that the same LoRA was not trained for; set image_lora: to its own LoRA (for "
+                "Wan2.2-Lightning: the Wan2.2-I2V-A14B files) or image_lora: false to run it without one"
+            )
+        return {t: (self.base_dir / path).expanduser() for t, path in (self["image_lora"] or {}).items()}
 
     @cached_property
     def lora_digest(self) -> str:
         """The LoRA files' contents, in every key ("" without LoRA): a changed file is a new clip."""
-        parts = []
-        for target, path in self.loras.items():
-            if target == "transformer_2" and self.family.experts == 1:
-                raise SpecError(
-                    f"lora transformer_2 is for two-expert models (Wan2.2-A14B); {self.family.name} has one"
-                )
-            parts.append(f"{target}={_file_digest(path, f'lora {target}')}")
-        return ";".join(parts)
+        return _lora_digest(self.loras, self.family, "lora")
+
+    @cached_property
+    def image_lora_digest(self) -> str:
+        """As `lora_digest`, for the image-to-video steps `image_model` makes."""
+        family = self.image_family
+        return _lora_digest(self.image_loras, family, "image_lora") if family is not None else ""
 
     @cached_property
     def clip_defaults(self) -> dict[str, Any]:
@@ -370,7 +401,7 @@ class Settings:
             "guidance": family.guidance,
             "guidance_2": family.guidance_2 if self["guidance"] is None else None,
             "seed": None,
-            "negative_prompt": "",
+            "negative_prompt": family.negative_prompt,
         }
         # The site's steps and guidance are the final model's: a distilled preview model samples its own.
         fixed = {"steps", "guidance", "guidance_2"} if self.preview and family.distilled else set()
@@ -391,6 +422,7 @@ class Settings:
         if self.image_model is not None:
             self.image_family  # noqa: B018 — an image_model that is not I2V is refused here
         self.lora_digest  # noqa: B018 — a missing LoRA file is refused before any page is read
+        self.image_lora_digest  # noqa: B018 — and so is a LoRA meant for another checkpoint
 
     @property
     def tuning(self) -> Tuning:
@@ -448,9 +480,22 @@ def _resolved(option: str, name: str, base_dir: Path, revision: str | None = Non
 
 def _family(model: ModelRef, option: str, name: str) -> Family:
     try:
-        return model.family()
+        family = model.family()
     except FamilyError as err:
         raise SpecError(f"{option}: {err}") from None
+    problem = sparse_problem(family, f"{option} {name}")
+    if problem:
+        raise SpecError(problem)
+    return family
+
+
+def _lora_digest(loras: Mapping[str, Path], family: Family, option: str) -> str:
+    parts = []
+    for target, path in loras.items():
+        if target == "transformer_2" and family.experts == 1:
+            raise SpecError(f"{option} transformer_2 is for two-expert models (Wan2.2-A14B); {family.name} has one")
+        parts.append(f"{target}={_file_digest(path, f'{option} {target}')}")
+    return ";".join(parts)
 
 
 MAX_LORA_BYTES = 8 << 30  # Wan2.2-Lightning's are ~1.2 GB each
