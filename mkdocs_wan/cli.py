@@ -264,7 +264,15 @@ def review(config_file: str | None, by: str | None) -> None:
         if answer == "s":
             continue
         why = click.prompt("  why (optional)", default="", show_default=False)
-        _decide(path, clip.key, "approved" if answer == "a" else "rejected", name, why, clip.title)
+        _decide(
+            path,
+            clip.key,
+            "approved" if answer == "a" else "rejected",
+            name,
+            why,
+            clip.title,
+            engine.cache.layout.locks,
+        )
         decided += 1
     click.echo(f"{decided} of {len(held)} held clips decided; commit {path.name} with the docs")
 
@@ -303,18 +311,18 @@ def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by
     plan = engine.build.plans.get(key)
     path = engine.settings.review_path
     before = engine.reviews.get(key)
-    _decide(path, key, decision, by or reviewer(), why, plan.title if plan else "")
+    _decide(path, key, decision, by or reviewer(), why, plan.title if plan else "", engine.cache.layout.locks)
     if before is not None and before.decision != decision:  # a change of mind is said out loud
         click.echo(f"{key[:12]} was {before.decision} by {before.by or 'someone'} at {before.at}; now {decision}")
     click.echo(f"{decision} {key[:12]} in {path.name}; commit it with the docs")
 
 
-def _decide(path: Path, key: str, decision: str, by: str, why: str, prompt: str) -> None:
+def _decide(path: Path, key: str, decision: str, by: str, why: str, prompt: str, locks: Path) -> None:
     from mkdocs_wan.page.spec import SpecError
     from mkdocs_wan.store.reviews import record_decision
 
     try:
-        record_decision(path, key, decision, by, why, prompt)
+        record_decision(path, key, decision, by, why, prompt, lock=locks / "reviews.lock")
     except SpecError as err:
         raise click.ClickException(str(err)) from None
     except OSError as err:

@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -349,3 +350,35 @@ def test_a_record_nested_beyond_reason_is_not_json(server, tmp_path):
     result = consumer(tmp_path, url).build()
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert f"{red}.json" not in result.stderr and "its record is not JSON; not using it" in result.stderr
+
+
+def test_a_fetched_clip_goes_through_the_sites_own_review_gate(server, tmp_path):
+    """A clip rejected here is not published again because another site still has it, and a
+    fetched clip is judged by this site's safety model like one made here."""
+    import re
+
+    import yaml
+
+    url, served, _ = server
+    first = re.search(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[1]
+    site = consumer(tmp_path, [url])
+    decision = {"decision": "rejected", "by": "Ada", "at": "2026-12-02T10:00:00Z", "why": "off-brand"}
+    (site.root / "mkdocs-wan-reviews.yml").write_text(yaml.safe_dump({"clips": {first: decision}}))
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert "index.md:3: rejected in review by Ada: off-brand" in result.stderr
+    assert f"{first}.mp4" not in clips(site.site_dir)
+    record = ClipCache(tmp_path / "consumer-cache").record(first)
+    assert record["fetched_from"] and "quality" in record  # this site's own QC verdict, not the publisher's
+
+    classifier = tmp_path / "classifier"
+    made = subprocess.run([sys.executable, "-m", "mkdocs_wan", "tiny", "safety", str(classifier)], capture_output=True)
+    assert made.returncode == 0
+    (tmp_path / "second").mkdir()
+    shutil.copy(tmp_path / "publisher-root.pem", tmp_path / "second" / "publisher-root.pem")
+    flagged = consumer(tmp_path / "second", [url])
+    flagged.options.update({"safety_model": str(classifier), "safety_threshold": 0.0})
+    result = flagged.build()
+    assert result.returncode == 0 and summary("3 clips (MB), 0 generated, 3 fetched, 0 cached, 3 held for review",
+                                              result.stderr), result.stderr  # fmt: skip
+    assert clips(flagged.site_dir) == {}

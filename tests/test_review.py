@@ -148,3 +148,64 @@ def test_a_review_file_that_could_mean_two_things_is_refused(tmp_path, text, mes
     with pytest.raises(ReviewFileError, match=re.escape(message)):
         load_reviews(tmp_path / "reviews.yml")
     assert load_reviews(tmp_path / "absent.yml") == {}
+
+
+def test_a_rejection_holds_a_clip_nothing_flagged_and_approve_publishes_a_held_one(tmp_path, classifier):
+    site = Site(tmp_path, tmp_path / "cache")  # no safety model: nothing is flagged
+    site.page("index.md", PAGE)
+    assert site.build().returncode == 0
+    red, blue = re.findall(r'data-wan-key="(\w{12})', (site.site_dir / "index.html").read_text())
+    assert site.cli("reject", red, "--by", "Ada").returncode == 0
+    result = site.build()
+    assert summary("2 clips (MB), 0 generated, 2 cached, 1 rejected in review", result.stderr), result.stderr
+    assert [p.name[:12] for p in (site.site_dir / "assets" / "videos").glob("*.mp4")] == [blue]
+
+    held = flagging(Site(tmp_path / "h", tmp_path / "hcache"), classifier)
+    held.page("index.md", "# One\n\n<!-- @video-gen A green kite -->\n")
+    assert "1 held for review" in held.build().stderr
+    (key,) = keys((held.site_dir / "index.html").read_text())
+    approved = held.cli("approve", key, "--by", "Grace")
+    assert approved.returncode == 0 and f"approved {key}" in approved.stdout, approved.stderr
+    result = held.build()
+    assert summary("1 clip (MB), 0 generated, 1 cached", result.stderr) and "held" not in result.stderr
+    assert "<video" in (held.site_dir / "index.html").read_text()
+
+
+def test_a_segment_of_a_held_clip_is_held_wherever_it_appears(tmp_path, classifier):
+    """A segment's key is a plain directive's key for its prompt and seed: it is checked itself."""
+    site = flagging(Site(tmp_path, tmp_path / "cache"), classifier)
+    site.page("story.md", "# Story\n\n```video-gen\nsegments:\n  - A box opens\n  - A bird flies out\n```\n")
+    assert "1 held for review" in site.build().stderr
+    cache = ClipCache(tmp_path / "cache")
+    segment = next(cache.record(k) for k in cache.clip_keys() if (cache.record(k) or {}).get("spec", {}).get(
+        "prompt") == "A box opens")  # fmt: skip
+    assert segment["safety"]["flagged"] == ["nsfw"]
+    spec = segment["spec"]
+    site.page("plain.md", f"# Plain\n\n<!-- @video-gen A box opens {{seed={spec['seed']}}} -->\n")
+    result = site.build()
+    assert "plain.md:3: held for review (" in result.stderr, result.stderr
+    assert "<video" not in (site.site_dir / "plain" / "index.html").read_text()
+
+
+def test_simultaneous_decisions_all_land(tmp_path):
+    """Eight reviewers at once: every decision is in the file (a lost rejection ships a clip)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from mkdocs_wan.store.reviews import load_reviews, record_decision
+
+    path, lock = tmp_path / "mkdocs-wan-reviews.yml", tmp_path / "cache" / "locks" / "reviews.lock"
+    keys_ = [f"{i:x}" * 64 for i in range(1, 9)]
+    decisions = ["rejected" if i % 2 else "approved" for i in range(8)]
+    with ProcessPoolExecutor(8) as pool:
+        list(pool.map(record_decision, [path] * 8, keys_, decisions, ["Ada"] * 8, [""] * 8, [""] * 8, [lock] * 8))
+    assert {k: d.decision for k, d in load_reviews(path).items()} == dict(zip(keys_, decisions, strict=True))
+
+
+@pytest.mark.parametrize("place", ["docs/reviews.yml", "site/reviews.yml"])
+def test_a_review_file_that_would_be_published_or_deleted_is_refused(tmp_path, place):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", PAGE)
+    site.options["review_file"] = place
+    result = site.build()
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"review_file '{place}' is inside {place.split('/')[0]}_dir" in result.stderr

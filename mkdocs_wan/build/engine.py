@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan import __version__
+from mkdocs_wan.build.gate import ReviewGate
 from mkdocs_wan.build.plan import Generate, Plan, plan_clip
 from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.media.pictures import resolve_image
@@ -315,7 +316,8 @@ class PageEngine:
             )
             return self.skip_missing("not generated: this --strict build already had warnings")
         if self.settings["generate"] == "never":  # fetching (`fetch_from`) is all it may do
-            self.fetch()
+            fetched = self.fetch()
+            self._judge([key for key in build.plans if key in fetched])
             return dict.fromkeys(self.keep_missing(), "not generated")  # placeholders, not failures
         from mkdocs_wan.render import backends
 
@@ -329,6 +331,7 @@ class PageEngine:
         from mkdocs_wan.build.jobs import generate_missing
 
         build = self.build
+        pending = list(build.missing)  # made here, fetched, or found made by another process: all judged
         self.cache.sweep()  # temp files of builds that were killed
         self.fetch()
         if build.missing and self.signer is not None:
@@ -352,18 +355,7 @@ class PageEngine:
                     stages[stage] = stages.get(stage, 0.0) + seconds
         if stages:
             log.debug("stage times: %s", ", ".join(f"{stage} {seconds:.3f} s" for stage, seconds in stages.items()))
-        for key in [key for key in build.plans if key in made]:  # in page order
-            held = self._review(key)
-            if held is not None:
-                build.held[key] = held
-                for use in build.uses[key]:
-                    self.warn(f"{use.where}: {held}: {build.plans[key].title}")
-                continue
-            from mkdocs_wan.store.reviews import flags_of
-
-            reasons = flags_of(self.cache.record(key) or {})  # `review: false` (or approved): warn, publish
-            for use in build.uses[key] if reasons else ():
-                self.warn(f"{use.where}: {'; '.join(reasons)}: {build.plans[key].title}")
+        self._judge([key for key in pending if key not in failures])
         for key, err in failures.items():
             build.failed[key] = str(err)
             for use in build.uses[key]:
@@ -533,7 +525,11 @@ class PageEngine:
             build.uses.setdefault(plan.key, []).append(Use(page, where, ""))
         if failure is not None and not ready:
             return self._reject(page, where, f"generation failed: {failure}")
-        if not ready:
+        held = self.gate.verdict(preview) if ready else None
+        if held is not None:  # a preview is published too: the same gate
+            self.warn(f"{where}: {held}: {preview.title}")
+            html = error_html(where, held, review_title(held))
+        elif not ready:
             build.deferred.add(preview.key)
             html = placeholder_html(preview.display, preview.title, preview.key, "generating preview…")
         else:
@@ -588,7 +584,7 @@ class PageEngine:
         build.plans[key] = plan
         ready = self._ready(key, where)
         poster = True
-        if ready and (held := build.held.get(key) or self._review(key)) is not None:
+        if ready and (held := build.held.get(key) or self.gate.verdict(plan)) is not None:
             build.cached.add(key)
             if key not in build.held:
                 build.held[key] = held
@@ -681,25 +677,31 @@ class PageEngine:
                 self.build.reviews = load_reviews(path)
         return self.build.reviews
 
-    def _review(self, key: str) -> str | None:
-        """Why review keeps cached clip `key` off the pages, or None to publish it: rejected by a
-        person (always honoured), or flagged by QC or the safety model and not approved."""
-        decision = self.reviews.get(key)
-        if decision is not None and decision.decision == "rejected":
-            why = f": {decision.why}" if decision.why else ""
-            return f"rejected in review by {decision.by or 'a reviewer'}{why}"
-        if decision is not None or not self.settings["review"]:
-            return None
-        record = self.cache.checked_record(key) or self.cache.record(key) or {}
-        safety = record.get("safety")
-        if not record.get("quality") and not (isinstance(safety, dict) and safety.get("flagged")):
-            return None  # the common case: nothing flagged, nothing more to import
-        from mkdocs_wan.store.reviews import flags_of
+    @cached_property
+    def gate(self) -> ReviewGate:
+        """The one review gate every road to a page goes through (`build.gate`)."""
+        return ReviewGate(self.cache, lambda: self.reviews, self.settings["review"])
 
-        reasons = flags_of(record)
-        if not reasons:
-            return None
-        return f"held for review ({'; '.join(reasons)}); approve it with `mkdocs-wan approve {key[:12]}` or reject it"
+    def _judge(self, keys: list[str]) -> None:
+        """Hold the clips among `keys` (newly in the cache: made, fetched, or made by another
+        process) that the gate keeps off the pages, in page order; warn about the rest's flags.
+        A fetched clip first gets this site's own QC and safety verdicts."""
+        build = self.build
+        wanted = set(keys)
+        for key in [key for key in build.plans if key in wanted and self.cache.has(key)]:
+            if key in build.fetched and "quality" not in (self.cache.record(key) or {}):
+                self.gate.vet(key, build.plans[key].frames, self.safety)
+            held = self.gate.verdict(build.plans[key])
+            if held is not None:
+                build.held[key] = held
+                for use in build.uses[key]:
+                    self.warn(f"{use.where}: {held}: {build.plans[key].title}")
+                continue
+            from mkdocs_wan.store.reviews import flags_of
+
+            reasons = flags_of(self.cache.record(key) or {})  # `review: false` (or approved): warn, publish
+            for use in build.uses[key] if reasons else ():
+                self.warn(f"{use.where}: {'; '.join(reasons)}: {build.plans[key].title}")
 
     def _ready(self, key: str, where: str) -> bool:
         """Is the clip cached and intact? Checked once per key per build."""

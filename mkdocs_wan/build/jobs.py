@@ -86,7 +86,8 @@ def _make_step(
     facts: dict[str, Any] = {"title": step.title, "key": step.key, "model": meta.get("model", renderer.model.name)}
     facts["fingerprint"] = meta.get("fingerprint", "")
     final = step.key == plan.key
-    check = check if final else None  # segments are never shown alone: the stitched clip is checked
+    # Every step is checked, segments too: a segment's key is a plain clip's key for the directive
+    # with its prompt and (public) seed, so an unchecked segment could be published that way.
     if isinstance(step, Stitch):
         facts["composed_from"] = list(step.parts)  # the segments, each signed on its own
         _stitch_step(step, plan, cache, renderer, meta, facts, sign, check)
@@ -103,13 +104,12 @@ def _make_step(
     facts.update(prompt=step.spec.prompt, seed=step.spec.seed)
     record["timings"] = {stage: round(seconds, 3) for stage, seconds in rendered.timings.items()}
     mp4 = rendered.mp4
-    if final:
-        record["quality"] = rendered.quality
-        facts["checks"] = {"quality": rendered.quality}  # QC's verdict, signed with the clip
-        if check is not None:
-            with _scratch(cache, "check") as folder:
-                (folder / "clip.mp4").write_bytes(mp4)
-                _checked(record, facts, check, folder / "clip.mp4", rendered.frames)
+    record["quality"] = rendered.quality
+    facts["checks"] = {"quality": rendered.quality}  # QC's verdict, signed with the clip
+    if check is not None:
+        with _scratch(cache, "check") as folder:
+            (folder / "clip.mp4").write_bytes(mp4)
+            _checked(record, facts, check, folder / "clip.mp4", rendered.frames)
     if sign is not None:  # the last step before the cache: a later remux would drop the manifest
         started = time.perf_counter()
         mp4 = sign(mp4, facts, step.image)

@@ -1,6 +1,6 @@
 """The review gate's questions for people: which clips are held, which clip a key names, who decides.
 
-The build holds a clip (see `PageEngine._review`); `mkdocs-wan review`, `approve` and `reject`
+The build holds a clip (see `build.gate.ReviewGate`); `mkdocs-wan review`, `approve` and `reject`
 answer through the site's review file (`store.reviews`), which travels with the docs.
 """
 

@@ -458,6 +458,16 @@ class Settings:
                 f"review_file must stay in the folder of mkdocs.yml (it is committed with the docs), got "
                 f"{self['review_file'][:80]!r}"
             )
+        review = _real(self.review_path)
+        exposed = [("docs_dir", self.docs_dir, "the site would publish it: reviewers, reasons, rejected prompts")]
+        if site_dir is not None:
+            exposed.append(("site_dir", site_dir, "each build deletes it, and the rejected clips would ship again"))
+        for name, folder, why in exposed:
+            if review.is_relative_to(_real(folder)):
+                raise SpecError(
+                    f"review_file {self['review_file'][:80]!r} is inside {name}: {why}; keep it next to "
+                    "mkdocs.yml (the default mkdocs-wan-reviews.yml)"
+                )
 
     @property
     def review_path(self) -> Path:
@@ -469,6 +479,14 @@ class Settings:
         """What every cached clip's index record says about its model."""
         meta = {"model": self.model.name, "fingerprint": self.fingerprint}
         return {**meta, "preview": "true"} if self.preview else meta
+
+
+def _real(path: Path) -> Path:
+    """`path` with its links followed as far as they exist (a file not written yet still counts)."""
+    try:
+        return Path(os.path.realpath(path))
+    except (OSError, RuntimeError):
+        return path
 
 
 def _resolved(option: str, name: str, base_dir: Path, revision: str | None = None) -> ModelRef:

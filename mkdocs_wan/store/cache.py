@@ -293,6 +293,20 @@ class ClipCache:
             raise
         return final
 
+    def annotate(self, key: str, fields: Mapping[str, Any]) -> None:
+        """Add fields (verdicts) to a stored clip's record, in the index and the sidecar; the
+        clip's bytes and checksum are untouched."""
+        record = self.record(key)
+        if record is None:
+            return
+        updated = {**record, **fields}
+        with _clear_errors(self.root, "write a clip's record to the cache"):
+            sidecar = {name: value for name, value in updated.items() if name != "mtime_ns"}
+            write_atomically(self.sidecar_path(key), json.dumps(sidecar, ensure_ascii=False).encode())
+            self.index[key] = updated
+        if key in self._checked:
+            self._checked[key] = updated
+
     def verify_bytes(self, key: str) -> str | None:
         """Re-hash one clip against its record, whatever its mtime; the problem, or None. A clip
         whose index record was lost but whose sidecar matches gets its index record back."""

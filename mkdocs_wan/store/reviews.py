@@ -107,10 +107,24 @@ def load_reviews(path: Path) -> dict[str, Decision]:
     return decisions
 
 
-def record_decision(path: Path, key: str, decision: str, by: str, why: str, prompt: str = "") -> Decision:
-    """Set clip `key`'s decision in the file at `path` (made if missing), atomically."""
+def record_decision(
+    path: Path, key: str, decision: str, by: str, why: str, prompt: str = "", lock: Path | None = None
+) -> Decision:
+    """Set clip `key`'s decision in the file at `path` (made if missing), atomically. `lock` is a
+    lock file held across the read-modify-write, so simultaneous decisions all land (a lost
+    rejection would be a published clip)."""
     if decision not in DECISIONS or not is_key(key):
         raise ValueError(f"not a decision for a clip key: {decision!r} {key!r}")
+    if lock is None:
+        return _record(path, key, decision, by, why, prompt)
+    import filelock
+
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(lock):
+        return _record(path, key, decision, by, why, prompt)
+
+
+def _record(path: Path, key: str, decision: str, by: str, why: str, prompt: str) -> Decision:
     import yaml
 
     existing = load_reviews(path)
