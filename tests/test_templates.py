@@ -161,3 +161,27 @@ def test_a_prompt_the_policy_refuses_never_loads_the_model(tmp_path):
     page = (site.site_dir / "index.html").read_text()
     assert page.count("refused by the site&#x27;s content policy") + page.count("refused by the site's content") == 6
     assert "<video" not in page
+
+
+def test_a_word_ends_at_a_letter_and_patterns_are_bounded_before_compiling():
+    policy = parse_policy(["gore", "kill"])
+    glued = ["gore_fest", "gore2 night", "2gore", "A go\u0903re scene", "A kıll scene", "A ǀake of gore"]
+    assert [policy.violation(text) for text in glued] == ["gore", "gore", "gore", "gore", "kill", "gore"]
+    assert policy.violation("A gorean killjoy") is None  # letters on either side: another word
+    for pattern, message in (
+        ("/((a{99}){99}){99}/", "repeats too much"),  # would take gigabytes and seconds to compile
+        ("/(a{65535}){65535}/", "repeats too much"),
+        ("/(?V1)kill/", "is not a regular expression"),  # regex raises ValueError for this one
+    ):
+        with pytest.raises(SpecError, match=re.escape(message)):
+            parse_policy([pattern])
+    assert parse_policy([r"/x{3}(ab){2,5}/"]).violation("xxxabab") == r"/x{3}(ab){2,5}/"
+
+
+def test_a_segmented_clips_own_prompt_is_checked(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["policy"] = ["gore"]
+    site.page("index.md", "# Title\n\n```video-gen\nprompt: A gore story\nsegments:\n  - A field\n  - A meadow\n```\n")
+    result = site.build(script=NO_TORCH)
+    assert "index.md:4: refused by the site's content policy: the prompt matches 'gore'" in result.stderr
+    assert "heavy []" in result.stdout and "<video" not in (site.site_dir / "index.html").read_text()

@@ -497,6 +497,7 @@ class PageEngine:
             for step in plan.steps:
                 if isinstance(step, Generate):
                     policy.check(step.spec.prompt)
+            policy.check(plan.title)  # a segmented clip's own prompt: its caption, name and title tag
             for shown in ("caption", "alt"):  # the page shows these beside the clip
                 if isinstance(options.get(shown), str):
                     policy.check(options[shown], shown)

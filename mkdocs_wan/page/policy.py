@@ -1,15 +1,18 @@
 """The site's content policy: words and patterns a prompt may not contain, checked before any model work.
 
 Both the prompt and the policy's words are compared in one normal form — compatibility-decomposed
-(full-width letters, ligatures), every combining mark and invisible format character (zero-width
-space and joiner, soft hyphen, bidi controls, variation selectors) removed, case-folded,
-whitespace collapsed — so a look-alike spelling of a refused word is the word. A word matches
-whole (`gore` refuses "gore" and "Gore!", not "gorean"); a pattern `/.../` is a regular
-expression searched in the normal form, case-insensitively, with a time limit (the `regex`
-module's: a pattern that backtracks without end on some prompt is an error naming it, not a
-hung build). Latin look-alikes that compatibility forms miss — small capitals, IPA letters — are
-folded too, and invisible fillers (Hangul, braille blank) dropped. Characters of other scripts
-that merely look alike (a Cyrillic o for a Latin one) are different letters and are not folded.
+(full-width letters, ligatures), every combining mark (spacing ones too) and invisible format
+character (zero-width space and joiner, soft hyphen, bidi controls, variation selectors) removed,
+case-folded, whitespace collapsed — so a look-alike spelling of a refused word is the word. A word
+matches whole between letters (`gore` refuses "gore", "Gore!", "gore_fest" and "gore2", not
+"gorean"); a pattern `/.../` is a regular expression searched in the normal form,
+case-insensitively, with a time limit (the `regex` module's: a pattern that backtracks without end
+on some prompt is an error naming it, not a hung build), and its counted repeats are bounded
+before it is compiled (`regex` expands them: `((a{99}){99}){99}` alone takes gigabytes). Latin
+look-alikes that compatibility forms miss — small capitals, IPA letters, dotless i and j, the
+dental click letter (U+01C0) — are folded too, and invisible fillers (Hangul, braille blank) dropped. Characters
+of other scripts that merely look alike (a Cyrillic o for a Latin one) are different letters and
+are not folded.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from mkdocs_wan.page.spec import SpecError
 MAX_ENTRIES = 1_000
 PATTERN_SECONDS = 0.5  # one pattern on one prompt (prompts are at most 2,000 characters)
 MAX_ENTRY_CHARS = 200
+MAX_REPEAT_PRODUCT = 10_000  # nested counted repeats, multiplied: what compiling a pattern expands
 REFUSED = "refused by the site's content policy"
 
 
 #: Latin letters NFKC leaves alone that read as another: small capitals and IPA shapes.
 _LATIN_LOOKALIKES = str.maketrans(
-    "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢɡɑɩʋ",
-    "abcdefghijklmnoprstuvwyzgaiv",
+    "ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢɡɑɩʋıȷǀ",
+    "abcdefghijklmnoprstuvwyzgaivijl",
 )
 #: Letters that show as nothing: Hangul fillers and the braille blank (not format characters).
 _FILLERS = dict.fromkeys(map(ord, "\u115f\u1160\u3164\uffa0\u2800"))
@@ -39,7 +43,7 @@ _FILLERS = dict.fromkeys(map(ord, "\u115f\u1160\u3164\uffa0\u2800"))
 def normal_form(text: str) -> str:
     """The text as the policy compares it (see the module docstring)."""
     decomposed = unicodedata.normalize("NFKD", text).translate(_FILLERS)
-    kept = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Me", "Cf"))
+    kept = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Mc", "Me", "Cf"))
     kept = "".join(c for c in kept if not 0xFE00 <= ord(c) <= 0xFE0F and not 0xE0100 <= ord(c) <= 0xE01EF)
     return " ".join(unicodedata.normalize("NFKC", kept.casefold().translate(_LATIN_LOOKALIKES)).split())
 
@@ -88,14 +92,52 @@ def parse_policy(value: Any) -> Policy:
             raise SpecError(f"each policy entry must be 1 to {MAX_ENTRY_CHARS} characters, got {written[:40]!r}")
         text = written.strip()
         if len(text) > 2 and text.startswith("/") and text.endswith("/"):
+            if repeat_product(text[1:-1]) > MAX_REPEAT_PRODUCT:
+                raise SpecError(
+                    f"policy pattern '{quoted(text)}' repeats too much (nested counted repeats over "
+                    f"{MAX_REPEAT_PRODUCT:,} in all would take gigabytes to compile); use + or * instead"
+                )
             try:
                 pattern = regex.compile(text[1:-1], regex.IGNORECASE | regex.V0)
-            except regex.error as err:
+            except (regex.error, ValueError, OverflowError, RecursionError, MemoryError) as err:
                 raise SpecError(f"policy pattern '{quoted(text)}' is not a regular expression: {err}") from None
         else:
             word = normal_form(text)
             if not word:
                 raise SpecError(f"policy entry '{quoted(text)}' is empty once normalised")
-            pattern = regex.compile(rf"(?<!\w){regex.escape(word)}(?!\w)")
+            pattern = regex.compile(rf"(?<!\p{{L}}){regex.escape(word)}(?!\p{{L}})")
         entries.append((text, pattern))
     return Policy(tuple(entries))
+
+
+def repeat_product(pattern: str) -> int:
+    """The largest product of nested counted repeats (`{n}`, `{n,m}`, `{n,}`) in a pattern: how
+    many copies of an atom compiling it may expand to. Escapes and character classes are skipped."""
+    import re
+
+    stack, last, i, worst = [1], 1, 0, 1  # each open group's largest product inside; the last atom's
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i, last = i + 2, 1
+            continue
+        if char == "[":  # a class is one atom: skip to its closing bracket
+            end = pattern.find("]", i + 2)
+            i, last = (len(pattern) if end == -1 else end + 1), 1
+            continue
+        if char == "(":
+            stack.append(1)
+        elif char == ")" and len(stack) > 1:
+            last = stack.pop()
+            stack[-1] = max(stack[-1], last)
+        elif char == "{" and (counted := re.match(r"\{(\d*),?(\d*)\}", pattern[i:])):
+            count = max(int(counted[1] or 0), int(counted[2] or 0), 1)
+            last *= count
+            stack[-1] = max(stack[-1], last)
+            worst = max(worst, last)
+            i += len(counted[0])
+            continue
+        else:
+            last = 1
+        i += 1
+    return worst
