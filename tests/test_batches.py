@@ -127,3 +127,23 @@ def test_a_bad_row_is_a_note_in_its_place_and_the_other_rows_are_made(tmp_path):
         "Generated clip: A black earbuds on a turntable"
     ]
     assert re.search(r'role="listitem"><div class="admonition failure wan-video-error"', page)
+
+
+def test_json_data_with_a_key_given_twice_is_refused_as_yaml_and_csv_are(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["templates"] = TEMPLATES
+    site.page("rows.json", '[{"name": "lamp", "color": "red", "color ": "blue"}]')  # equal once trimmed
+    site.page("index.md", "# Shop\n\n```video-gen\ntemplate: product\ndata: rows.json\n```\n")
+    result = site.build(script=NO_TORCH)
+    assert "index.md:5: rows.json is not valid JSON: the key 'color' is given twice in one record" in result.stderr
+    assert "heavy []" in result.stdout and "<video" not in (site.site_dir / "index.html").read_text()
+
+
+def test_segment_prompts_each_within_the_limit_make_one_clip(tmp_path):
+    from mkdocs_wan.build.plan import plan_clip
+
+    defaults = {"frames": 5, "fps": 8, "size": (64, 64), "steps": 2, "guidance": 5.0, "guidance_2": None,
+                "seed": None, "negative_prompt": ""}  # fmt: skip
+    long = ["A " + "very " * 380 + f"long scene {n}" for n in range(3)]  # ~1,920 characters each
+    plan = plan_clip({"segments": long}, defaults, "", "tiny/v2", 20)
+    assert len(plan.title) > 5_000 and len(plan.steps) == 4

@@ -268,3 +268,18 @@ def test_a_two_expert_checkpoint_without_a_boundary_gets_its_familys(tinies, tmp
         getattr(pipe, name).register_forward_pre_hook(lambda *_, name=name: ran.__setitem__(name, ran[name] + 1))
     generator.generate(plan(s).steps[0].spec)
     assert pipe.config.boundary_ratio == 0.875 and ran["transformer"] and ran["transformer_2"]
+
+
+def test_a_hostile_model_folder_is_one_line_not_a_crash(tinies, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for part in tinies["ti2v-5b"].iterdir():
+        (folder / part.name).symlink_to(part)
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # nested beyond the parser's reach
+    assert settings(folder).fingerprint  # hashed as bytes, never a RecursionError
+    (folder / "transformer").unlink()
+    (folder / "transformer").mkdir()
+    config = json.loads((tinies["ti2v-5b"] / "transformer" / "config.json").read_text())
+    (folder / "transformer" / "config.json").write_text(json.dumps(config | {"in_channels": 48.0}))
+    with pytest.raises(SpecError, match=r"whose transformer takes 48\.0 latent channels, which no supported"):
+        settings(folder).family  # noqa: B018 — refused, not taken for TI2V-5B and failed per clip

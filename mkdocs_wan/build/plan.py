@@ -131,7 +131,8 @@ def plan_clip(
     specs, transition = build_segment_specs(options, defaults, style, image_id, family)
     specs = [preset(spec) for spec in specs]
     segments = [s if isinstance(s, str) else s.get("prompt", "") for s in options["segments"]]
-    title = check_text("prompt", title or " → ".join(" ".join(str(s).split()) for s in segments))
+    joined = " → ".join(" ".join(str(s).split()) for s in segments)  # each segment was checked on its own
+    title = check_text("prompt", title) if title else check_text("prompt", joined, limit=max(len(joined), 1))
     steps: list[Generate] = []
     for spec in specs:
         if steps:  # start from the previous segment's last frame

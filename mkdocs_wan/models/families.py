@@ -214,7 +214,7 @@ def detect(index: Mapping[str, Any], transformer: Mapping[str, Any], where: str,
     720P one, whose configs are identical."""
     pipeline = _pipeline(index, where)
     two = _present(index.get("transformer_2"))
-    channels = transformer.get("in_channels")
+    channels = _int(transformer.get("in_channels"))  # 48.0 is not a diffusers config's 48: refused, not guessed
     width = _int(transformer.get("num_attention_heads")) * _int(transformer.get("attention_head_dim"))
     image = pipeline == "WanImageToVideoPipeline" or channels == 36
     dmd = pipeline == DMD_PIPELINE
@@ -228,8 +228,9 @@ def detect(index: Mapping[str, Any], transformer: Mapping[str, Any], where: str,
         if dmd:
             return FAST_T2V_14B if width >= 5120 else FAST_T2V_13B
         return T2V_14B if width >= 5120 else T2V_13B
+    given = transformer.get("in_channels")
     raise FamilyError(
-        f"{where} is a {pipeline} whose transformer takes {channels!r} latent channels, which no supported "
+        f"{where} is a {pipeline} whose transformer takes {given!r} latent channels, which no supported "
         f"Wan model has; supported: {SUPPORTED}"
     )
 

@@ -17,6 +17,7 @@ from typing import Literal
 from mkdocs_wan.models.families import BY_HUB_ID, TI2V_5B, Family, FamilyError, folder_family
 
 TINY = "tiny"
+MAX_JSON_BYTES = 1 << 20
 #: Bump when the tiny model's architecture or weights change (part of its clips' keys).
 TINY_VERSION = "2"
 
@@ -116,15 +117,26 @@ def _folder_digest(folder: Path) -> str:
     for path in paths:
         rel = path.relative_to(folder).as_posix()
         if path.suffix == ".json":
-            try:
-                content = json.dumps(json.loads(path.read_text()), sort_keys=True)
-            except (OSError, ValueError):
-                content = ""
-            digest.update(f"{rel}\0{content}\0".encode())
+            digest.update(f"{rel}\0{_json_content(path)}\0".encode())
         elif path.suffix in {".safetensors", ".bin", ".model"}:
             with contextlib.suppress(OSError):
                 digest.update(f"{rel}\0{path.stat().st_size}\0".encode())
     return digest.hexdigest()[:16]
+
+
+def _json_content(path: Path) -> str:
+    """A config's content in one canonical form; a file too large or nested beyond reason to
+    parse (a hostile folder) by its size or bytes instead — never a crash."""
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return f"size:{path.stat().st_size}"
+        raw = path.read_bytes()
+    except OSError:
+        return ""
+    try:
+        return json.dumps(json.loads(raw), sort_keys=True)
+    except (ValueError, RecursionError):
+        return "bytes:" + hashlib.sha256(raw).hexdigest()
 
 
 def hub_snapshot(repo: str, revision: str | None) -> Path | None:

@@ -96,7 +96,10 @@ def _csv(name: str, source: str) -> list[dict[str, Any]]:
 
 def _structured(name: str, source: str, kind: str) -> list[dict[str, Any]]:
     try:
-        data = json.loads(source) if kind == "JSON" else load_flat_yaml(source, f"data file {name}", text=True)
+        if kind == "JSON":
+            data = json.loads(source, object_pairs_hook=_unique_keys)
+        else:
+            data = load_flat_yaml(source, f"data file {name}", text=True)
     except DirectiveError as err:  # a ValueError too: the YAML loader's own message names the file
         raise SpecError(str(err), "data") from None
     except (ValueError, RecursionError) as err:
@@ -105,6 +108,17 @@ def _structured(name: str, source: str, kind: str) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(record, dict) for record in data):
         raise SpecError(f"{name} must hold a list of records ({{column: value}} each)", "data")
     return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different, even once trimmed (YAML and CSV refuse the
+    same): last-one-wins would silently drop a value."""
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key.strip() in seen:
+            raise ValueError(f"the key {key.strip()[:60]!r} is given twice in one record")
+        seen.add(key.strip())
+    return dict(pairs)
 
 
 def _row(name: str, number: int, record: dict[Any, Any]) -> dict[str, str]:
