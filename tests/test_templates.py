@@ -185,3 +185,12 @@ def test_a_segmented_clips_own_prompt_is_checked(tmp_path):
     result = site.build(script=NO_TORCH)
     assert "index.md:4: refused by the site's content policy: the prompt matches 'gore'" in result.stderr
     assert "heavy []" in result.stdout and "<video" not in (site.site_dir / "index.html").read_text()
+
+
+def test_the_alt_text_a_page_shows_is_checked_too(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["policy"] = ["gore"]
+    site.page("index.md", '# T\n\n<!-- @video-gen A quiet meadow {alt="A meadow full of GORE"} -->\n')
+    result = site.build(script=NO_TORCH)
+    assert "index.md:3: refused by the site's content policy: the alt matches 'gore'" in result.stderr, result.stderr
+    assert "heavy []" in result.stdout and "<video" not in (site.site_dir / "index.html").read_text()
