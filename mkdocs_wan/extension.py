@@ -31,7 +31,6 @@ from markdown.preprocessors import Preprocessor
 from mkdocs_wan.build.engine import PageEngine
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.page.spec import SpecError, check_text
-from mkdocs_wan.render import backends
 from mkdocs_wan.settings.options import OPTIONS, Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
 
@@ -126,20 +125,28 @@ class _Embed(Postprocessor):
         missing = "never" if engine.settings["generate"] == "never" else "generate"
         html = engine.render(text, self.source.text, page, lambda name, _path: f"{opt['url_prefix']}{name}", missing)
         if build.missing:
-            try:
-                engine.generate(backends.renderer(engine.settings))
+            try:  # as the plugin settles: `generate: never` fetches and never loads the model
+                engine.settle()
             except (ModelLoadError, CacheError) as err:
                 raise RuntimeError(str(err)) from None
             html = engine.swap_failures(html, page)
         if "data-wan-autoplay" in html:  # no site-wide script here: the page carries its own (tiny, no requests)
             html += f"<script>{_autoplay_script()}</script>"
+        folders = [engine.settings.docs_dir / opt["static_dir"]]
+        if opt["site_dir"]:  # Zensical collects static files before rendering pages
+            folders.append(Path(opt["site_dir"]) / opt["static_dir"])
         try:
             for key in (build.cached | build.missing.keys()) - build.failed.keys() - build.held.keys():
-                _publish(engine.cache, key, engine.settings.docs_dir / opt["static_dir"])
-                if opt["site_dir"]:  # Zensical collects static files before rendering pages
-                    _publish_copy(engine.cache, key, Path(opt["site_dir"]) / opt["static_dir"])
+                _publish(engine.cache, key, folders[0])
+                if len(folders) > 1:
+                    _publish_copy(engine.cache, key, folders[1])
         except CacheError as err:
             raise RuntimeError(str(err)) from None
+        for key in build.held:  # held or rejected: not published, not even at a URL placed earlier
+            for folder in folders:
+                for name in (f"{key}.mp4", f"{key}.jpg"):
+                    with contextlib.suppress(OSError):
+                        (folder / name).unlink(missing_ok=True)
         return html
 
 

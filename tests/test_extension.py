@@ -41,3 +41,31 @@ def test_fenced_form_through_superfences(tmp_path, shared_cache):
     html = markdown.markdown(text, extensions=["pymdownx.superfences", ext], extension_configs=fences)
     (src,) = re.findall(r'<video src="/([^"]+)"', html)
     assert count_frames(tmp_path / src) == 5
+
+
+def test_a_rejected_clip_leaves_the_static_folder_and_never_means_never(tmp_path, shared_cache, caplog, monkeypatch):
+    import logging
+
+    import yaml
+
+    docs = tmp_path / "docs"
+    ext = {"model": "tiny", "cache_dir": str(shared_cache), "docs_dir": str(docs), "size": "64x64", "frames": 5,
+           "steps": 1}  # fmt: skip
+    text = "<!-- @video-gen A lantern a reviewer rejects -->\n"
+    html = markdown.markdown(text, extensions=[WanExtension(**ext)])
+    (key,) = re.findall(r'data-wan-key="(\w+)"', html)
+    placed = docs / "assets" / "videos" / f"{key}.mp4"
+    assert placed.is_file()
+    decision = {"decision": "rejected", "by": "Ada", "at": "2026-12-02T10:00:00Z", "why": ""}
+    (tmp_path / "mkdocs-wan-reviews.yml").write_text(yaml.safe_dump({"clips": {key: decision}}))
+    monkeypatch.chdir(tmp_path)  # the extension's review_file is relative to where it runs
+    again = markdown.markdown(text, extensions=[WanExtension(**ext)])
+    assert "<video" not in again and "Rejected in review" in again
+    assert not placed.exists() and not placed.with_suffix(".jpg").exists()  # no longer at its URL either
+
+    # generate: never with a fetch_from that has nothing: a "not generated" box, no model loaded.
+    never = ext | {"generate": "never", "fetch_from": "http://127.0.0.1:9/", "cache_dir": str(tmp_path / "empty")}
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    out = markdown.markdown("<!-- @video-gen A lantern nobody made -->\n", extensions=[WanExtension(**never)])
+    assert "<video" not in out and "not generated" in out.lower() and "loaded model" not in caplog.text
