@@ -178,6 +178,16 @@ class WanGenerator:
         finally:
             diffusers_logging.set_verbosity(verbosity)
         self._load_loras(pipe, family)
+        return self.adopt(pipe, family, device)
+
+    def adopt(self, pipe: Any, family: Family, device: str) -> Any:
+        """Make `pipe` (just loaded, or built from configs by a benchmark) this generator's
+        resident pipeline, set up as every clip expects: the family's boundary, the speed and
+        memory settings, scalar timesteps for text-to-video."""
+        import torch
+
+        if family.distilled and not hasattr(pipe.scheduler, "set_generator"):
+            pipe.scheduler = self._dmd_scheduler(family)
         if family.boundary_ratio is not None and getattr(pipe.config, "boundary_ratio", None) is None:
             # Without it diffusers runs the high-noise expert alone, at every step.
             pipe.register_to_config(boundary_ratio=family.boundary_ratio)
@@ -197,15 +207,20 @@ class WanGenerator:
             pipe.register_to_config(expand_timesteps=False)
         self._device_name = device
         self.family = family
+        self._pipe = pipe
         return pipe
+
+    @staticmethod
+    def _dmd_scheduler(family: Family) -> Any:
+        from mkdocs_wan.render.dmd import DMDScheduler
+
+        return DMDScheduler(denoising_timesteps=family.dmd_timesteps)
 
     def _components(self, family: Family, location: str) -> dict[str, Any]:
         """Parts that replace the checkpoint's own: the DMD scheduler of a distilled checkpoint,
         whose `model_index.json` names `WanDMDPipeline`, a class diffusers does not have."""
         if not family.distilled:
             return {}
-        from mkdocs_wan.render.dmd import DMDScheduler
-
         folder = Path(location)
         if folder.is_dir():
             index = json.loads((folder / "model_index.json").read_text())
@@ -219,7 +234,7 @@ class WanGenerator:
                     f"cannot load model {self.model.name}: the distilled checkpoint lacks {', '.join(missing)}; "
                     f"download it completely (`hf download {family.hub_id}`)"
                 )
-        return {"scheduler": DMDScheduler(denoising_timesteps=family.dmd_timesteps)}
+        return {"scheduler": self._dmd_scheduler(family)}
 
     def _load_loras(self, pipe: Any, family: Family) -> None:
         """LoRA files onto their experts (Wan2.2-Lightning: one per A14B expert)."""
