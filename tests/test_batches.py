@@ -147,3 +147,16 @@ def test_segment_prompts_each_within_the_limit_make_one_clip(tmp_path):
     long = ["A " + "very " * 380 + f"long scene {n}" for n in range(3)]  # ~1,920 characters each
     plan = plan_clip({"segments": long}, defaults, "", "tiny/v2", 20)
     assert len(plan.title) > 5_000 and len(plan.steps) == 4
+
+
+def test_a_bad_cell_refuses_only_the_rows_that_use_its_column(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["templates"] = TEMPLATES
+    notes = "x" * 2_500  # over the 2,000-character limit, in a column no template slot reads
+    site.page("p.csv", f"name,color,notes\nearbuds,black,{notes}\nwatch,sil\u202ever,ok\n")
+    site.page("index.md", "# P\n\n```video-gen\ntemplate: product\ndata: p.csv\nframes: 5\n```\n")
+    result = site.build()
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "index.md:3: p.csv row 2: color contains a bidirectional override" in warnings[0]
+    assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
+    assert gallery((site.site_dir / "index.html").read_text())[1] == ["Generated clip: A black earbuds on a turntable"]

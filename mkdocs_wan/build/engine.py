@@ -243,7 +243,7 @@ class PageEngine:
         """A batch (`data:` + `template:`): one clip per row of the data file, as a gallery. A
         problem with the block or the file refuses it whole (SpecError); a bad row is a note in
         its place, naming the file and row, and the other rows go on."""
-        from mkdocs_wan.page.batches import BATCH_OPTIONS, read_rows
+        from mkdocs_wan.page.batches import BATCH_OPTIONS, BadCell, read_rows
         from mkdocs_wan.page.templates import lookup
 
         if directive.kind != "fence":
@@ -271,7 +271,12 @@ class PageEngine:
         shared = {k: v for k, v in options.items() if k not in BATCH_OPTIONS}
         items: list[str] = []
         shown: list[tuple[Plan, Presentation]] = []
+        used = [*template.fields, *([column] if column is not None else [])]
         for number, row in enumerate(rows, start=1):
+            bad = next((cell for f in used if isinstance(cell := row.get(f), BadCell)), None)
+            if bad is not None:
+                items.append(self._reject(page, where, f"{name} row {number}: {bad.problem}"))
+                continue
             row_options = {**shared, **{f: row[f] for f in template.fields if f in row}}
             if column is not None:
                 row_options["caption"] = row.get(column, "")

@@ -136,9 +136,22 @@ def _row(name: str, number: int, record: dict[Any, Any]) -> dict[str, str]:
         elif value is None:
             value = ""
         if not isinstance(value, str):
-            raise SpecError(f"{name} row {number}: {column[:40]} must be text, got a {type(value).__name__}", "data")
+            row[column.strip()] = BadCell(f"{column[:40]} must be text, got a {type(value).__name__}")
+            continue
         try:
-            row[column.strip()] = check_text(f"{name} row {number}: {column[:40]}", value, limit=2_000)
-        except SpecError as err:
-            raise SpecError(str(err), "data") from None
+            row[column.strip()] = check_text(column[:40], value, limit=2_000)
+        except SpecError as err:  # only the rows whose template uses this column are refused
+            row[column.strip()] = BadCell(str(err))
     return row
+
+
+class BadCell(str):
+    """A cell whose value cannot reach a prompt: empty text carrying why. A row that uses its
+    column becomes a note naming the row; a column no template slot reads is ignored."""
+
+    problem: str
+
+    def __new__(cls, problem: str) -> BadCell:
+        cell = super().__new__(cls, "")
+        cell.problem = problem
+        return cell
