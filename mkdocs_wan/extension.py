@@ -128,7 +128,7 @@ class _Embed(Postprocessor):
             try:  # as the plugin settles: `generate: never` fetches and never loads the model
                 engine.settle()
             except (ModelLoadError, CacheError) as err:
-                raise RuntimeError(str(err)) from None
+                raise _stop(str(err)) from None
             html = engine.swap_failures(html, page)
         if "data-wan-autoplay" in html:  # no site-wide script here: the page carries its own (tiny, no requests)
             html += f"<script>{_autoplay_script()}</script>"
@@ -141,7 +141,7 @@ class _Embed(Postprocessor):
                 if len(folders) > 1:
                     _publish_copy(engine.cache, key, folders[1])
         except CacheError as err:
-            raise RuntimeError(str(err)) from None
+            raise _stop(str(err)) from None
         for key in build.held:  # held or rejected: not published, not even at a URL placed earlier
             for folder in folders:
                 for name in (f"{key}.mp4", f"{key}.jpg"):
@@ -187,11 +187,25 @@ def _zensical_page(md: markdown.Markdown) -> str:
     return path if isinstance(path, str) else ""
 
 
+def _stop(message: str) -> Exception:
+    """The error that stops a build in one line: under MkDocs (or ProperDocs) a `BuildError`,
+    which it prints as one line where any other exception is a traceback; elsewhere (Zensical,
+    plain Python-Markdown) a RuntimeError, which it still is."""
+    exceptions = sys.modules.get("mkdocs.exceptions") or sys.modules.get("properdocs.exceptions")
+    if exceptions is None:
+        return RuntimeError(message)
+    stop = type("WanBuildError", (exceptions.BuildError, RuntimeError), {})
+    return stop(message)
+
+
 def _publish(cache: ClipCache, key: str, static: Path) -> None:
     """Place the clip and its poster in the engine's static folder: a hard link, or across file
     systems a copy put in place by rename, so a full disk or a kill mid-copy never leaves a
     truncated clip there; one of the wrong size (an earlier version's broken copy) is replaced."""
-    static.mkdir(parents=True, exist_ok=True)
+    try:
+        static.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a file where the folder should be, a read-only docs_dir
+        raise CacheError(f"cannot place clips in {static}: {err.strerror or err}") from None
     for source in (cache.path(key), cache.poster_path(key)):
         target = static / source.name
         if target.is_symlink() or not source.is_file():  # never write through a link

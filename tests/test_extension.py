@@ -69,3 +69,20 @@ def test_a_rejected_clip_leaves_the_static_folder_and_never_means_never(tmp_path
     caplog.set_level(logging.INFO)
     out = markdown.markdown("<!-- @video-gen A lantern nobody made -->\n", extensions=[WanExtension(**never)])
     assert "<video" not in out and "not generated" in out.lower() and "loaded model" not in caplog.text
+
+
+def test_a_clip_that_cannot_be_placed_stops_mkdocs_in_one_line(tmp_path, shared_cache):
+    import subprocess
+    import sys
+
+    import yaml
+
+    (tmp_path / "docs" / "assets").mkdir(parents=True)
+    (tmp_path / "docs" / "assets" / "videos").write_text("a file where the clips' folder goes")
+    (tmp_path / "docs" / "index.md").write_text("# T\n\n<!-- @video-gen A lantern with nowhere to go -->\n")
+    ext = {"model": "tiny", "size": "64x64", "frames": 5, "steps": 1, "cache_dir": str(shared_cache)}
+    config = {"site_name": "T", "markdown_extensions": [{"mkdocs_wan.extension": ext}]}
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config))
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot place clips in" in result.stderr and "videos: File exists" in result.stderr
