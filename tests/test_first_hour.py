@@ -114,3 +114,10 @@ def test_a_fenced_blocks_mistake_names_the_line_of_its_key(site):
         "index.md:14: unknown option 'color'",
         "index.md:19: frames must be an integer, got 'ten'",
     ]
+
+
+def test_the_same_mistake_twice_is_warned_at_each_of_its_lines(site):
+    site.page("index.md", "# Clips\n\nOne <!-- @video-gen A kite\n\nTwo <!-- @video-gen A kite\n")
+    result = site.build()
+    warned = [line.split("mkdocs_wan: ", 1)[1][:12] for line in result.stderr.splitlines() if "never closed" in line]
+    assert warned == ["index.md:3: ", "index.md:5: "]

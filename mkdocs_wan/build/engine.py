@@ -184,8 +184,9 @@ class PageEngine:
                     raise  # a build stops with one line; serve shows the note and keeps serving
                 out.append(self._reject(page, where, str(err)))
         out.append(html[end:])
+        lines = _Lines(markdown)
         for text, problem in near_misses(html):
-            self.warn(f"{_where(page, _line_of(markdown, text))}: {problem}")
+            self.warn(f"{_where(page, lines.line_of(text))}: {problem}")
         return "".join(out)
 
     def render_again(self, html: str, page: str, url: Callable[[str], str | None]) -> str:
@@ -755,10 +756,23 @@ def _key_offset(yaml_text: str, option: str | None) -> int:
     return 0
 
 
-def _line_of(markdown: str, text: str) -> int:
-    """The line of the first place `text` appears in the page's source (1 if it cannot be found)."""
-    at = markdown.find(text)
-    return markdown.count("\n", 0, at) + 1 if at >= 0 else 1
+class _Lines:
+    """Source lines of texts found in page order: each search starts where the last one was
+    found and its newlines are counted once, so thousands of near misses on a page cost one pass
+    (and a text that appears twice gets each of its lines, not the first one twice)."""
+
+    def __init__(self, markdown: str) -> None:
+        self.markdown, self.at, self.line, self.next = markdown, 0, 1, 0
+
+    def line_of(self, text: str) -> int:
+        """The line of the next place `text` appears (1 if it cannot be found)."""
+        found = self.markdown.find(text, self.next)
+        if found < 0:  # out of order: count from the start, and keep the cursor
+            found = self.markdown.find(text)
+            return self.markdown.count("\n", 0, found) + 1 if found >= 0 else 1
+        self.line += self.markdown.count("\n", self.at, found)
+        self.at, self.next = found, found + 1
+        return self.line
 
 
 def _where(page: str, line: int) -> str:

@@ -10,10 +10,11 @@ has lost, are recovered by matching each found directive, in order, against a sc
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -90,14 +91,15 @@ def near_misses(html: str) -> list[tuple[str, str]]:
     if "video" not in html.lower():
         return []
     found: list[tuple[int, str, str]] = []
+    in_code = _code_spans(html)
     for match in _UNCLOSED.finditer(html):
-        if not _in_code(html, match.start()):
+        if not in_code(match.start()):
             text = match[0].replace("&lt;", "<").split("\n", 1)[0].strip()
             problem = "this directive's comment is never closed, so the page shows it as text (or hides what follows)"
             found.append((match.start(), text, f"{problem}: end it with -->"))
     for match in _NEAR_COMMENT.finditer(html):
         word = match[1]
-        if word != "@video-gen" and not _in_code(html, match.start()):
+        if word != "@video-gen" and not in_code(match.start()):
             problem = f"{' '.join(word.split())!r} is not a directive: write <!-- @video-gen PROMPT -->"
             found.append((match.start(), match[0], problem))
     for match in _NEAR_FENCE.finditer(html):
@@ -110,30 +112,55 @@ def near_misses(html: str) -> list[tuple[str, str]]:
 _RAW_TEXT = ("script", "style", "textarea", "title")
 
 
-def _is_markup(html: str, lower: str, at: int) -> bool:
-    """Is `at` where a tag or comment can start — not inside another tag (an attribute value) nor
-    inside an element whose content is text (`<script>`, `<style>`, `<textarea>`, `<title>`)?
-    `lower` is `html` in lower case."""
-    if html.rfind("<", 0, at) > html.rfind(">", 0, at):
-        return False
-    return all(lower.rfind(f"<{tag}", 0, at) <= lower.rfind(f"</{tag}", 0, at) for tag in _RAW_TEXT)
+def _markup_places(html: str) -> Callable[[int], bool]:
+    """Is a position where a tag or comment can start — not inside another tag (an attribute
+    value) nor inside an element whose content is text (`<script>`, `<style>`, `<textarea>`,
+    `<title>`)? Every bracket and raw-text tag is found once per page and looked up by bisection,
+    so a page with thousands of directives costs a linear scan."""
+    found: list[list[int]] = []  # filled on the first question: most pages ask none
+
+    def places() -> list[list[int]]:
+        if not found:
+            lower = html.lower()
+            found.extend([m.start() for m in re.finditer(c, html)] for c in "<>")
+            for tag in _RAW_TEXT:
+                found.extend([m.start() for m in re.finditer(p, lower)] for p in (f"<{tag}", f"</{tag}"))
+        return found
+
+    def last(positions: list[int], at: int) -> int:
+        index = bisect.bisect_left(positions, at)
+        return positions[index - 1] if index else -1
+
+    def markup(at: int) -> bool:
+        opens, closes, *raw = places()
+        if last(opens, at) > last(closes, at):
+            return False
+        return all(last(raw[i], at) <= last(raw[i + 1], at) for i in range(0, len(raw), 2))
+
+    return markup
 
 
-def _in_code(html: str, at: int) -> bool:
-    """Is `at` inside a `<code>` or `<pre>` element (the last one opened before it is still open)?"""
-    before = html[:at]
-    opened = max((m.start() for m in _CODE_OPEN.finditer(before)), default=-1)
-    closed = max((m.start() for m in _CODE_CLOSE.finditer(before)), default=-1)
-    return opened > closed
+def _code_spans(html: str) -> Callable[[int], bool]:
+    """Is a position inside a `<code>` or `<pre>` element (the last one opened before it is still
+    open)? The tags are found once per page and looked up by bisection: a page with thousands of
+    near misses costs a linear scan, not one per miss."""
+    opens = [m.start() for m in _CODE_OPEN.finditer(html)]
+    closes = [m.start() for m in _CODE_CLOSE.finditer(html)]
+
+    def inside(at: int) -> bool:
+        opened, closed = bisect.bisect_left(opens, at), bisect.bisect_left(closes, at)
+        return (opens[opened - 1] if opened else -1) > (closes[closed - 1] if closed else -1)
+
+    return inside
 
 
 def find_directives(html: str, markdown: str = "", included: Mapping[str, str] | None = None) -> list[Directive]:
     """Every directive in rendered `html`, in order, with lines taken from its `markdown` source,
     or from one of the `included` files ({name: text}, e.g. snippets) where the page lacks it."""
     found: list[tuple[str, str, re.Match[str]]] = []
-    lower = html.lower()
+    markup = _markup_places(html)
     for match in _HTML_DIRECTIVE.finditer(html):
-        if not _is_markup(html, lower, match.start()):
+        if not markup(match.start()):
             continue  # text that only looks like a comment: in a script, a textarea, a title, an attribute
         if match["fence"] is not None:
             try:
@@ -347,14 +374,18 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
     """Every directive-looking spot in a Markdown source: (line, kind, key, looks like code)."""
     code = _code_lines(markdown)
     candidates: list[tuple[int, str, str, bool]] = []
+    line, counted = 1, 0  # newlines are counted once, from one match to the next: linear in the page
     for m in _RAW_COMMENT.finditer(markdown):
-        line = markdown.count("\n", 0, m.start()) + 1  # str.count runs in C: no per-character loop
+        line += markdown.count("\n", counted, m.start())
+        counted = m.start()
         line_start = markdown.rfind("\n", 0, m.start()) + 1
         in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
         candidates.append((line, "comment", _key("comment", m[1]), in_code))
     source_lines = markdown.splitlines()
+    line, counted = 1, 0
     for m in _RAW_FENCE.finditer(markdown):
-        line = markdown.count("\n", 0, m.start()) + 1
+        line += markdown.count("\n", counted, m.start())
+        counted = m.start()
         body = (re.sub(r"^[ \t>]*", "", s) for s in source_lines[line:])
         key = " ".join(next((s for s in body if s.strip()), "").split())
         candidates.append((line, "fence", key, line in code))

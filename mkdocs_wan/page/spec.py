@@ -6,6 +6,7 @@ make the cache key describe a clip that was never made. Limits stop a typo from 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -212,6 +213,7 @@ def styled(prompt: str, style: str) -> str:
     return f"{prompt}, {style.strip()}" if style.strip() else prompt
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the site's negative prompt is the same for every clip
 def model_text(text: str) -> str:
     """The text Wan's text encoder actually reads: diffusers' Wan pipelines clean every prompt
     (ftfy, HTML entities unescaped twice, whitespace collapsed), so NFC and NFD forms, `&amp;` and
