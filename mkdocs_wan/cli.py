@@ -312,6 +312,11 @@ def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by
     path = engine.settings.review_path
     before = engine.reviews.get(key)
     _decide(path, key, decision, by or reviewer(), why, plan.title if plan else "", engine.cache.layout.locks)
+    sentinel = engine.cache.layout.reload_sentinel
+    if sentinel.is_file():  # a running `mkdocs serve` rebuilds (its review file may not be watched yet)
+        from mkdocs_wan.serve import touch
+
+        touch(sentinel)
     if before is not None and before.decision != decision:  # a change of mind is said out loud
         click.echo(f"{key[:12]} was {before.decision} by {before.by or 'someone'} at {before.at}; now {decision}")
     click.echo(f"{decision} {key[:12]} in {path.name}; commit it with the docs")

@@ -12,12 +12,12 @@ from mkdocs.structure.files import Files
 from mkdocs.utils import get_relative_url
 
 from mkdocs_wan import site
-from mkdocs_wan.build import publish
+from mkdocs_wan.build import dirty, publish
 from mkdocs_wan.build.engine import Missing, PageEngine, UrlFor
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.logs import log
-from mkdocs_wan.page.directives import has_directives
+from mkdocs_wan.page.directives import find_directives, has_directives
 from mkdocs_wan.page.spec import SpecError
 from mkdocs_wan.render import backends
 from mkdocs_wan.settings.options import Settings
@@ -46,10 +46,13 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         # by site path (hard links to the cache), and their records for `fetch_from`.
         self.published: dict[str, Path] = {}
         self.records: dict[str, Path | str] = {}
+        self.dirty = False
+        self.in_titles: set[str] = set()  # directive texts in page titles (front matter): not clips
 
     # Defining on_startup makes MkDocs keep this instance for a whole `mkdocs serve`, so the model
     # stays resident across rebuilds. `serve --clean` reports "build": it generates blocking.
     def on_startup(self, *, command: Literal["build", "gh-deploy", "serve"], dirty: bool) -> None:
+        self.dirty = dirty
         if command == "serve":
             from mkdocs_wan.serve import ServeSession  # a build never needs the worker
 
@@ -88,6 +91,10 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
 
     def on_files(self, files: Files, /, *, config: MkDocsConfig) -> Files:
         site.add_asset_files(files, config)
+        if self.dirty and self.engine is not None:  # a review decision re-renders its pages
+            settings = self.engine.settings
+            digest = dirty.review_digest(settings.review_path)
+            dirty.redo_pages(files, Path(config.site_dir), settings.cache_root, digest)
         if self.serve is not None:
             self.serve.forget_pending(files)
         return files
@@ -126,6 +133,12 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             page = files.get_file_from_path(src_uri).page  # type: ignore[union-attr]
             page.content = self.engine.swap_failures(page.content or "", src_uri)  # type: ignore[union-attr]
         self.records = dict(publish.records(self.engine))
+        self.in_titles = {
+            directive.text
+            for file in files.documentation_pages()
+            if file.page is not None and "video-gen" in (title := str(file.page.title or ""))
+            for directive in find_directives(title)
+        }
         return env
 
     # A theme or plugin may render page Markdown again outside on_page_content (Material's blog
@@ -139,13 +152,17 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             src_uri = f"{VIDEOS_DIR}/{name}"
             return get_relative_url(src_uri, page.file.url) if src_uri in self.published else None
 
-        return self.engine.render_again(output, page.file.src_uri, url)
+        return self.engine.render_again(output, page.file.src_uri, url, self.in_titles)
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:
         try:
             publish.place(Path(config.site_dir), self.published, self.records)
         except OSError as err:
             raise PluginError(f"cannot place the clips in {config.site_dir}: {err.strerror or err}") from None
+        if self.engine is not None:
+            settings, site_dir = self.engine.settings, Path(config.site_dir)
+            dirty.withdraw(site_dir, self.engine.build.held)  # `--dirty` keeps last build's files
+            dirty.remember(settings.cache_root, site_dir, dirty.review_digest(settings.review_path))
         if self.serve is not None:
             self.serve.retain()
         if self.engine is not None:

@@ -32,10 +32,13 @@ def test_only_real_comments_become_clips_never_text_in_scripts_attributes_or_tit
         '<div title="<!-- @video-gen An attribute clip -->">x</div>\n\n'
         "<textarea><!-- @video-gen A textarea clip --></textarea>\n\n<!-- @video-gen The real clip -->\n",
     )
+    site.page("other.md", "# Other\n")  # two pages: the theme shows a nav, with the title as each link's text
     result = site.build()
     assert result.returncode == 0, result.stderr
     html = (site.site_dir / "index.html").read_text()
     assert html.count('data-wan-key="') == 1 and "The real clip" in html
+    other = (site.site_dir / "other" / "index.html").read_text()
+    assert "wan-" not in other and other.count("Intro <!-- @video-gen A title clip --></a>") == 1
     assert '"<!-- @video-gen A script clip -->"; window.ok' in html  # the script is untouched
     assert 'title="<!-- @video-gen An attribute clip -->"' in html
     assert "<textarea><!-- @video-gen A textarea clip --></textarea>" in html

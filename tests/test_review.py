@@ -113,15 +113,18 @@ def test_a_broken_review_file_stops_the_build_before_any_model_work(tmp_path, cl
     assert "review_file must stay in the folder of mkdocs.yml" in result.stderr
 
 
-def test_a_flagged_clip_is_held_under_serve_too(tmp_path, classifier):
+def test_a_flagged_clip_is_held_under_serve_too_and_approving_it_plays_it(tmp_path, classifier):
     site = flagging(Site(tmp_path, tmp_path / "cache"), classifier)
     site.page("index.md", "# Serve\n\n<!-- @video-gen A kite held under serve -->\n")
     site.write_config()
-    server = Server(tmp_path)
+    server = Server(tmp_path, "--dirty")
     try:
         page = server.wait_for("/", "Held for review")
         assert "<video" not in page and "held for review (" in page
         assert re.search(r"index\.md:3: held for review \(.*scores it nsfw", server.output())
+        (key,) = keys(page)  # approving it while serving re-renders the page, though no source changed
+        assert site.cli("approve", key, "--by", "Ada").returncode == 0
+        assert "Held for review" not in server.wait_for("/", "<video")
     finally:
         server.proc.kill()
         server.proc.wait()
@@ -209,3 +212,25 @@ def test_a_review_file_that_would_be_published_or_deleted_is_refused(tmp_path, p
     result = site.build()
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"review_file '{place}' is inside {place.split('/')[0]}_dir" in result.stderr
+
+
+def test_a_dirty_build_follows_a_changed_decision(tmp_path):
+    """`--dirty` re-renders only changed sources: a decision changes none, yet its pages follow it."""
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", PAGE)
+    site.page("other.md", "# Other\n\nNo clips here.\n")
+    assert site.build().returncode == 0
+    red, blue = re.findall(r'data-wan-key="(\w{12})', (site.site_dir / "index.html").read_text())
+    other = site.site_dir / "other" / "index.html"
+    untouched = other.stat().st_mtime_ns
+    videos = site.site_dir / "assets" / "videos"
+    assert site.cli("reject", red, "--by", "Ada").returncode == 0
+    assert site.build("--dirty").returncode == 0
+    page = (site.site_dir / "index.html").read_text()
+    assert page.count("<video") == 1 and "Rejected in review" in page
+    assert sorted({p.name[:12] for p in videos.iterdir()}) == [blue]  # nothing of red is left to fetch
+    assert other.stat().st_mtime_ns == untouched  # a page without clips is still left alone
+    assert site.cli("approve", red, "--by", "Ada").returncode == 0
+    assert site.build("--dirty").returncode == 0
+    assert sorted({p.name[:12] for p in videos.iterdir()}) == sorted([red, blue])
+    assert (site.site_dir / "index.html").read_text().count("<video") == 2

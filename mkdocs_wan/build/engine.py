@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
@@ -189,15 +189,22 @@ class PageEngine:
             self.warn(f"{_where(page, lines.line_of(text))}: {problem}")
         return "".join(out)
 
-    def render_again(self, html: str, page: str, url: Callable[[str], str | None]) -> str:
+    def render_again(
+        self, html: str, page: str, url: Callable[[str], str | None], in_titles: Collection[str] = ()
+    ) -> str:
         """Directives that survived into a page's final HTML because a theme or plugin rendered
         another page's Markdown again (a blog index's excerpts): each becomes the clip its own page
         already made, or a quiet box. Nothing is warned, queued or generated here: the directive's
-        own page did that, with its real line. `url` gives a published file's URL, or None."""
+        own page did that, with its real line. `url` gives a published file's URL, or None.
+        A directive met in no page's Markdown but in a page's title (`in_titles`: front matter, shown
+        in the nav's links) stays the invisible comment it was without the plugin."""
         out: list[str] = []
         labels: set[str] = set()
         end = 0
         for directive in find_directives(html):
+            key = (directive.kind, directive.text)
+            if key not in self.build.seen and key not in self.build.galleries and directive.text in in_titles:
+                continue
             out.append(html[end : directive.start])
             end = directive.end
             batch = self.build.galleries.get((directive.kind, directive.text))
