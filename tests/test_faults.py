@@ -81,6 +81,26 @@ def test_corrupt_cached_clip_is_detected_regenerated_and_reported(site, damage):
     assert audit(cache, key) is None and count_frames(site.site_dir / "assets" / "videos" / f"{key}.mp4") == 9
 
 
+def test_a_clip_whose_record_is_gone_is_said_to_be_remade_and_a_folder_in_its_place_stops_the_build(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", "# Home\n\n<!-- @video-gen A clip that loses its record -->\n")
+    assert site.build().returncode == 0
+    cache = ClipCache(site.cache_dir)
+    (key,) = re.findall(r'data-wan-key="(\w+)"', (site.site_dir / "index.html").read_text())
+    cache.index.pop(key)
+    cache.close()
+    cache.sidecar_path(key).write_text("\x00garbage")
+    result = site.build()
+    assert result.returncode == 0 and "1 generated" in result.stderr, result.stderr
+    assert f"index.md:3: cached clip {key[:12]} has no record to check it by" in result.stderr
+
+    cache.path(key).unlink()
+    cache.path(key).mkdir()  # something squats where the clip goes: say so before any model work
+    result = site.build()
+    assert result.returncode != 0 and "Traceback" not in result.stderr and "clip 1/1" not in result.stderr
+    assert f"{cache.path(key)} is a folder, where clip {key[:12]} is stored; remove it" in result.stderr
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MB tmpfs as the cache folder (needs mount privileges, as CI has here)."""

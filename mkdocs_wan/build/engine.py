@@ -725,6 +725,12 @@ class PageEngine:
         status = self.cache.check(key)
         if status == "corrupt":
             self.warn(f"{where}: cached clip {key[:12]} failed its checksum (truncated or altered); regenerating")
+        elif status == "unrecorded":
+            sidecar = self.cache.sidecar_path(key).name
+            self.warn(
+                f"{where}: cached clip {key[:12]} has no record to check it by (no index entry; {sidecar} "
+                "is missing or unreadable); regenerating"
+            )
         return status == "ok"
 
     def _reject(self, page: str, where: str, problem: str) -> str:

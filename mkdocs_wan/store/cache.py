@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISDIR, S_ISREG
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan.logs import log
@@ -34,7 +34,7 @@ from mkdocs_wan.store.layout import CacheLayout
 if TYPE_CHECKING:
     import diskcache
 
-Status = Literal["ok", "missing", "corrupt"]
+Status = Literal["ok", "missing", "corrupt", "unrecorded"]
 PUBLIC = 0o644  # clips end up on web servers (hard-linked into site_dir): readable by all
 
 
@@ -205,11 +205,12 @@ class ClipCache:
             stat = path.stat()
         except OSError:
             return "missing"
-        if not S_ISREG(stat.st_mode):
-            return "missing"
+        if not S_ISREG(stat.st_mode):  # nothing the cache made: storing the clip there would fail after generating
+            kind = "a folder" if S_ISDIR(stat.st_mode) else "not a regular file"
+            raise CacheError(f"{path} is {kind}, where clip {key[:12]} is stored; remove it (the cache makes it again)")
         record = self.record(key)
         if record is None:
-            return "missing"
+            return "unrecorded"  # a clip with no index entry and no readable sidecar: unverifiable
         if stat.st_size == record.get("bytes") and stat.st_mtime_ns == record.get("mtime_ns"):
             self._checked[key] = record
             return "ok"
