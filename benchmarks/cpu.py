@@ -7,7 +7,8 @@ it (median of 5 each), and reports the ratio. The same for a real, mid-sized sit
 READMEs of the installed packages the test extra brings (real-world Markdown: tables, code,
 HTML, badges) with two directives each, built with the Material theme and SuperFences (as most
 Material sites are) and with MkDocs' default theme and no SuperFences. Also the import cost of
-the plugin module beyond MkDocs' own build modules. Writes benchmarks/results/cpu-<date>.json.
+the plugin module beyond MkDocs' own build modules, and pages of 5,000 and 10,000 uncached
+directives or unclosed openers (`--hostile-only` runs just those). Writes benchmarks/results/cpu-<date>.json.
 """
 
 from __future__ import annotations
@@ -86,6 +87,33 @@ def cached_ratio(root: Path, base: dict[str, object], runs: int) -> dict[str, fl
     }
 
 
+def hostile_pages(runs: int) -> dict[str, dict[str, float]]:
+    """One page of N "not generated" boxes (`generate: never`) or N unclosed openers, with the plugin
+    over without it: each must stay within 2.5x and linear (N=5,000 against N=10,000)."""
+    rows: dict[str, dict[str, float]] = {}
+    for kind, line in {"boxes": "<!-- @video-gen Clip number {i} -->", "openers": "<!-- @video-gen Clip {i}"}.items():
+        for count in (5000, 10000):
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(tmp)
+                (root / "docs").mkdir()
+                body = "\n\n".join(line.format(i=i) for i in range(count))
+                (root / "docs" / "index.md").write_text(f"# Many\n\n{body}\n")
+                base = {"site_name": "Hostile", "theme": {"name": "mkdocs"}}
+                wan = {**WAN, "generate": "never", "cache_dir": str(root / "cache")}
+                (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": [{"wan": wan}]}))
+                (root / "without.yml").write_text(yaml.safe_dump({**base, "plugins": []}))
+                with_plugin, without_plugin = [], []
+                for _ in range(runs):
+                    with_plugin.append(build(root, "with.yml"))
+                    without_plugin.append(build(root, "without.yml"))
+                rows[f"{kind}_{count}"] = {
+                    "with_plugin_s": round(statistics.median(with_plugin), 3),
+                    "without_plugin_s": round(statistics.median(without_plugin), 3),
+                    "ratio": round(statistics.median(with_plugin) / statistics.median(without_plugin), 3),
+                }
+    return rows
+
+
 def plugin_import_ms(runs: int = 5) -> float:
     """Median ms to import the plugin module in a fresh interpreter that already has MkDocs' build."""
     code = (
@@ -141,7 +169,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--hostile-only", action="store_true", help="only the 10,000-directive pages")
     args = parser.parse_args()
+    if args.hostile_only:
+        print(json.dumps({"hostile_pages": hostile_pages(args.runs), "device": cpu_name()}, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "docs").mkdir()
@@ -183,6 +215,7 @@ def main() -> None:
         "tiny_generate_s": {k: round(v, 4) for k, v in per_clip.items()},
         "real_site": real,
         "plugin_import_ms": plugin_import_ms(),
+        "hostile_pages": hostile_pages(args.runs),
         "command": "python benchmarks/cpu.py " + " ".join(sys.argv[1:]),
     }
     RESULTS.mkdir(exist_ok=True)
