@@ -334,6 +334,30 @@ def _decide(path: Path, key: str, decision: str, by: str, why: str, prompt: str,
         raise click.ClickException(f"cannot write {path}: {err.strerror or err}") from None
 
 
+@cli.command(short_help="Run the local generation service: one resident model for every client.")
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free).")
+@_run
+def service(config_file: str | None, host: str, port: int) -> None:
+    """Serve the site's model over HTTP on this machine: builds, `mkdocs serve`, the editor and
+    scripts send it directives and get clips; the page it prints approves held clips."""
+    try:
+        from mkdocs_wan.service.run import ServiceError, serve
+    except ImportError as err:
+        raise click.ClickException(
+            f"the service needs its extra: pip install 'mkdocs-wan[service]' ({err.name} is missing)"
+        ) from None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
+    logging.getLogger("mkdocs").addHandler(handler)
+    logging.getLogger("mkdocs").setLevel(logging.INFO)
+    try:
+        serve(config_file, host, port)
+    except ServiceError as err:
+        raise click.ClickException(str(err)) from None
+
+
 @cli.command(short_help="Write a tiny offline pipeline of a Wan family.")
 @click.argument("kind", type=click.Choice([*sorted(KINDS), "safety"]))
 @click.argument("folder", type=click.Path(file_okay=False))

@@ -39,6 +39,7 @@ from mkdocs_wan.store.cache import CacheError, ClipCache
 if TYPE_CHECKING:
     from mkdocs_wan.media.credentials import Signer, Trust
     from mkdocs_wan.render.backends import Renderer
+    from mkdocs_wan.render.remote import RemoteService
     from mkdocs_wan.render.safety import SafetyCheck
     from mkdocs_wan.store.reviews import Decision
 
@@ -91,6 +92,7 @@ class BuildRecord:
     failed: dict[str, str] = field(default_factory=dict)
     held: dict[str, str] = field(default_factory=dict)  # made, but kept off the pages by review: why
     reviews: dict[str, Decision] | None = None  # the review file's decisions, once read
+    sources: dict[str, tuple[str, Mapping[str, Any], str]] = field(default_factory=dict)  # key -> kind, options, page
     actors: int = 0  # Ray actors that rendered clips
 
     def keys(self, page: str) -> set[str]:
@@ -351,11 +353,16 @@ class PageEngine:
             self.signer.identity  # noqa: B018 — a bad identity stops the build before any model work
         if build.missing:
             self.reviews  # noqa: B018 — a broken review file stops the build before any model work
-        if build.missing and self.safety is not None:
+        service = self._service() if build.missing else None
+        if build.missing and self.safety is not None and service is None:
             self.safety.load()  # a safety model that cannot load stops the build before any video is made
-        made, failures = generate_missing(
-            build.missing, self.cache, renderer, self.settings.meta, self.signer, self.safety
-        )
+        if service is not None:  # one resident model for every client: the service makes them
+            preset = "preview" if self.settings.preview else "final"
+            made, failures = service.make(build.missing, build.sources, preset=preset)
+        else:
+            made, failures = generate_missing(
+                build.missing, self.cache, renderer, self.settings.meta, self.signer, self.safety
+            )
         build.made |= made
         build.actors = len(getattr(renderer, "used", ())) if made else 0
         stages: dict[str, float] = {}
@@ -374,6 +381,14 @@ class PageEngine:
             for use in build.uses[key]:
                 self.warn(f"{use.where}: generation failed: {err}")
         return build.failed
+
+    def _service(self) -> RemoteService | None:
+        """A running `mkdocs-wan service` for this site (`use_service`), found through the cache."""
+        if not self.settings["use_service"]:
+            return None
+        from mkdocs_wan.render.remote import find_service
+
+        return find_service(self.settings.cache_root, self.settings.base_dir)
 
     def fetch(self) -> set[str]:
         """Fetch missing clips from the `fetch_from` sites before any model work; the keys fetched."""
@@ -514,6 +529,7 @@ class PageEngine:
             for shown in ("caption", "alt"):  # the page shows these beside the clip
                 if isinstance(options.get(shown), str):
                     policy.check(options[shown], shown)
+        self.build.sources[plan.key] = (kind, raw, page)  # what a local service is sent to make it
         return plan
 
     def _preview(

@@ -240,6 +240,7 @@ OPTIONS: dict[str, Option] = {
     "review_file": Option("mkdocs-wan-reviews.yml", _review_file, "review decisions, next to mkdocs.yml"),
     "trust_anchors": Option(None, _anchors, "root certificates of other signers whose clips may be fetched", True),
     "backend": Option("local", _choice("backend", "local", "ray"), "render here or on a Ray cluster"),
+    "use_service": Option(True, _flag("use_service"), "send missing clips to a running `mkdocs-wan service`"),
     "ray_address": Option(None, _text("ray_address"), "empty: local Ray runtime; auto; ray://host:10001", True),
     "ray_actors": Option(None, _count("ray_actors", 1_024), "default: one per GPU, else one per CPU", True),
     # The clip defaults below are the model family's when unset (see `models.families`).

@@ -1,0 +1,268 @@
+"""The local generation service, started for real on loopback: jobs, progress, cancel, restart,
+the browser-facing defences, builds that use it, and its review page in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Site
+from test_browser import axe_script  # noqa: F401 — the pinned axe-core fixture
+from test_review import flagging
+
+from mkdocs_wan.store.cache import ClipCache
+
+SLOW = "{steps=400 size=128x128}"
+AXE_ALL = """async () => (await axe.run(document, {runOnly: {type: 'tag',
+    values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})).violations.map((v) => v.id + ': ' + v.help)"""  # long enough on the tiny model to watch, measure and cancel
+
+
+class Service:
+    """`mkdocs-wan service --port 0` for a site, its service.json, and an authorised client."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        site.write_config()
+        self.log = site.root / f"service-{time.monotonic_ns()}.log"
+        info = site.cache_dir / "service.json"
+        info.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mkdocs_wan", "service", "--port", "0"],
+            cwd=site.root, env=site.env(), stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while not info.is_file() or self.state() in (None, "starting"):
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.output()
+            time.sleep(0.2)
+        self.info_path = info
+        self.url, self.token = self.info["url"], self.info["token"]
+        self.client = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=30)
+
+    @property
+    def info(self) -> dict:
+        return json.loads((self.site.cache_dir / "service.json").read_text())
+
+    def state(self) -> str | None:
+        try:
+            info = self.info
+            answer = httpx.get(f"{info['url']}/v1/health", headers={"Authorization": f"Bearer {info['token']}"})
+            return answer.json()["state"]
+        except (OSError, ValueError, KeyError, httpx.HTTPError):
+            return None
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def submit(self, directive: str, page: str = "index.md", **extra: object) -> httpx.Response:
+        return self.client.post("/v1/clips", json={"page": page, "directive": directive, **extra})
+
+    def wait(self, key: str, *states: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.client.get(f"/v1/clips/{key}").json()
+            if view["status"] in states:
+                return view
+            assert time.monotonic() < deadline, (view, self.output())
+            time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGINT) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    root = tmp_path_factory.mktemp("service")
+    site = Site(root, root / "cache")
+    site.page("index.md", "# Kites\n\n<!-- @video-gen A kite over a hill -->\n")
+    running = Service(site)
+    yield running
+    running.stop()
+
+
+def test_a_clip_through_the_api_with_progress_events_cached_at_once_and_cancelled(service):
+    answer = service.submit("<!-- @video-gen A kite over a hill {steps=12} -->")
+    assert answer.status_code == 202, answer.text
+    key = answer.json()["key"]
+    assert answer.json()["status"] in ("queued", "running") and len(key) == 64
+    again = service.submit("<!-- @video-gen A kite over a hill {steps=12} -->")  # the job id is the key
+    assert again.json()["key"] == key and again.status_code in (200, 202)
+    seen = []
+    with service.client.stream("GET", f"/v1/clips/{key}/events") as events:
+        assert events.headers["content-type"].startswith("text/event-stream")
+        for line in events.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:]))
+    assert seen[-1]["status"] == "succeeded" and seen[-1]["steps"] == 12, seen
+    assert any(0 < s["step"] < 12 for s in seen if s["status"] == "running") or len(seen) >= 2, seen
+    path = Path(seen[-1]["path"])
+    assert path.is_file() and ClipCache(service.site.cache_dir).has(key)
+    cached = service.submit("<!-- @video-gen A kite over a hill {steps=12} -->")
+    assert cached.status_code == 200 and cached.json()["status"] == "succeeded"
+    video = service.client.get(f"/v1/clips/{key}/video", headers={"Range": "bytes=0-99"})
+    assert video.status_code == 206 and video.content == path.read_bytes()[:100]
+
+    # A long clip: health and progress answer at once while it renders; cancel stops it, keeps nothing.
+    slow = service.submit(f"<!-- @video-gen A slow kite {SLOW} -->").json()["key"]
+    service.wait(slow, "running")
+    times = []
+    for _ in range(15):
+        started = time.perf_counter()
+        assert service.client.get("/v1/health").json()["state"] == "busy"
+        times.append(time.perf_counter() - started)
+        time.sleep(0.05)
+    running = service.wait(slow, "running")
+    assert running["queue_position"] == 0
+    assert statistics.median(times) < 0.1, times
+    assert service.client.post(f"/v1/clips/{slow}/cancel").status_code == 200
+    view = service.wait(slow, "canceled", timeout=60)
+    assert "nothing was kept" in view["error"] and not ClipCache(service.site.cache_dir).has(slow)
+    assert not list((service.site.cache_dir / "clips").glob(f"{slow}*"))
+
+
+def test_a_bad_directive_gets_the_builds_message_and_a_bad_request_one_line(service):
+    refused = service.submit("<!-- @video-gen A kite {frames=7} -->", page="guide/x.md", line=12)
+    assert refused.status_code == 422
+    assert refused.json()["error"].startswith("guide/x.md:12: frames must be 4k+1"), refused.text
+    for body in ({"page": "../x.md", "directive": "<!-- @video-gen A -->"}, {"page": "x.md", "directive": 3},
+                 {"page": "x.md", "directive": "<!-- @video-gen A --> and more"}, [1, 2]):  # fmt: skip
+        answer = service.client.post("/v1/clips", json=body)
+        assert answer.status_code in (400, 422) and "error" in answer.json(), body
+    assert service.client.get(f"/v1/clips/{'0' * 64}").status_code == 404
+
+
+def test_the_browser_cannot_drive_it_from_another_site(service):
+    mode = stat.S_IMODE(os.stat(service.info_path).st_mode)
+    assert mode == 0o600, oct(mode)
+    url, token = service.url, service.token
+    bearer = {"Authorization": f"Bearer {token}"}
+    port = url.rsplit(":", 1)[1]
+    cases = {
+        "no token": ({}, 401),
+        "wrong token": ({"Authorization": "Bearer " + "x" * len(token)}, 401),
+        "foreign Host (DNS rebinding)": ({**bearer, "Host": f"attacker.example:{port}"}, 403),
+        "Host without the port": ({**bearer, "Host": "127.0.0.1"}, 403),
+        "Origin: null": ({**bearer, "Origin": "null"}, 403),
+        "another site's Origin": ({**bearer, "Origin": "http://attacker.example"}, 403),
+        "same host, other port": ({**bearer, "Origin": "http://127.0.0.1:1"}, 403),
+        "Sec-Fetch-Site: cross-site": ({**bearer, "Sec-Fetch-Site": "cross-site"}, 403),
+    }
+    for name, (headers, status) in cases.items():
+        for method, path in (("GET", "/v1/health"), ("POST", "/v1/clips")):
+            answer = httpx.request(method, url + path, headers=headers, json={"page": "index.md", "directive": "x"})
+            assert answer.status_code == status, (name, method, answer.status_code, answer.text)
+            assert not any(h.lower().startswith("access-control-") for h in answer.headers), name
+    assert httpx.get(url + "/v1/health", headers={**bearer, "Origin": url}).status_code == 200
+
+    # The page: ?token= once, then an HttpOnly SameSite=Strict cookie; a POST on the cookie alone
+    # (a form another page submits) is refused without the header only the page's script adds.
+    with httpx.Client(base_url=url) as browser:
+        assert browser.get("/?token=wrong").status_code == 401
+        first = browser.get(f"/?token={token}")
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        cookie = first.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        page = browser.get("/")
+        assert page.status_code == 200 and "default-src 'none'" in page.headers["content-security-policy"]
+        assert token not in page.text
+        assert browser.post("/v1/clips", json={"page": "index.md", "directive": "x"}).status_code == 403
+        answer = browser.post("/v1/clips", json={}, headers={"X-Mkdocs-Wan": "1"})
+        assert answer.status_code == 422
+    huge = httpx.post(url + "/v1/clips", headers=bearer, content=b"{" + b" " * 100_000 + b"}")
+    assert huge.status_code == 413
+    assert httpx.post(url + "/v1/clips", headers=bearer, content=b"page=x").status_code == 415
+
+
+def test_a_restart_fails_the_interrupted_job_and_resumes_the_queued_one(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", "# Restart\n")
+    first = Service(site)
+    running = first.submit(f"<!-- @video-gen An interrupted kite {SLOW} -->").json()["key"]
+    queued = first.submit("<!-- @video-gen A kite that waits {steps=3} -->").json()["key"]
+    first.wait(running, "running")
+    assert first.client.get(f"/v1/clips/{queued}").json()["queue_position"] == 1
+    first.stop(signal.SIGKILL)  # a crash: nothing is tidied
+    second = Service(site)
+    try:
+        assert second.wait(queued, "succeeded")["steps"] == 3
+        interrupted = second.client.get(f"/v1/clips/{running}").json()
+        assert interrupted["status"] == "failed" and "interrupted" in interrupted["error"], interrupted
+    finally:
+        second.stop()
+    assert not (site.cache_dir / "service.json").exists()  # removed when it stopped
+
+
+def test_a_build_and_generate_make_their_clips_through_the_running_service(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", "# Build\n\n<!-- @video-gen A boat on a lake -->\n")
+    running = Service(site)
+    try:
+        built = site.build()
+        assert built.returncode == 0, built.stderr
+        assert "sending missing clips to the mkdocs-wan service" in built.stderr
+        assert "1 generated" in built.stderr and "<video" in (site.site_dir / "index.html").read_text()
+        site.page("more.md", "# More\n\n<!-- @video-gen A boat at dusk -->\n")
+        generated = site.cli("generate")
+        assert generated.returncode == 0 and "1 generated" in generated.stdout, generated.stderr
+        loads = running.output().count("loaded model") + built.stderr.count("loaded model")
+        assert loads + generated.stderr.count("loaded model") == 1  # one model, in the service
+        site.options["use_service"] = False  # turned off: this build would load its own
+        site.page("last.md", "# Last\n\n<!-- @video-gen A boat at night -->\n")
+        alone = site.build()
+        assert "sending missing clips" not in alone.stderr and "loaded model" in alone.stderr
+    finally:
+        running.stop()
+
+
+def test_the_review_page_approves_a_held_clip_by_keyboard_and_is_axe_clean(tmp_path, axe_script):
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, FLAGS
+
+    from mkdocs_wan.render.safety import save_tiny_classifier
+
+    save_tiny_classifier(tmp_path / "clf")
+    site = flagging(Site(tmp_path, tmp_path / "cache"), tmp_path / "clf")
+    site.page("index.md", "# Held\n")
+    running = Service(site)
+    try:
+        key = running.submit("<!-- @video-gen A kite someone must look at -->").json()["key"]
+        held = running.wait(key, "held")
+        assert "scores it nsfw" in held["error"]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            audit = browser.new_context(bypass_csp=True).new_page()  # axe is injected inline: CSP would stop it
+            audit.goto(f"{running.url}/?token={running.token}")
+            audit.wait_for_selector("#held video")
+            audit.add_script_tag(content=axe_script)
+            violations = audit.evaluate(AXE_ALL)
+            assert violations == [], violations
+            page = browser.new_context().new_page()
+            page.goto(f"{running.url}/?token={running.token}")
+            assert page.url == f"{running.url}/"  # the token left the address bar
+            page.wait_for_selector("#held video")
+            ready = page.eval_on_selector("#held video", "v => new Promise(r => v.readyState >= 2 ? r(v.readyState)"
+                                          " : v.addEventListener('loadeddata', () => r(v.readyState)))")  # fmt: skip
+            assert ready >= 2
+            page.focus("#held input")
+            page.keyboard.press("Tab")  # from the reason field to Approve
+            assert page.evaluate("document.activeElement.textContent") == "Approve"
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#held-empty", state="visible")
+            browser.close()
+        decisions = (site.root / "mkdocs-wan-reviews.yml").read_text()
+        assert key in decisions and "approved" in decisions
+        assert running.client.get(f"/v1/clips/{key}").json()["status"] == "succeeded"
+    finally:
+        running.stop()
