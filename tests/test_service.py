@@ -4,7 +4,6 @@ the browser-facing defences, builds that use it, and its review page in Chromium
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import statistics
@@ -16,14 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Site
-from test_browser import axe_script  # noqa: F401 — the pinned axe-core fixture
-from test_review import flagging
 
 from mkdocs_wan.store.cache import ClipCache
 
-SLOW = "{steps=400 size=128x128}"
-AXE_ALL = """async () => (await axe.run(document, {runOnly: {type: 'tag',
-    values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})).violations.map((v) => v.id + ': ' + v.help)"""  # long enough on the tiny model to watch, measure and cancel
+SLOW = "{steps=150 size=256x256 frames=17}"  # long enough on the tiny model to watch, measure and cancel
 
 
 class Service:
@@ -144,7 +139,7 @@ def test_a_bad_directive_gets_the_builds_message_and_a_bad_request_one_line(serv
 
 
 def test_the_browser_cannot_drive_it_from_another_site(service):
-    mode = stat.S_IMODE(os.stat(service.info_path).st_mode)
+    mode = stat.S_IMODE(service.info_path.stat().st_mode)
     assert mode == 0o600, oct(mode)
     url, token = service.url, service.token
     bearer = {"Authorization": f"Bearer {token}"}
@@ -222,47 +217,5 @@ def test_a_build_and_generate_make_their_clips_through_the_running_service(tmp_p
         site.page("last.md", "# Last\n\n<!-- @video-gen A boat at night -->\n")
         alone = site.build()
         assert "sending missing clips" not in alone.stderr and "loaded model" in alone.stderr
-    finally:
-        running.stop()
-
-
-def test_the_review_page_approves_a_held_clip_by_keyboard_and_is_axe_clean(tmp_path, axe_script):
-    from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM, FLAGS
-
-    from mkdocs_wan.render.safety import save_tiny_classifier
-
-    save_tiny_classifier(tmp_path / "clf")
-    site = flagging(Site(tmp_path, tmp_path / "cache"), tmp_path / "clf")
-    site.page("index.md", "# Held\n")
-    running = Service(site)
-    try:
-        key = running.submit("<!-- @video-gen A kite someone must look at -->").json()["key"]
-        held = running.wait(key, "held")
-        assert "scores it nsfw" in held["error"]
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            audit = browser.new_context(bypass_csp=True).new_page()  # axe is injected inline: CSP would stop it
-            audit.goto(f"{running.url}/?token={running.token}")
-            audit.wait_for_selector("#held video")
-            audit.add_script_tag(content=axe_script)
-            violations = audit.evaluate(AXE_ALL)
-            assert violations == [], violations
-            page = browser.new_context().new_page()
-            page.goto(f"{running.url}/?token={running.token}")
-            assert page.url == f"{running.url}/"  # the token left the address bar
-            page.wait_for_selector("#held video")
-            ready = page.eval_on_selector("#held video", "v => new Promise(r => v.readyState >= 2 ? r(v.readyState)"
-                                          " : v.addEventListener('loadeddata', () => r(v.readyState)))")  # fmt: skip
-            assert ready >= 2
-            page.focus("#held input")
-            page.keyboard.press("Tab")  # from the reason field to Approve
-            assert page.evaluate("document.activeElement.textContent") == "Approve"
-            page.keyboard.press("Enter")
-            page.wait_for_selector("#held-empty", state="visible")
-            browser.close()
-        decisions = (site.root / "mkdocs-wan-reviews.yml").read_text()
-        assert key in decisions and "approved" in decisions
-        assert running.client.get(f"/v1/clips/{key}").json()["status"] == "succeeded"
     finally:
         running.stop()

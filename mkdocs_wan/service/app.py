@@ -34,8 +34,8 @@ class Service:
 
     def __init__(self, engine: PageEngine) -> None:
         self.engine = engine
-        self.jobs = Jobs(engine, self.replan)
         self._reviews_stamp: tuple[int, int] | None = None
+        self.jobs = Jobs(engine, self.replan)
 
     def replan(self, request: dict[str, Any]) -> Plan:
         """Plan a request body as the build would (also for jobs resumed after a restart)."""

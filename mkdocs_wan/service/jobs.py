@@ -19,7 +19,7 @@ from typing import Any
 
 from mkdocs_wan.build.engine import PageEngine
 from mkdocs_wan.build.plan import Plan
-from mkdocs_wan.build.single import Refused, state_of
+from mkdocs_wan.build.single import state_of
 from mkdocs_wan.errors import GenerationCancelled
 from mkdocs_wan.logs import log, quoted
 
@@ -93,7 +93,8 @@ class Jobs:
             elif status == "queued":
                 try:
                     plan = replan(stored["request"])
-                except (Refused, KeyError, TypeError) as err:
+                except Exception as err:  # noqa: BLE001 — e.g. the page's picture is gone: that job fails
+
                     self._store[key] = {**stored, "status": "failed", "error": f"cannot resume: {err}"}
                     continue
                 self._jobs[key] = Job(key, plan, stored["request"], next(self._order))
