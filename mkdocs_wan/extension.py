@@ -46,6 +46,7 @@ OWN_OPTIONS: dict[str, list[Any]] = {
 _ENGINES: dict[Settings, PageEngine] = {}  # one per site settings, per process
 _CACHES: dict[Path, ClipCache] = {}  # one open index per cache folder, not one per page
 _LOCKS: dict[int, threading.Lock] = {}  # per page engine: pages rendered on threads take turns
+_SWEPT: set[tuple[Any, ...]] = set()  # (review file, its mtime, folders) already cleared of rejected clips
 
 
 class WanExtension(markdown.Extension):
@@ -59,6 +60,7 @@ class WanExtension(markdown.Extension):
         super().__init__(**kwargs)
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:
+        _sweep_rejected(self.options())
         source = _KeepSource(md)
         md.preprocessors.register(source, "mkdocs_wan_source", 200)  # before anything rewrites lines
         md.postprocessors.register(_Embed(md, self, source), "mkdocs_wan", 5)  # after raw HTML is restored
@@ -142,12 +144,41 @@ class _Embed(Postprocessor):
                     _publish_copy(engine.cache, key, folders[1])
         except CacheError as err:
             raise _stop(str(err)) from None
-        for key in build.held:  # held or rejected: not published, not even at a URL placed earlier
+        for key in build.held.keys() | engine.gate.rejected():  # not published, not even at a URL placed earlier
             for folder in folders:
                 for name in (f"{key}.mp4", f"{key}.jpg"):
                     with contextlib.suppress(OSError):
                         (folder / name).unlink(missing_ok=True)
         return html
+
+
+def _sweep_rejected(opt: dict[str, Any]) -> None:
+    """Take every clip the review file rejects out of the static folders, once per change of the
+    file: a clip placed by an earlier build stays in docs_dir (and so in every later site) even
+    when no page uses it any more, and only pages that still use it would otherwise remove it."""
+    review = Path.cwd() / (opt.get("review_file") or OPTIONS["review_file"].default)
+    folders = [Path(opt["docs_dir"]) / opt["static_dir"]]
+    if opt["site_dir"]:
+        folders.append(Path(opt["site_dir"]) / opt["static_dir"])
+    try:
+        stamp = (str(review), review.stat().st_mtime_ns, *map(str, folders))
+    except OSError:
+        return  # no decisions
+    if stamp in _SWEPT:
+        return
+    _SWEPT.add(stamp)
+    from mkdocs_wan.store.reviews import load_reviews
+
+    try:
+        reviews = load_reviews(review)
+    except (OSError, SpecError, ValueError):
+        return  # a broken file stops the first page that needs it, in one line
+    for key, decision in reviews.items():
+        if decision.decision == "rejected":
+            for folder in folders:
+                for name in (f"{key}.mp4", f"{key}.jpg"):
+                    with contextlib.suppress(OSError):
+                        (folder / name).unlink(missing_ok=True)
 
 
 @functools.cache

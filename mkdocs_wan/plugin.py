@@ -161,7 +161,8 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             raise PluginError(f"cannot place the clips in {config.site_dir}: {err.strerror or err}") from None
         if self.engine is not None:
             settings, site_dir = self.engine.settings, Path(config.site_dir)
-            dirty.withdraw(site_dir, self.engine.build.held)  # `--dirty` keeps last build's files
+            withdrawn = self.engine.build.held.keys() | self.engine.gate.rejected()
+            dirty.withdraw(site_dir, withdrawn)  # `--dirty` keeps the last build's files
             dirty.remember(settings.cache_root, site_dir, dirty.review_digest(settings.review_path))
         if self.serve is not None:
             self.serve.retain()

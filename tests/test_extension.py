@@ -59,6 +59,8 @@ def test_a_rejected_clip_leaves_the_static_folder_and_never_means_never(tmp_path
     decision = {"decision": "rejected", "by": "Ada", "at": "2026-12-02T10:00:00Z", "why": ""}
     (tmp_path / "mkdocs-wan-reviews.yml").write_text(yaml.safe_dump({"clips": {key: decision}}))
     monkeypatch.chdir(tmp_path)  # the extension's review_file is relative to where it runs
+    markdown.markdown("No clip on this page any more.\n", extensions=[WanExtension(**ext)])
+    assert not placed.exists() and not placed.with_suffix(".jpg").exists()  # no page uses it: gone all the same
     again = markdown.markdown(text, extensions=[WanExtension(**ext)])
     assert "<video" not in again and "Rejected in review" in again
     assert not placed.exists() and not placed.with_suffix(".jpg").exists()  # no longer at its URL either

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -204,11 +205,14 @@ def test_simultaneous_decisions_all_land(tmp_path):
     assert {k: d.decision for k, d in load_reviews(path).items()} == dict(zip(keys_, decisions, strict=True))
 
 
-@pytest.mark.parametrize("place", ["docs/reviews.yml", "site/reviews.yml"])
+@pytest.mark.parametrize("place", ["docs/reviews.yml", "site/reviews.yml", "docs/linked.yml"])
 def test_a_review_file_that_would_be_published_or_deleted_is_refused(tmp_path, place):
     site = Site(tmp_path, tmp_path / "cache")
     site.page("index.md", PAGE)
     site.options["review_file"] = place
+    if place == "docs/linked.yml":  # a link in docs_dir to a file elsewhere: the site publishes the link's name
+        (tmp_path / "elsewhere.yml").write_text("clips: {}\n")
+        (tmp_path / "docs" / "linked.yml").symlink_to(tmp_path / "elsewhere.yml")
     result = site.build()
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert f"review_file '{place}' is inside {place.split('/')[0]}_dir" in result.stderr
@@ -234,3 +238,37 @@ def test_a_dirty_build_follows_a_changed_decision(tmp_path):
     assert site.build("--dirty").returncode == 0
     assert sorted({p.name[:12] for p in videos.iterdir()}) == sorted([red, blue])
     assert (site.site_dir / "index.html").read_text().count("<video") == 2
+    assert site.cli("reject", red, "--by", "Ada").returncode == 0  # and the page drops it in the same edit
+    site.page("index.md", "# Kites\n\n<!-- @video-gen A blue kite -->\n")
+    assert site.build("--dirty").returncode == 0
+    assert sorted({p.name[:12] for p in videos.iterdir()}) == [blue]  # no page uses it: still never at its URL
+
+
+def test_a_clip_another_site_made_while_this_build_waited_gets_this_sites_safety_verdict(tmp_path, classifier):
+    """Two sites share a cache; the one with a safety model waits on the clip's lock while the other
+    makes it: what it then finds cached is new to it and judged by its own model, not published unseen."""
+    import filelock
+
+    plain = Site(tmp_path / "plain", tmp_path / "own")
+    plain.options["frames"] = 5
+    plain.page("index.md", "# One\n\n<!-- @video-gen A kite two sites share -->\n")
+    assert plain.build().returncode == 0
+    (key,) = re.findall(r'data-wan-key="(\w+)"', (plain.site_dir / "index.html").read_text())
+    made = ClipCache(tmp_path / "own")
+    shared = ClipCache(tmp_path / "shared")
+    guarded = flagging(Site(tmp_path / "guarded", tmp_path / "shared"), classifier)
+    guarded.page("index.md", "# One\n\n<!-- @video-gen A kite two sites share -->\n")
+    lock = filelock.FileLock(tmp_path / "shared" / "locks" / f"{key}.lock")
+    (tmp_path / "shared" / "locks").mkdir(parents=True)
+    with lock:  # the other site's process is making it
+        build = guarded.popen_build()
+        time.sleep(8)  # the guarded build plans the clip as missing and waits for the lock
+        assert build.poll() is None
+        record = {
+            k: v for k, v in (made.record(key) or {}).items() if k not in ("sha256", "bytes", "created", "mtime_ns")
+        }
+        shared.store(key, lambda path: shutil.copyfile(made.path(key), path), record)
+    _out, err = build.communicate(timeout=120)
+    assert build.returncode == 0, err
+    assert "index.md:3: held for review (" in err and "scores it nsfw" in err, err
+    assert "<video" not in (guarded.site_dir / "index.html").read_text()

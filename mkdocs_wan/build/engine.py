@@ -719,7 +719,13 @@ class PageEngine:
         build = self.build
         wanted = set(keys)
         for key in [key for key in build.plans if key in wanted and self.cache.has(key)]:
-            if key in build.fetched and "quality" not in (self.cache.record(key) or {}):
+            record = self.cache.record(key) or {}
+            verdict = record.get("safety") if isinstance(record.get("safety"), dict) else {}
+            unjudged = self.safety is not None and (verdict.get("model"), verdict.get("threshold")) != (
+                self.safety.name,
+                self.safety.threshold,
+            )  # made by another site's process sharing the cache
+            if (key in build.fetched and "quality" not in record) or unjudged:
                 self.gate.vet(key, build.plans[key].frames, self.safety)
             held = self.gate.verdict(build.plans[key])
             if held is not None:

@@ -57,6 +57,11 @@ class ReviewGate:
             f"held for review ({'; '.join(reasons)}); approve it with `mkdocs-wan approve {plan.key[:12]}` or reject it"
         )
 
+    def rejected(self) -> set[str]:
+        """Every key the review file rejects: kept out of any folder a site publishes, whether a
+        page still uses it or not (a dirty build, or the extension's static folder, keeps old files)."""
+        return {key for key, decision in self.reviews().items() if decision.decision == "rejected"}
+
     def _flags(self, key: str) -> list[str]:
         record = self.cache.checked_record(key) or self.cache.record(key) or {}
         safety = record.get("safety")

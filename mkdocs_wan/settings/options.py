@@ -459,12 +459,12 @@ class Settings:
                 f"review_file must stay in the folder of mkdocs.yml (it is committed with the docs), got "
                 f"{self['review_file'][:80]!r}"
             )
-        review = _real(self.review_path)
+        reviews = (self.review_path, _real(self.review_path))  # the name a build publishes, and what it holds
         exposed = [("docs_dir", self.docs_dir, "the site would publish it: reviewers, reasons, rejected prompts")]
         if site_dir is not None:
             exposed.append(("site_dir", site_dir, "each build deletes it, and the rejected clips would ship again"))
         for name, folder, why in exposed:
-            if review.is_relative_to(_real(folder)):
+            if any(review.is_relative_to(place) for review in reviews for place in (folder, _real(folder))):
                 raise SpecError(
                     f"review_file {self['review_file'][:80]!r} is inside {name}: {why}; keep it next to "
                     "mkdocs.yml (the default mkdocs-wan-reviews.yml)"
