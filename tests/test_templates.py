@@ -124,10 +124,16 @@ def test_the_policy_sees_through_look_alike_spellings():
         "A ɢᴏʀᴇ scene",  # small capitals
         "A go\u3164re scene",  # a Hangul filler, which shows as nothing
         "A go\u2800re scene",  # the braille blank
+        "A gøre scene",  # a letter with a stroke
+        "A gɵre goɹe scene",  # a barred o, a turned r
+        "A ⒢⒪⒭⒠ scene",  # parenthesized letters (compatibility forms make them "(g)(o)(r)(e)")
+        "A \U0001f1ec\U0001f1f4\U0001f1f7\U0001f1ea scene",  # regional indicators
     ]
     expected = ["gore", "gore", "gore", "écorché", "écorché", "/blood\\w*/", "gore", "gore", "gore", "gore"]
+    expected += ["gore"] * 4
     assert [policy.violation(text) for text in refused] == expected
-    assert [policy.violation(t) for t in ("A gorean landscape", "A red kite", "Pine forest")] == [None, None, None]
+    innocent = ("A gorean landscape", "A red kite", "Pine forest", "An æon of Гора")  # other letters stay other
+    assert [policy.violation(t) for t in innocent] == [None] * 4
     assert normal_form("Ｆｕｌｌ\u200d width") == "full width"
     for bad, message in (([""], "1 to 200 characters"), (["/[/"], "is not a regular expression"), (7, "a list")):
         with pytest.raises(SpecError, match=re.escape(message)):

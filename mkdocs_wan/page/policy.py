@@ -10,13 +10,16 @@ case-insensitively, with a time limit (the `regex` module's: a pattern that back
 on some prompt is an error naming it, not a hung build), and its counted repeats are bounded
 before it is compiled (`regex` expands them: `((a{99}){99}){99}` alone takes gigabytes). Latin
 look-alikes that compatibility forms miss — small capitals, IPA letters, dotless i and j, the
-dental click letter (U+01C0) — are folded too, and invisible fillers (Hangul, braille blank) dropped. Characters
+dental click letter (U+01C0), and by their Unicode names letters with a stroke, bar or hook, turned
+and reversed letters, parenthesized letters and regional indicators — are folded too, and invisible fillers (Hangul, braille blank) dropped. Characters
 of other scripts that merely look alike (a Cyrillic o for a Latin one) are different letters and
 are not folded.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +43,26 @@ _LATIN_LOOKALIKES = str.maketrans(
 _FILLERS = dict.fromkeys(map(ord, "\u115f\u1160\u3164\uffa0\u2800"))
 
 
+#: A Latin letter by its Unicode name, whatever is drawn through, around or under it: "LATIN SMALL
+#: LETTER O WITH STROKE" (ø), "... TURNED R" (ɹ), "PARENTHESIZED LATIN SMALL LETTER G" (⒢),
+#: "REGIONAL INDICATOR SYMBOL LETTER G" (🇬). Two-letter names (æ: "AE") are other letters.
+_LETTER_NAME = re.compile(
+    r"(?:PARENTHESIZED |CIRCLED |REGIONAL INDICATOR SYMBOL )?(?:LATIN (?:SMALL |CAPITAL )?)?LETTER "
+    r"(?:(?:SMALL CAPITAL|TURNED|BARRED|REVERSED|SCRIPT|DOTLESS|CLOSED|OPEN|SIDEWAYS|LONG|INVERTED) )*"
+    r"([A-Z])(?: WITH .*)?"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _base_letter(char: str) -> str:
+    match = _LETTER_NAME.fullmatch(unicodedata.name(char, ""))
+    return match[1].lower() if match else char
+
+
 def normal_form(text: str) -> str:
     """The text as the policy compares it (see the module docstring)."""
-    decomposed = unicodedata.normalize("NFKD", text).translate(_FILLERS)
+    named = "".join(c if c.isascii() else _base_letter(c) for c in text)  # before NFKD makes ⒢ "(g)"
+    decomposed = unicodedata.normalize("NFKD", named).translate(_FILLERS)
     kept = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Mc", "Me", "Cf"))
     kept = "".join(c for c in kept if not 0xFE00 <= ord(c) <= 0xFE0F and not 0xE0100 <= ord(c) <= 0xE01EF)
     return " ".join(unicodedata.normalize("NFKC", kept.casefold().translate(_LATIN_LOOKALIKES)).split())
