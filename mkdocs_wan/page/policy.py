@@ -10,10 +10,10 @@ case-insensitively, with a time limit (the `regex` module's: a pattern that back
 on some prompt is an error naming it, not a hung build), and its counted repeats are bounded
 before it is compiled (`regex` expands them: `((a{99}){99}){99}` alone takes gigabytes). Latin
 look-alikes that compatibility forms miss — small capitals, IPA letters, dotless i and j, the
-dental click letter (U+01C0), and by their Unicode names letters with a stroke, bar or hook, turned
-and reversed letters, parenthesized letters and regional indicators — are folded too, and invisible fillers (Hangul, braille blank) dropped. Characters
-of other scripts that merely look alike (a Cyrillic o for a Latin one) are different letters and
-are not folded.
+dental click letter (U+01C0), and by their Unicode names letters with a stroke, bar or hook,
+turned and reversed letters, parenthesized letters and regional indicators — are folded too, and
+invisible fillers (Hangul, braille blank) dropped. Characters of other scripts that merely look
+alike (a Cyrillic o for a Latin one) are different letters and are not folded.
 """
 
 from __future__ import annotations
