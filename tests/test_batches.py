@@ -6,6 +6,7 @@ import html
 import json
 import re
 
+import pytest
 from conftest import Site, start_tags, summary
 
 TEMPLATES = {"product": {"prompt": "A {color} {name} on a turntable", "caption": "The {name}"}}
@@ -160,3 +161,17 @@ def test_a_bad_cell_refuses_only_the_rows_that_use_its_column(tmp_path):
     assert len(warnings) == 1 and "index.md:3: p.csv row 2: color contains a bidirectional override" in warnings[0]
     assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
     assert gallery((site.site_dir / "index.html").read_text())[1] == ["Generated clip: A black earbuds on a turntable"]
+
+
+def test_json_numbers_are_the_text_written_as_yaml_rows_are(tmp_path):
+    from mkdocs_wan.page.batches import read_rows
+    from mkdocs_wan.page.spec import SpecError
+
+    (tmp_path / "rows.json").write_text(
+        '[{"version": 1.10, "size": 1e999, "count": 10.50, "n": 7}]'
+    )
+    _name, rows = read_rows("rows.json", "index.md", tmp_path)
+    assert rows == [{"version": "1.10", "size": "1e999", "count": "10.50", "n": "7"}]  # never 1.1 or inf
+    (tmp_path / "nan.json").write_text('[{"x": NaN}]')
+    with pytest.raises(SpecError, match="NaN is not a JSON value; write it in quotes"):
+        read_rows("nan.json", "index.md", tmp_path)

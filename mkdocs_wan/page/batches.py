@@ -97,7 +97,10 @@ def _csv(name: str, source: str) -> list[dict[str, Any]]:
 def _structured(name: str, source: str, kind: str) -> list[dict[str, Any]]:
     try:
         if kind == "JSON":
-            data = json.loads(source, object_pairs_hook=_unique_keys)
+            # Numbers stay the text written (`1.10` is not 1.1, `1e999` not inf), as YAML rows are read.
+            data = json.loads(
+                source, object_pairs_hook=_unique_keys, parse_float=str, parse_int=str, parse_constant=_no_constant
+            )
         else:
             data = load_flat_yaml(source, f"data file {name}", text=True)
     except DirectiveError as err:  # a ValueError too: the YAML loader's own message names the file
@@ -108,6 +111,10 @@ def _structured(name: str, source: str, kind: str) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(record, dict) for record in data):
         raise SpecError(f"{name} must hold a list of records ({{column: value}} each)", "data")
     return data
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value; write it in quotes if it is text")
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
