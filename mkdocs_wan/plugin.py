@@ -181,7 +181,12 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         source, fast = page.file.abs_src_path, self.engine.preview_settings
         preview = None if fast is None else ((lambda: backends.renderer(fast)), fast.meta)
         engine = self.engine
-        extras = {"check": engine.safety, "trust": engine.trust}
+        extras = {
+            "check": engine.safety,
+            "trust": engine.trust,
+            "service": engine.service,
+            "sources": engine.build.sources,
+        }
         return self.serve.defer(
             page.file.src_uri, source, renderer, settings.meta, fetch_from, engine.signer, preview, **extras
         )

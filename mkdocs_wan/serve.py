@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from mkdocs_wan.build.engine import Defer
     from mkdocs_wan.media.credentials import Signer, Trust
+    from mkdocs_wan.render.remote import RemoteService
     from mkdocs_wan.render.safety import SafetyCheck
 
 
@@ -33,6 +34,16 @@ from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.render.backends import Renderer
 from mkdocs_wan.render.progress import ClipProgress
 from mkdocs_wan.store.cache import ClipCache
+
+
+@dataclass(frozen=True)
+class Remote:
+    """How to send a clip to a running `mkdocs-wan service`: find it (None: none runs), and what
+    to send (the directive's kind, options and page; the preset)."""
+
+    find: Callable[[], RemoteService | None]
+    source: tuple[str, Mapping[str, Any], str]
+    preset: str
 
 
 @dataclass(order=True)
@@ -47,6 +58,7 @@ class _Job:
     sign: Signer | None = field(default=None, compare=False)  # Content Credentials
     check: SafetyCheck | None = field(default=None, compare=False)  # `safety_model`
     trust: Callable[[], Trust | None] | None = field(default=None, compare=False)  # whose fetched clips to take
+    remote: Remote | None = field(default=None, compare=False)  # a running `mkdocs-wan service` makes it
 
 
 class ClipWorker:
@@ -76,6 +88,7 @@ class ClipWorker:
         sign: Signer | None = None,
         check: SafetyCheck | None = None,
         trust: Callable[[], Trust | None] | None = None,
+        remote: Remote | None = None,
     ) -> None:
         """Queue a clip (or raise its priority if already queued); `renderer` is called when it runs,
         so connecting to a Ray cluster never blocks a page request; so is `trust`."""
@@ -87,7 +100,7 @@ class ClipWorker:
             priority = (page_mtime, -next(self._order))
             if job is None or priority > job.priority:
                 fetch = tuple(fetch_from)
-                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, fetch, sign, check, trust)
+                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, fetch, sign, check, trust, remote)
             self._wake.notify()
 
     def failure(self, key: str, page_mtime: float) -> str | None:
@@ -157,10 +170,18 @@ class ClipWorker:
         started = time.perf_counter()
         if job.fetch_from and self._fetch(job, cache):
             return
+        stop = lambda: self._stop.is_set() or self._unwanted  # noqa: E731
+        service = job.remote.find() if job.remote is not None else None
+        if service is not None and job.remote is not None:  # one resident model: the service's
+            _made, failures = service.make({job.key: job.plan}, {job.key: job.remote.source}, stop, job.remote.preset)
+            for message in (str(err) for err in failures.values()):
+                log.warning("%s: generation failed: %s", job.where, message)
+                with self._wake:
+                    self._failures[job.key] = (message, time.time())
+            return
         lines = ClipProgress(f"clip for {job.where}", job.plan.title)
         lines.start()
         try:
-            stop = lambda: self._stop.is_set() or self._unwanted  # noqa: E731
             run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, stop, job.sign, job.check)
         except GenerationCancelled:
             log.info("cancelled clip for %s (nothing kept): %s", job.where, quoted(job.plan.title))
@@ -241,6 +262,8 @@ class ServeSession:
         preview: tuple[Callable[[], Renderer], dict[str, Any]] | None = None,
         check: SafetyCheck | None = None,
         trust: Callable[[], Trust | None] | None = None,
+        service: Callable[[], RemoteService | None] | None = None,
+        sources: Mapping[str, tuple[str, Mapping[str, Any], str]] | None = None,
     ) -> Defer:
         """The page engine's policy for this page's missing clips: queue, newest edit first; an
         earlier failure is shown until the page's source changes. `preview` is the renderer and
@@ -251,7 +274,10 @@ class ServeSession:
             failure = self.worker.failure(plan.key, mtime)
             if failure is None:
                 make, facts = preview if preview_clip and preview is not None else (renderer, meta)
-                self.worker.submit(plan, make, facts, mtime, where, fetch_from, sign, check, trust)
+                source = sources.get(plan.key) if sources is not None else None
+                preset = "preview" if preview_clip else "final"
+                remote = Remote(service, source, preset) if service is not None and source is not None else None
+                self.worker.submit(plan, make, facts, mtime, where, fetch_from, sign, check, trust, remote)
                 self.pending_pages.add(page)
             return failure
 

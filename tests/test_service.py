@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Site
+from test_serve import Server
 
 from mkdocs_wan.store.cache import ClipCache
 
@@ -199,7 +200,7 @@ def test_a_restart_fails_the_interrupted_job_and_resumes_the_queued_one(tmp_path
     assert not (site.cache_dir / "service.json").exists()  # removed when it stopped
 
 
-def test_a_build_and_generate_make_their_clips_through_the_running_service(tmp_path):
+def test_a_build_generate_and_serve_make_their_clips_through_the_running_service(tmp_path):
     site = Site(tmp_path, tmp_path / "cache")
     site.page("index.md", "# Build\n\n<!-- @video-gen A boat on a lake -->\n")
     running = Service(site)
@@ -211,8 +212,16 @@ def test_a_build_and_generate_make_their_clips_through_the_running_service(tmp_p
         site.page("more.md", "# More\n\n<!-- @video-gen A boat at dusk -->\n")
         generated = site.cli("generate")
         assert generated.returncode == 0 and "1 generated" in generated.stdout, generated.stderr
-        loads = running.output().count("loaded model") + built.stderr.count("loaded model")
-        assert loads + generated.stderr.count("loaded model") == 1  # one model, in the service
+        site.page("served.md", "# Served\n\n<!-- @video-gen A boat in the rain -->\n")
+        server = Server(site.root)
+        try:
+            assert "<video" in server.wait_for("/served/", "<video")
+        finally:
+            server.proc.send_signal(signal.SIGINT)
+            server.proc.wait(30)
+        logs = running.output() + built.stderr + generated.stderr + server.output()
+        assert logs.count("loaded model") == 1, logs  # one model for build, generate and serve: the service's
+        assert running.output().count("service: made ") == 3
         site.options["use_service"] = False  # turned off: this build would load its own
         site.page("last.md", "# Last\n\n<!-- @video-gen A boat at night -->\n")
         alone = site.build()

@@ -353,7 +353,7 @@ class PageEngine:
             self.signer.identity  # noqa: B018 — a bad identity stops the build before any model work
         if build.missing:
             self.reviews  # noqa: B018 — a broken review file stops the build before any model work
-        service = self._service() if build.missing else None
+        service = self.service() if build.missing else None
         if build.missing and self.safety is not None and service is None:
             self.safety.load()  # a safety model that cannot load stops the build before any video is made
         if service is not None:  # one resident model for every client: the service makes them
@@ -382,7 +382,7 @@ class PageEngine:
                 self.warn(f"{use.where}: generation failed: {err}")
         return build.failed
 
-    def _service(self) -> RemoteService | None:
+    def service(self) -> RemoteService | None:
         """A running `mkdocs-wan service` for this site (`use_service`), found through the cache."""
         if not self.settings["use_service"]:
             return None
