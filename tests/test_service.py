@@ -19,7 +19,7 @@ from test_serve import Server
 
 from mkdocs_wan.store.cache import ClipCache
 
-SLOW = "{steps=150 size=256x256 frames=17}"  # long enough on the tiny model to watch, measure and cancel
+SLOW = "{steps=150 size=512x512 frames=33}"  # long enough on the tiny model to watch, measure and cancel
 
 
 class Service:

@@ -298,10 +298,13 @@ def _vram() -> tuple[int | None, int | None]:
     """GPU memory, only if the worker already imported torch (the HTTP side never imports it)."""
     import sys
 
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
+    cuda = getattr(sys.modules.get("torch"), "cuda", None)  # None while the worker is still importing it
+    try:
+        if cuda is None or not cuda.is_available():
+            return None, None
+        free, total = cuda.mem_get_info()
+    except Exception:  # noqa: BLE001 — health answers even when the driver does not
         return None, None
-    free, total = torch.cuda.mem_get_info()
     return int(total), int(free)
 
 
