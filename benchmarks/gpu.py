@@ -145,7 +145,7 @@ def transformer_flops(config: Any, tokens: int, text_tokens: int = TEXT_TOKENS) 
 def plan(run: Run, row: Row) -> tuple[Any, Any]:
     """The clip spec a site with the row's options plans (sampler, guidance, negative prompt), and
     the checkpoint's family: what `mkdocs build` would hand the generator."""
-    from mkdocs_wan.build.plan import plan_clip
+    from mkdocs_wan.assembly.plan import plan_clip
     from mkdocs_wan.settings.options import Settings
 
     folder = CONFIGS / row.checkpoint

@@ -27,8 +27,8 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def clips_per_second(pool: RayPool, specs: list[ClipSpec]) -> float:
-    from mkdocs_wan.build.jobs import generate_missing
-    from mkdocs_wan.build.plan import Generate, Plan
+    from mkdocs_wan.assembly.jobs import generate_missing
+    from mkdocs_wan.assembly.plan import Generate, Plan
     from mkdocs_wan.store.cache import ClipCache
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from mkdocs.exceptions import MkDocsException
 
-from mkdocs_wan.build.engine import PageEngine, plural
+from mkdocs_wan.assembly.engine import PageEngine, plural
 from mkdocs_wan.collect import load_site, render_pages
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.logs import quoted
@@ -245,7 +245,7 @@ def sign(config_file: str | None) -> None:
 def review(config_file: str | None, by: str | None) -> None:
     """Show each clip the build holds for review (page:line, prompt, why, poster), ask approve,
     reject or skip, and write the answer to the site's review file (commit it with the docs)."""
-    from mkdocs_wan.build.review import held_clips, reviewer
+    from mkdocs_wan.assembly.review import held_clips, reviewer
 
     engine = _site(config_file)
     held = held_clips(engine)
@@ -300,7 +300,7 @@ def reject(config_file: str | None, key: str, why: str, by: str | None) -> None:
 
 
 def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by: str | None) -> None:
-    from mkdocs_wan.build.review import resolve_key, reviewer
+    from mkdocs_wan.assembly.review import resolve_key, reviewer
     from mkdocs_wan.page.spec import SpecError
 
     engine = _site(config_file)
@@ -314,7 +314,7 @@ def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by
     _decide(path, key, decision, by or reviewer(), why, plan.title if plan else "", engine.cache.layout.locks)
     sentinel = engine.cache.layout.reload_sentinel
     if sentinel.is_file():  # a running `mkdocs serve` rebuilds (its review file may not be watched yet)
-        from mkdocs_wan.serve import touch
+        from mkdocs_wan.store.layout import touch
 
         touch(sentinel)
     if before is not None and before.decision != decision:  # a change of mind is said out loud
@@ -352,8 +352,10 @@ def service(config_file: str | None, host: str, port: int) -> None:
     handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
     logging.getLogger("mkdocs").addHandler(handler)
     logging.getLogger("mkdocs").setLevel(logging.INFO)
+    config, plugin = load_site(config_file, generate="auto", use_service=False)
+    assert plugin.engine is not None
     try:
-        serve(config_file, host, port)
+        serve(plugin.engine, Path(config.config_file_path or "mkdocs.yml"), config.site_name, host, port)
     except ServiceError as err:
         raise click.ClickException(str(err)) from None
 

@@ -28,7 +28,7 @@ import markdown
 from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
 
-from mkdocs_wan.build.engine import PageEngine
+from mkdocs_wan.assembly.engine import PageEngine
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.page.spec import SpecError, check_text
 from mkdocs_wan.settings.options import OPTIONS, Settings

@@ -12,8 +12,8 @@ from mkdocs.structure.files import Files
 from mkdocs.utils import get_relative_url
 
 from mkdocs_wan import site
-from mkdocs_wan.build import dirty, publish
-from mkdocs_wan.build.engine import Missing, PageEngine, UrlFor
+from mkdocs_wan.assembly import dirty, publish
+from mkdocs_wan.assembly.engine import Missing, PageEngine, UrlFor
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.logs import log

@@ -21,19 +21,20 @@ if TYPE_CHECKING:
     from mkdocs.livereload import LiveReloadServer
     from mkdocs.structure.files import Files
 
-    from mkdocs_wan.build.engine import Defer
+    from mkdocs_wan.assembly.engine import Defer
     from mkdocs_wan.media.credentials import Signer, Trust
     from mkdocs_wan.render.remote import RemoteService
     from mkdocs_wan.render.safety import SafetyCheck
 
 
-from mkdocs_wan.build.jobs import run_plan
-from mkdocs_wan.build.plan import Plan
+from mkdocs_wan.assembly.jobs import run_plan
+from mkdocs_wan.assembly.plan import Plan
 from mkdocs_wan.errors import GenerationCancelled
 from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.render.backends import Renderer
 from mkdocs_wan.render.progress import ClipProgress
 from mkdocs_wan.store.cache import ClipCache
+from mkdocs_wan.store.layout import touch
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ class ClipWorker:
 
     def _fetch(self, job: _Job, cache: ClipCache) -> bool:
         """Try the `fetch_from` sites first (one job at a time, so a fresh fetcher per clip)."""
-        from mkdocs_wan.build.fetch import Fetcher
+        from mkdocs_wan.assembly.fetch import Fetcher
 
         fetcher = None
         try:
@@ -210,12 +211,6 @@ class ClipWorker:
         finally:
             if fetcher is not None:
                 fetcher.close()
-
-
-def touch(sentinel: Path) -> None:
-    """Write the watched sentinel so the live server rebuilds."""
-    sentinel.parent.mkdir(parents=True, exist_ok=True)
-    sentinel.write_text(f"{time.time()}\n")
 
 
 class ServeSession:

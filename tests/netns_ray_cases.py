@@ -13,8 +13,8 @@ import time
 import pytest
 import yaml
 
-from mkdocs_wan.build.jobs import generate_missing
-from mkdocs_wan.build.plan import Generate, Plan
+from mkdocs_wan.assembly.jobs import generate_missing
+from mkdocs_wan.assembly.plan import Generate, Plan
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import ClipSpec
 from mkdocs_wan.render.generate import ModelLoadError, WanGenerator

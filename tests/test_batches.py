@@ -141,7 +141,7 @@ def test_json_data_with_a_key_given_twice_is_refused_as_yaml_and_csv_are(tmp_pat
 
 
 def test_segment_prompts_each_within_the_limit_make_one_clip(tmp_path):
-    from mkdocs_wan.build.plan import plan_clip
+    from mkdocs_wan.assembly.plan import plan_clip
 
     defaults = {"frames": 5, "fps": 8, "size": (64, 64), "steps": 2, "guidance": 5.0, "guidance_2": None,
                 "seed": None, "negative_prompt": ""}  # fmt: skip

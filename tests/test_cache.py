@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.assembly.plan import plan_clip
 from mkdocs_wan.page.directives import parse_options
 from mkdocs_wan.page.spec import ClipSpec, build_spec
 from mkdocs_wan.store.cache import ClipCache

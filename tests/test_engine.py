@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -90,16 +91,42 @@ def test_extension_reads_integer_options_given_as_numbers(tmp_path, shared_cache
 
 
 #: The stages, lowest first: a package imports only packages before it (and the base modules).
-LAYERS = ["models", "page", "settings", "store", "media", "render", "build"]
+LAYERS = ["models", "page", "settings", "store", "media", "render", "assembly", "service"]
 BASE = {"errors", "logs", ""}  # "" is `from mkdocs_wan import __version__`
 FRONT_ENDS = {"plugin", "site", "config", "extension", "cli", "collect", "serve", "__main__", "directives"}
 
 
-def _imports(module: Path) -> set[str]:
-    """The mkdocs_wan packages or top-level modules a file imports, lazily or not."""
-    found = set(re.findall(r"^\s*(?:from|import) mkdocs_wan\.?(\w*)", module.read_text(), re.MULTILINE))
-    found |= {f"{package}" for package in re.findall(r"^\s*from mkdocs_wan import (\w+)", module.read_text(), re.M)}
+PACKAGE = Path(__file__).parent.parent / "mkdocs_wan"
+
+
+def _imports(module: Path, package: Path = PACKAGE) -> set[str]:
+    """The mkdocs_wan packages or top-level modules a file imports, lazily or not: read with `ast`,
+    so relative (`from ..plugin import x`) and parenthesised imports count too."""
+    here = ["mkdocs_wan", *module.parent.relative_to(package).parts]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = here[: len(here) - node.level + 1] if node.level else []
+            target = ".".join([*base, *([node.module] if node.module else [])])
+            names = [target] if node.module else [f"{target}.{alias.name}" for alias in node.names]
+            if target == "mkdocs_wan":  # `from mkdocs_wan import site`: the module named
+                names = [f"mkdocs_wan.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "mkdocs_wan":
+                found.add(parts[1] if len(parts) > 1 else "")
     return found - {"__version__"}
+
+
+def test_the_import_reader_sees_relative_and_parenthesised_imports(tmp_path):
+    probe = tmp_path / "mkdocs_wan" / "render" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text("from ..plugin import WanPlugin\nfrom mkdocs_wan.cli import (\n    cli,\n)\nfrom . import x\n")
+    assert _imports(probe, tmp_path / "mkdocs_wan") == {"plugin", "cli", "render"}
 
 
 def test_packages_import_only_lower_stages_and_never_a_front_end():
@@ -123,7 +150,7 @@ def test_lower_layers_import_neither_torch_nor_the_encoder_nor_mkdocs():
         f"{package}.{path.stem}"
         for package in ("models", "page", "settings", "store")
         for path in (Path(__file__).parent.parent / "mkdocs_wan" / package).glob("*.py")
-    ] + ["build.engine", "build.plan"]
+    ] + ["assembly.engine", "assembly.plan", "assembly.single"]
     code = (
         "import json, sys\n"
         + "".join(f"import mkdocs_wan.{name}\n" for name in modules)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.assembly.plan import plan_clip
 from mkdocs_wan.media.encode import count_frames
 from mkdocs_wan.models.families import SUPPORTED
 from mkdocs_wan.models.reference import ModelRef

@@ -8,8 +8,8 @@ import logging
 import numpy as np
 import pytest
 
-from mkdocs_wan.build.jobs import generate_missing
-from mkdocs_wan.build.plan import Generate, Plan
+from mkdocs_wan.assembly.jobs import generate_missing
+from mkdocs_wan.assembly.plan import Generate, Plan
 from mkdocs_wan.media.encode import count_frames
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import ClipSpec

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from mkdocs_wan.build.engine import PageEngine
+from mkdocs_wan.assembly.engine import PageEngine
 from mkdocs_wan.media.pictures import load_image, picture_type
 from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import ClipCache

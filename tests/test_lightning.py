@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.assembly.plan import plan_clip
 from mkdocs_wan.media.encode import decode_mp4
 from mkdocs_wan.page.spec import SpecError
 from mkdocs_wan.render.generate import WanGenerator

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mkdocs_wan.build.jobs import run_plan
-from mkdocs_wan.build.plan import Generate, Stitch, plan_clip
+from mkdocs_wan.assembly.jobs import run_plan
+from mkdocs_wan.assembly.plan import Generate, Stitch, plan_clip
 from mkdocs_wan.media.encode import count_frames, decode_mp4, encode_mp4
 from mkdocs_wan.media.pictures import load_image
 from mkdocs_wan.media.stitch import crossfade_stream

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import torch
 
-from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.assembly.plan import plan_clip
 from mkdocs_wan.models.families import folder_family
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.render.blueprint import save_from_configs

@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.assembly.plan import plan_clip
 from mkdocs_wan.media.pictures import fit_image
 from mkdocs_wan.render.dmd import DMDScheduler
 from mkdocs_wan.render.generate import WanGenerator

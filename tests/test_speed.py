@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from mkdocs_wan.build.plan import plan_clip
+from mkdocs_wan.assembly.plan import plan_clip
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import ClipSpec
 from mkdocs_wan.render.generate import ModelLoadError, WanGenerator

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mkdocs_wan.build.plan import Generate, Plan
+from mkdocs_wan.assembly.plan import Generate, Plan
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import ClipSpec
 from mkdocs_wan.render.generate import WanGenerator

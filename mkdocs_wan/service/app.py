@@ -19,9 +19,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from mkdocs_wan import __version__
-from mkdocs_wan.build.engine import PageEngine
-from mkdocs_wan.build.plan import Plan
-from mkdocs_wan.build.single import Refused, plan_directive, state_of
+from mkdocs_wan.assembly.engine import PageEngine
+from mkdocs_wan.assembly.plan import Plan
+from mkdocs_wan.assembly.single import Refused, plan_directive, state_of
 from mkdocs_wan.service import page
 from mkdocs_wan.service.jobs import FINAL, Job, Jobs
 from mkdocs_wan.store.cache import is_key
@@ -211,7 +211,7 @@ def build_app(service: Service) -> Starlette:
         return JSONResponse({"held": _held(service)})
 
     async def review(request: Request) -> Response:
-        from mkdocs_wan.build.review import reviewer
+        from mkdocs_wan.assembly.review import reviewer
         from mkdocs_wan.store.reviews import record_decision
 
         key = request.path_params["key"]
@@ -236,7 +236,7 @@ def build_app(service: Service) -> Starlette:
             )
         except (OSError, ValueError) as err:
             return _error(500, f"cannot write {settings.review_path.name}: {err}")
-        from mkdocs_wan.serve import touch
+        from mkdocs_wan.store.layout import touch
 
         if cache.layout.reload_sentinel.is_file():
             touch(cache.layout.reload_sentinel)  # a running `mkdocs serve` shows the decision

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from mkdocs_wan.build.engine import PageEngine
-from mkdocs_wan.build.plan import Plan
-from mkdocs_wan.build.single import state_of
+from mkdocs_wan.assembly.engine import PageEngine
+from mkdocs_wan.assembly.plan import Plan
+from mkdocs_wan.assembly.single import state_of
 from mkdocs_wan.errors import GenerationCancelled
 from mkdocs_wan.logs import log, quoted
 
@@ -223,7 +223,7 @@ class Jobs:
             return None
 
     def _make(self, job: Job) -> None:
-        from mkdocs_wan.build.jobs import run_plan
+        from mkdocs_wan.assembly.jobs import run_plan
         from mkdocs_wan.render import backends
 
         engine = self.engine

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 from mkdocs_wan import __version__
+from mkdocs_wan.assembly.engine import PageEngine
 from mkdocs_wan.logs import log
 from mkdocs_wan.render.remote import INFO_FILE, find_service
 
@@ -25,17 +26,13 @@ class ServiceError(RuntimeError):
     """The service cannot start; the message says why and what to do."""
 
 
-def serve(config_file: str | None, host: str = LOOPBACK, port: int = 8765) -> None:
-    """Run the service for the site of `config_file` (blocks until stopped)."""
+def serve(engine: PageEngine, config_file: Path, site_name: str, host: str = LOOPBACK, port: int = 8765) -> None:
+    """Run the service for the site whose page engine is `engine` (blocks until stopped)."""
     import uvicorn
 
-    from mkdocs_wan.collect import load_site
     from mkdocs_wan.service.app import Service, build_app, write_info
     from mkdocs_wan.service.guard import Guard
 
-    config, plugin = load_site(config_file, generate="auto", use_service=False)
-    engine = plugin.engine
-    assert engine is not None
     base_dir = engine.settings.base_dir
     info_path = engine.cache.root / INFO_FILE
     running = find_service(engine.cache.root, base_dir)
@@ -53,9 +50,9 @@ def serve(config_file: str | None, host: str = LOOPBACK, port: int = 8765) -> No
     service = Service(engine)
     app = Guard(build_app(service), token, host, bound)
     info = {"url": url, "token": token, "pid": os.getpid(), "base_dir": str(base_dir.resolve()),
-            "config_file": str(Path(config.config_file_path).resolve()), "version": __version__}  # fmt: skip
+            "config_file": str(config_file.resolve()), "version": __version__}  # fmt: skip
     write_info(info_path, info)
-    log.info("service: %s at %s/?token=%s (the token is also in %s)", config.site_name, url, token, info_path)
+    log.info("service: %s at %s/?token=%s (the token is also in %s)", site_name, url, token, info_path)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2, access_log=False)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,3 +57,9 @@ class CacheLayout:
     def reload_sentinel(self) -> Path:
         """Touched by the serve worker when a clip lands; watched by the live server."""
         return self.root / "serve" / "reload.txt"
+
+
+def touch(sentinel: Path) -> None:
+    """Write the watched sentinel so a running `mkdocs serve` rebuilds (a clip landed, a decision changed)."""
+    sentinel.parent.mkdir(parents=True, exist_ok=True)
+    sentinel.write_text(f"{time.time()}\n")

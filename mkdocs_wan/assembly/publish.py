@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mkdocs_wan.build.engine import PageEngine
-from mkdocs_wan.build.plan import Plan
+from mkdocs_wan.assembly.engine import PageEngine
+from mkdocs_wan.assembly.plan import Plan
 from mkdocs_wan.store.cache import ClipCache
 from mkdocs_wan.store.layout import VIDEOS_DIR
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mkdocs_wan.build.plan import Plan
+from mkdocs_wan.assembly.plan import Plan
 from mkdocs_wan.store.cache import ClipCache
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mkdocs_wan.build.plan import Plan
+from mkdocs_wan.assembly.plan import Plan
 from mkdocs_wan.logs import log
 from mkdocs_wan.store.cache import ClipCache
 from mkdocs_wan.store.layout import VIDEOS_DIR

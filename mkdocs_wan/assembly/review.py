@@ -1,6 +1,6 @@
 """The review gate's questions for people: which clips are held, which clip a key names, who decides.
 
-The build holds a clip (see `build.gate.ReviewGate`); `mkdocs-wan review`, `approve` and `reject`
+The build holds a clip (see `assembly.gate.ReviewGate`); `mkdocs-wan review`, `approve` and `reject`
 answer through the site's review file (`store.reviews`), which travels with the docs.
 """
 
@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mkdocs_wan.build.engine import PageEngine
+from mkdocs_wan.assembly.engine import PageEngine
 from mkdocs_wan.page.spec import SpecError
 from mkdocs_wan.store.cache import is_key
 

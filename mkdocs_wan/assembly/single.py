@@ -12,8 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from mkdocs_wan.build.engine import PageEngine, _key_offset, _where
-from mkdocs_wan.build.plan import Plan
+from mkdocs_wan.assembly.engine import PageEngine, _key_offset, _where
+from mkdocs_wan.assembly.plan import Plan
 from mkdocs_wan.page.directives import Directive, DirectiveError, parse_options
 from mkdocs_wan.page.spec import SpecError
 

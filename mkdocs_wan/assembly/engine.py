@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mkdocs_wan import __version__
-from mkdocs_wan.build.gate import ReviewGate
-from mkdocs_wan.build.plan import Generate, Plan, plan_clip
+from mkdocs_wan.assembly.gate import ReviewGate
+from mkdocs_wan.assembly.plan import Generate, Plan, plan_clip
 from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.media.pictures import resolve_image
 from mkdocs_wan.page.directives import Directive, DirectiveError, find_directives, near_misses, parse_options
@@ -343,7 +343,7 @@ class PageEngine:
 
         A model that cannot load or a cache that cannot be written stops everything (raised).
         """
-        from mkdocs_wan.build.jobs import generate_missing
+        from mkdocs_wan.assembly.jobs import generate_missing
 
         build = self.build
         pending = list(build.missing)  # made here, fetched, or found made by another process: all judged
@@ -395,7 +395,7 @@ class PageEngine:
         build, roots = self.build, self.settings["fetch_from"]
         if not roots or not build.missing:
             return set()
-        from mkdocs_wan.build.fetch import Fetcher
+        from mkdocs_wan.assembly.fetch import Fetcher
 
         fetcher = Fetcher(roots, self.trust())
         try:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from mkdocs_wan import __version__
-from mkdocs_wan.build.plan import Generate, Plan, Step, Stitch
+from mkdocs_wan.assembly.plan import Generate, Plan, Step, Stitch
 from mkdocs_wan.logs import log
 from mkdocs_wan.media.pictures import load_image
 from mkdocs_wan.media.posters import store_poster
