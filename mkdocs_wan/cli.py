@@ -13,7 +13,8 @@ from typing import Any
 import click
 from mkdocs.exceptions import MkDocsException
 
-from mkdocs_wan.assembly.engine import PageEngine, plural
+from mkdocs_wan.assembly.engine import PageEngine
+from mkdocs_wan.assembly.record import plural
 from mkdocs_wan.collect import load_site, render_pages
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.logs import quoted

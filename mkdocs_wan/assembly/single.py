@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from mkdocs_wan.assembly.engine import PageEngine, _key_offset, _where
+from mkdocs_wan.assembly.engine import PageEngine
+from mkdocs_wan.assembly.places import key_offset, where_of
 from mkdocs_wan.assembly.plan import Plan
 from mkdocs_wan.page.directives import Directive, DirectiveError, parse_options
 from mkdocs_wan.page.spec import SpecError
@@ -48,7 +49,7 @@ def plan_directive(
     preview: bool = False,
 ) -> Plan:
     """The plan of `directive` (or of its `options`) on `page`, or `Refused` with the build's line."""
-    where = _where(page, line)
+    where = where_of(page, line)
     settings = engine.preview_settings if preview else engine.settings
     if settings is None:
         raise Refused(f"{where}: no preview model: set `preview_model:` in mkdocs.yml, or ask for the final clip")
@@ -63,10 +64,10 @@ def plan_directive(
             raise SpecError("a batch (`data:`) is made by building its page; send one of its rows as `options`")
         return engine._plan(raw, kind, page, settings)
     except DirectiveError as err:
-        raise Refused(f"{_where(page, line + err.line_offset)}: {err}") from None
+        raise Refused(f"{where_of(page, line + err.line_offset)}: {err}") from None
     except SpecError as err:
-        offset = _key_offset(parsed.text, err.option) if parsed.kind == "fence" and parsed.text else 0
-        raise Refused(f"{_where(page, line + offset)}: {err}") from None
+        offset = key_offset(parsed.text, err.option) if parsed.kind == "fence" and parsed.text else 0
+        raise Refused(f"{where_of(page, line + offset)}: {err}") from None
 
 
 def state_of(engine: PageEngine, plan: Plan) -> tuple[State, str | None]:
