@@ -361,6 +361,19 @@ def service(config_file: str | None, host: str, port: int) -> None:
         raise click.ClickException(str(err)) from None
 
 
+@cli.command(short_help="Run the language server (stdio) for editors.")
+def lsp() -> None:
+    """Serve the Language Server Protocol over stdio: diagnostics, CodeLens, hover and completion
+    for the Markdown pages of sites that use the plugin (editors start this command)."""
+    try:
+        from mkdocs_wan.lsp.server import main
+    except ImportError as err:
+        raise click.ClickException(
+            f"the language server needs its extra: pip install 'mkdocs-wan[editor]' ({err.name} is missing)"
+        ) from None
+    main()
+
+
 @cli.command(short_help="Write a tiny offline pipeline of a Wan family.")
 @click.argument("kind", type=click.Choice([*sorted(KINDS), "safety"]))
 @click.argument("folder", type=click.Path(file_okay=False))

@@ -294,7 +294,7 @@ AXE_ALL = """async () => (await axe.run(document, {runOnly: {type: 'tag',
     values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})).violations.map((v) => v.id + ': ' + v.help)"""
 
 
-def test_the_review_page_approves_a_held_clip_by_keyboard_and_is_axe_clean(tmp_path, axe_script):
+def test_the_review_page_approves_a_held_clip_by_keyboard_and_is_axe_clean(tmp_path, axe_script, browser):
     from conftest import Site
     from test_review import flagging
     from test_service import Service
@@ -309,27 +309,24 @@ def test_the_review_page_approves_a_held_clip_by_keyboard_and_is_axe_clean(tmp_p
         key = running.submit("<!-- @video-gen A kite someone must look at -->").json()["key"]
         held = running.wait(key, "held")
         assert "scores it nsfw" in held["error"]
-        with playwright_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            audit = browser.new_context(bypass_csp=True).new_page()  # axe is injected inline: CSP would stop it
-            audit.goto(f"{running.url}/?token={running.token}")
-            audit.wait_for_selector("#held video")
-            audit.add_script_tag(content=axe_script)
-            violations = audit.evaluate(AXE_ALL)
-            assert violations == [], violations
-            page = browser.new_context().new_page()
-            page.goto(f"{running.url}/?token={running.token}")
-            assert page.url == f"{running.url}/"  # the token left the address bar
-            page.wait_for_selector("#held video")
-            ready = page.eval_on_selector("#held video", "v => new Promise(r => v.readyState >= 2 ? r(v.readyState)"
-                                          " : v.addEventListener('loadeddata', () => r(v.readyState)))")  # fmt: skip
-            assert ready >= 2
-            page.focus("#held input")
-            page.keyboard.press("Tab")  # from the reason field to Approve
-            assert page.evaluate("document.activeElement.textContent") == "Approve"
-            page.keyboard.press("Enter")
-            page.wait_for_selector("#held-empty", state="visible")
-            browser.close()
+        audit = browser.new_context(bypass_csp=True).new_page()  # axe is injected inline: CSP would stop it
+        audit.goto(f"{running.url}/?token={running.token}")
+        audit.wait_for_selector("#held video")
+        audit.add_script_tag(content=axe_script)
+        violations = audit.evaluate(AXE_ALL)
+        assert violations == [], violations
+        page = browser.new_context().new_page()
+        page.goto(f"{running.url}/?token={running.token}")
+        assert page.url == f"{running.url}/"  # the token left the address bar
+        page.wait_for_selector("#held video")
+        ready = page.eval_on_selector("#held video", "v => new Promise(r => v.readyState >= 2 ? r(v.readyState)"
+                                      " : v.addEventListener('loadeddata', () => r(v.readyState)))")  # fmt: skip
+        assert ready >= 2
+        page.focus("#held input")
+        page.keyboard.press("Tab")  # from the reason field to Approve
+        assert page.evaluate("document.activeElement.textContent") == "Approve"
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#held-empty", state="visible")
         decisions = (site.root / "mkdocs-wan-reviews.yml").read_text()
         assert key in decisions and "approved" in decisions
         assert running.client.get(f"/v1/clips/{key}").json()["status"] == "succeeded"

@@ -93,7 +93,7 @@ def test_extension_reads_integer_options_given_as_numbers(tmp_path, shared_cache
 #: The stages, lowest first: a package imports only packages before it (and the base modules).
 LAYERS = ["models", "page", "settings", "store", "media", "render", "assembly", "service"]
 BASE = {"errors", "logs", ""}  # "" is `from mkdocs_wan import __version__`
-FRONT_ENDS = {"plugin", "site", "config", "extension", "cli", "collect", "serve", "__main__", "directives"}
+FRONT_ENDS = {"plugin", "site", "config", "extension", "cli", "collect", "serve", "__main__", "directives", "lsp"}
 
 
 PACKAGE = Path(__file__).parent.parent / "mkdocs_wan"

@@ -1,0 +1,1 @@
+"""`mkdocs-wan lsp`: the editor loop's language server (a front end over the page engine)."""

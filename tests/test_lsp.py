@@ -1,0 +1,128 @@
+"""`mkdocs-wan lsp` driven over stdio by a real LSP client (pytest-lsp): the build's messages as
+diagnostics at the build's lines, CodeLens that follows the clip, hover, completion."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest_lsp = pytest.importorskip("pytest_lsp")
+from lsprotocol import types as t  # noqa: E402
+from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
+
+
+def _site(root: Path) -> Path:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    config = {"site_name": "Editor", "plugins": [{"wan": {"model": "tiny", "size": "64x64", "frames": 5, "steps": 2,
+              "cache_dir": str(root / "cache"), "policy": ["gore"]}}]}  # fmt: skip
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(config))
+    return root
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "mkdocs_wan", "lsp"]))
+async def client(lsp_client: LanguageClient):
+    await lsp_client.initialize_session(t.InitializeParams(capabilities=t.ClientCapabilities()))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    document = t.VersionedTextDocumentIdentifier(uri=uri, version=version)
+    whole = t.TextDocumentContentChangeWholeDocument(text=text)
+    client.text_document_did_change(t.DidChangeTextDocumentParams(text_document=document, content_changes=[whole]))
+
+
+PAGE = """# Kites
+
+<!-- @video-gen A red kite over a hill -->
+
+Text between.
+
+<!-- @video-gen A kite {frames=7} -->
+
+<!-- @video-gen A gore scene -->
+
+<!-- video-gen A near miss -->
+"""
+
+
+@pytest.mark.asyncio
+async def test_diagnostics_lenses_and_hover_as_the_build_sees_the_page(client: LanguageClient, tmp_path):
+    root = _site(tmp_path / "site")
+    page = root / "docs" / "guide.md"
+    page.write_text(PAGE)
+    uri = page.as_uri()
+    client.text_document_did_open(
+        t.DidOpenTextDocumentParams(t.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=PAGE))
+    )
+    await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    found = sorted((d.range.start.line + 1, d.message) for d in client.diagnostics[uri])
+    lines = [line for line, _ in found]
+    assert 7 in lines and 9 in lines and 11 in lines, found
+    assert any(line == 7 and message.startswith("frames must be 4k+1") for line, message in found), found
+    assert any(line == 9 and "refused by the site's content policy" in message for line, message in found), found
+
+    lenses = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
+    titles = {(lens.range.start.line + 1, lens.command.title) for lens in lenses if lens.command}
+    assert (3, "Generate") in titles and (3, "Generate preview") in titles, titles
+    assert (9, "Refused by policy") in titles
+
+    shown = await client.text_document_hover_async(
+        t.HoverParams(t.TextDocumentIdentifier(uri=uri), t.Position(line=2, character=5))
+    )
+    assert shown is not None and "A red kite over a hill" in shown.contents.value and "missing" in shown.contents.value
+
+    # Typing fixes the broken directive: its diagnostic goes, as the build's would.
+    fixed = PAGE.replace("{frames=7}", "{frames=9}")
+    change(client, uri, 2, fixed)
+    await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert 7 not in [d.range.start.line + 1 for d in client.diagnostics[uri]]
+
+    typing = fixed + "\n<!-- @video-gen A boat {fr"
+    change(client, uri, 3, typing)
+    end = typing.splitlines()[-1]
+    completion = await client.text_document_completion_async(
+        t.CompletionParams(
+            t.TextDocumentIdentifier(uri=uri), t.Position(line=len(typing.splitlines()) - 1, character=len(end))
+        )
+    )
+    labels = {item.label for item in completion.items}
+    assert {"frames", "size", "seed", "caption"} <= labels, labels
+
+
+@pytest.mark.asyncio
+async def test_generate_through_the_service_and_the_lens_follows_the_clip(client: LanguageClient, tmp_path):
+    from conftest import Site
+    from test_service import Service
+
+    site = Site(tmp_path, tmp_path / "cache")
+    page = site.page("index.md", "# Kite\n\n<!-- @video-gen A kite for the editor -->\n")
+    running = Service(site)
+    try:
+        uri = page.as_uri()
+        text = page.read_text()
+        client.text_document_did_open(
+            t.DidOpenTextDocumentParams(t.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=text))
+        )
+        await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        lenses = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
+        generate = next(lens.command for lens in lenses if lens.command.title == "Generate")
+        answer = await client.workspace_execute_command_async(
+            t.ExecuteCommandParams(command=generate.command, arguments=generate.arguments)
+        )
+        assert answer["status"] in ("queued", "running", "succeeded"), answer
+        titles: list[str] = []
+        for _ in range(200):
+            lenses = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
+            titles = [lens.command.title for lens in lenses]
+            if any(title.startswith("Play (cached, ") for title in titles):
+                break
+            await asyncio.sleep(0.1)
+        assert any(title.startswith("Play (cached, ") for title in titles), titles
+        assert "service: made " in running.output()
+    finally:
+        running.stop()
