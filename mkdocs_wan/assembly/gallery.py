@@ -4,30 +4,24 @@ A mixin of `PageEngine`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from mkdocs_wan.assembly.places import label_id
 from mkdocs_wan.assembly.plan import Plan
-from mkdocs_wan.assembly.record import BuildRecord
+from mkdocs_wan.assembly.record import EngineState
 from mkdocs_wan.page.directives import Directive
 from mkdocs_wan.page.embed import gallery_html
 from mkdocs_wan.page.spec import Presentation, SpecError, check_options, presentation_of
-from mkdocs_wan.settings.options import Settings
-from mkdocs_wan.store.cache import CacheError, ClipCache
+from mkdocs_wan.store.cache import CacheError
 
 if TYPE_CHECKING:
     from mkdocs_wan.assembly.engine import Missing, UrlFor
 
 
-class Galleries:
+class Galleries(EngineState):
     """One directive, many clips: a row each."""
-
-    settings: Settings
-    cache: ClipCache
-    build: BuildRecord
-    warn: Callable[[str], None]
 
     def _gallery(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +11,8 @@ from mkdocs_wan.assembly.plan import Plan
 
 if TYPE_CHECKING:
     from mkdocs_wan.page.spec import Presentation
+    from mkdocs_wan.settings.options import Settings
+    from mkdocs_wan.store.cache import ClipCache
     from mkdocs_wan.store.reviews import Decision
 
 
@@ -64,3 +66,13 @@ class BuildRecord:
 def plural(number: int, thing: str) -> str:
     """`1 clip`, `2 clips`."""
     return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
+class EngineState:
+    """What the page engine's parts share: the site's settings and cache, this build's record, and
+    where warnings go (`PageEngine` sets them; its mixins read them)."""
+
+    settings: Settings
+    cache: ClipCache
+    build: BuildRecord
+    warn: Callable[[str], None]

@@ -9,24 +9,17 @@ from typing import TYPE_CHECKING
 
 from mkdocs_wan.assembly.places import label_id
 from mkdocs_wan.assembly.plan import Plan
-from mkdocs_wan.assembly.record import BuildRecord
+from mkdocs_wan.assembly.record import EngineState
 from mkdocs_wan.page.directives import DirectiveError, find_directives, parse_options
 from mkdocs_wan.page.embed import error_html, gallery_html, placeholder_html
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
-from mkdocs_wan.settings.options import Settings
-from mkdocs_wan.store.cache import ClipCache
 
 if TYPE_CHECKING:
     from mkdocs_wan.assembly.engine import UrlFor
 
 
-class ShownAgain:
+class ShownAgain(EngineState):
     """Directives shown again outside their own page."""
-
-    settings: Settings
-    cache: ClipCache
-    build: BuildRecord
-    warn: Callable[[str], None]
 
     def render_again(
         self, html: str, page: str, url: Callable[[str], str | None], in_titles: Collection[str] = ()

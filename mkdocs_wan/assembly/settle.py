@@ -7,27 +7,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mkdocs_wan.assembly.record import BuildRecord, plural
+from mkdocs_wan.assembly.record import EngineState, plural
 from mkdocs_wan.logs import log, quoted
 from mkdocs_wan.page.embed import error_html, placeholder_html, review_title
-from mkdocs_wan.settings.options import Settings
-from mkdocs_wan.store.cache import ClipCache
 
 if TYPE_CHECKING:
     from mkdocs_wan.render.backends import Renderer
     from mkdocs_wan.render.remote import RemoteService
 
 
-class Settling:
+class Settling(EngineState):
     """What happens to the missing clips once every page is read."""
-
-    settings: Settings
-    cache: ClipCache
-    build: BuildRecord
-    warn: Callable[[str], None]
 
     def settle(self, strict_warnings: int | None = None) -> dict[str, str]:
         """Deal with every clip this build is missing, before the site copies its files; return

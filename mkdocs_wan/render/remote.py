@@ -23,6 +23,7 @@ from typing import Any
 from mkdocs_wan.errors import GenerationError
 from mkdocs_wan.logs import log
 from mkdocs_wan.render.progress import ClipProgress
+from mkdocs_wan.store.cache import process_alive
 
 INFO_FILE = "service.json"
 
@@ -121,7 +122,7 @@ def find_service(cache_root: Path, base_dir: Path) -> RemoteService | None:
         return None
     if Path(site) != base_dir.resolve():
         return None  # another site sharing the cache: its service plans with another mkdocs.yml
-    if pid == os.getpid() or not _alive(pid) or not url.startswith("http://"):
+    if pid == os.getpid() or not process_alive(pid) or not url.startswith("http://"):
         return None
     service = RemoteService(url.rstrip("/"), token, pid)
     try:
@@ -133,12 +134,3 @@ def find_service(cache_root: Path, base_dir: Path) -> RemoteService | None:
     log.info("sending missing clips to the mkdocs-wan service at %s (pid %d)", service.url, pid)
     return service
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -337,13 +337,13 @@ class ClipCache:
         removed = []
         for folder in self.layout.tmp.glob("encode-*-*") if self.layout.tmp.is_dir() else ():
             pid = folder.name.split("-")[1]
-            if not (pid.isdigit() and _alive(int(pid))):
+            if not (pid.isdigit() and process_alive(int(pid))):
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
         for tmp in [*self.clips.glob(".*.tmp.mp4"), *self.clips.glob(".*.tmp.jpg"), *self.clips.glob(".*.tmp.json")]:
             parts = tmp.name.split(".")
             pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0
-            if pid and _alive(pid):
+            if pid and process_alive(pid):
                 continue
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
@@ -377,7 +377,8 @@ def _nearly_full(folder: Path) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
