@@ -196,8 +196,8 @@ def test_a_restart_fails_the_interrupted_job_and_resumes_the_queued_one(tmp_path
         interrupted = second.client.get(f"/v1/clips/{running}").json()
         assert interrupted["status"] == "failed" and "interrupted" in interrupted["error"], interrupted
     finally:
-        second.stop()
-    assert not (site.cache_dir / "service.json").exists()  # removed when it stopped
+        second.stop(signal.SIGTERM)  # as a service manager stops it
+    assert not (site.cache_dir / "service.json").exists()  # removed when it stopped: the token with it
 
 
 def test_a_build_generate_and_serve_make_their_clips_through_the_running_service(tmp_path):
@@ -228,3 +228,27 @@ def test_a_build_generate_and_serve_make_their_clips_through_the_running_service
         assert "sending missing clips" not in alone.stderr and "loaded model" in alone.stderr
     finally:
         running.stop()
+
+
+def test_odd_bodies_are_one_line_and_a_foreign_or_proxied_service_is_never_used(service, tmp_path, monkeypatch):
+    deep = b"[" * 20_000 + b"]" * 20_000
+    for path in ("/v1/clips", f"/v1/reviews/{'a' * 64}"):
+        answer = service.client.post(path, content=deep, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400 and "nests too deeply" in answer.json()["error"], answer.text
+    key = service.submit("<!-- @video-gen A kite over a hill {steps=12} -->").json()["key"]
+    service.wait(key, "succeeded")
+    for body in ({"decision": ["approve"]}, {"decision": {"a": 1}}, {"decision": "approve", "why": "a\u0000b"}):
+        answer = service.client.post(f"/v1/reviews/{key}", json=body)
+        assert answer.status_code == 422, (body, answer.status_code, answer.text)
+
+    # A service.json naming another machine: prompts never leave this one.
+    from mkdocs_wan.render.remote import find_service
+
+    info = service.info
+    (tmp_path / "service.json").write_text(json.dumps({**info, "url": "http://192.0.2.2:18081"}))
+    assert find_service(tmp_path, Path(info["base_dir"])) is None
+    (tmp_path / "service.json").write_text(json.dumps(info))
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a proxy would see the token: never used
+    monkeypatch.setenv("no_proxy", "")
+    found = find_service(tmp_path, Path(info["base_dir"]))
+    assert found is not None and found.call("GET", "/v1/health")[0] == 200

@@ -14,6 +14,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from mkdocs_wan.render.progress import ClipProgress
 from mkdocs_wan.store.cache import process_alive
 
 INFO_FILE = "service.json"
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only: no http_proxy
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class RemoteService:
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _DIRECT.open(request, timeout=timeout) as response:  # never through a proxy: it would see the token
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as err:
             try:
@@ -124,6 +127,9 @@ def find_service(cache_root: Path, base_dir: Path) -> RemoteService | None:
         return None  # another site sharing the cache: its service plans with another mkdocs.yml
     if pid == os.getpid() or not process_alive(pid) or not url.startswith("http://"):
         return None
+    if urllib.parse.urlsplit(url).hostname not in _LOOPBACK:  # prompts never leave the machine
+        log.warning("%s names a service at %s, not on this machine's loopback: not using it", path, url[:100])
+        return None
     service = RemoteService(url.rstrip("/"), token, pid)
     try:
         status, health = service.call("GET", "/v1/health", timeout=3.0)
@@ -133,4 +139,3 @@ def find_service(cache_root: Path, base_dir: Path) -> RemoteService | None:
         return None
     log.info("sending missing clips to the mkdocs-wan service at %s (pid %d)", service.url, pid)
     return service
-

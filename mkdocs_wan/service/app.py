@@ -128,8 +128,8 @@ def build_app(service: Service) -> Starlette:
     async def submit(request: Request) -> Response:
         try:
             body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return _error(400, "the body is not JSON")
+        except (ValueError, RecursionError):
+            return _error(400, "the body is not JSON (or nests too deeply)")
         if not isinstance(body, dict):
             return _error(400, "the body must be a JSON object")
         try:
@@ -217,12 +217,13 @@ def build_app(service: Service) -> Starlette:
         key = request.path_params["key"]
         try:
             body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            return _error(400, "the body is not JSON")
-        decision = {"approve": "approved", "reject": "rejected"}.get(
-            body.get("decision") if isinstance(body, dict) else None
-        )
-        why = body.get("why", "") if isinstance(body, dict) else ""
+        except (ValueError, RecursionError):
+            return _error(400, "the body is not JSON (or nests too deeply)")
+        if not isinstance(body, dict):
+            return _error(400, "the body must be a JSON object")
+        asked = body.get("decision")
+        decision = {"approve": "approved", "reject": "rejected"}.get(asked) if isinstance(asked, str) else None
+        why = body.get("why", "")
         if decision is None or not isinstance(why, str) or len(why) > 2000 or not is_key(key):
             return _error(422, "send {decision: approve|reject, why: text} for a clip's full key")
         if not service.engine.cache.has(key):
@@ -234,8 +235,10 @@ def build_app(service: Service) -> Starlette:
             record_decision(
                 settings.review_path, key, decision, by[:200], why, title, lock=cache.layout.locks / "reviews.lock"
             )
-        except (OSError, ValueError) as err:
-            return _error(500, f"cannot write {settings.review_path.name}: {err}")
+        except OSError as err:
+            return _error(500, f"cannot write {settings.review_path.name}: {err.strerror or err}")
+        except ValueError as err:  # the text of `why` or `by` (NUL, control or bidi characters)
+            return _error(422, str(err))
         from mkdocs_wan.store.layout import touch
 
         if cache.layout.reload_sentinel.is_file():

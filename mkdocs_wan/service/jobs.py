@@ -94,7 +94,6 @@ class Jobs:
                 try:
                     plan = replan(stored["request"])
                 except Exception as err:  # noqa: BLE001 — e.g. the page's picture is gone: that job fails
-
                     self._store[key] = {**stored, "status": "failed", "error": f"cannot resume: {err}"}
                     continue
                 self._jobs[key] = Job(key, plan, stored["request"], next(self._order))

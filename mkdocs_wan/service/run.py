@@ -11,7 +11,9 @@ import ipaddress
 import json
 import os
 import secrets
+import signal
 import socket
+import sys
 from pathlib import Path
 
 from mkdocs_wan import __version__
@@ -54,9 +56,20 @@ def serve(engine: PageEngine, config_file: Path, site_name: str, host: str = LOO
     write_info(info_path, info)
     log.info("service: %s at %s/?token=%s (the token is also in %s)", site_name, url, token, info_path)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2, access_log=False)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            access_log=False,
+            limit_concurrency=256,
+            timeout_keep_alive=5,
+        )
     )
     service.jobs.start()
+    # Uvicorn handles SIGTERM while it serves, then raises it again: let that end in `finally`,
+    # so service.json (and its token) never outlives the service.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         server.run(sockets=[sock])
     finally:
