@@ -93,6 +93,15 @@ async def test_diagnostics_lenses_and_hover_as_the_build_sees_the_page(client: L
     labels = {item.label for item in completion.items}
     assert {"frames", "size", "seed", "caption"} <= labels, labels
 
+    (root / "docs" / "img").mkdir()
+    (root / "docs" / "img" / "start.png").write_bytes(b"")
+    for typed, expected in (("size=", {"1280x704", "704x1280"}), ("image=", {"img/start.png"})):
+        text = fixed + f"\n<!-- @video-gen A boat {{{typed}"
+        change(client, uri, 4, text)
+        at = t.Position(line=len(text.splitlines()) - 1, character=len(text.splitlines()[-1]))
+        values = await client.text_document_completion_async(t.CompletionParams(t.TextDocumentIdentifier(uri=uri), at))
+        assert expected <= {item.label for item in values.items}, (typed, values.items)
+
 
 @pytest.mark.asyncio
 async def test_generate_through_the_service_and_the_lens_follows_the_clip(client: LanguageClient, tmp_path):

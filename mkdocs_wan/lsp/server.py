@@ -11,6 +11,8 @@ call (`mkdocs-wan.generate`, `mkdocs-wan.cancel`); the site and its engine load 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -178,17 +180,46 @@ def hover(params: t.HoverParams) -> t.Hover | None:
     return t.Hover(contents=t.MarkupContent(t.MarkupKind.Markdown, "\n".join(lines)))
 
 
-@server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=["{", " "]))
+@server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=["{", " ", "="]))
 def completion(params: t.CompletionParams) -> t.CompletionList:
-    document = server.workspace.get_text_document(params.text_document.uri)
+    """Option names inside a directive's `{…}`; after `name=`, the values the site allows."""
+    uri = params.text_document.uri
+    document = server.workspace.get_text_document(uri)
     line = document.lines[params.position.line][: params.position.character] if document.lines else ""
     if "@video-gen" not in line or "{" not in line[line.index("@video-gen") :]:
         return t.CompletionList(is_incomplete=False, items=[])
+    value = re.search(r"(\w+)=([^\s}]*)$", line)
+    if value is not None:
+        labels = _values(uri, value[1])
+        kind = t.CompletionItemKind.Value
+        return t.CompletionList(is_incomplete=False, items=[t.CompletionItem(label=v, kind=kind) for v in labels])
     items = [
         t.CompletionItem(label=name, kind=t.CompletionItemKind.Property, detail=_help(name), insert_text=f"{name}=")
         for name in sorted(KNOWN_OPTIONS - {"prompt", "segments", "data"})
     ]
     return t.CompletionList(is_incomplete=False, items=items)
+
+
+def _values(uri: str, option: str) -> list[str]:
+    """The values worth offering for `option` on this site: its templates, the model family's
+    size (and its portrait form), the pictures inside docs_dir (relative to the page)."""
+    found = _site_of(uri)
+    if found is None:
+        return []
+    site, page = found
+    settings = site.engine.settings
+    if option == "template":
+        return sorted(settings["templates"] or {})
+    if option == "size":
+        width, height = settings.family.size
+        return [f"{width}x{height}", f"{height}x{width}"]
+    if option == "image":
+        folder = (site.docs_dir / page).parent
+        pictures = [p for p in site.docs_dir.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")]
+        return sorted(os.path.relpath(p, folder) for p in pictures[:500])
+    if option in ("autoplay", "loop", "controls"):
+        return ["true", "false"]
+    return []
 
 
 def _help(name: str) -> str | None:
