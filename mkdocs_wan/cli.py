@@ -339,8 +339,15 @@ def _decide(path: Path, key: str, decision: str, by: str, why: str, prompt: str,
 @config_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free).")
+@click.option(
+    "--drop-after",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(0.5, 86_400),
+    help="Drop a queued job no client has asked about for this many seconds.",
+)
 @_run
-def service(config_file: str | None, host: str, port: int) -> None:
+def service(config_file: str | None, host: str, port: int, drop_after: float) -> None:
     """Serve the site's model over HTTP on this machine: builds, `mkdocs serve`, the editor and
     scripts send it directives and get clips; the page it prints approves held clips."""
     try:
@@ -356,7 +363,7 @@ def service(config_file: str | None, host: str, port: int) -> None:
     config, plugin = load_site(config_file, generate="auto", use_service=False)
     assert plugin.engine is not None
     try:
-        serve(plugin.engine, Path(config.config_file_path or "mkdocs.yml"), config.site_name, host, port)
+        serve(plugin.engine, Path(config.config_file_path or "mkdocs.yml"), config.site_name, host, port, drop_after)
     except ServiceError as err:
         raise click.ClickException(str(err)) from None
 

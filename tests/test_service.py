@@ -25,14 +25,14 @@ SLOW = "{steps=150 size=512x512 frames=33}"  # long enough on the tiny model to 
 class Service:
     """`mkdocs-wan service --port 0` for a site, its service.json, and an authorised client."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *args: str) -> None:
         self.site = site
         site.write_config()
         self.log = site.root / f"service-{time.monotonic_ns()}.log"
         info = site.cache_dir / "service.json"
         info.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mkdocs_wan", "service", "--port", "0"],
+            [sys.executable, "-m", "mkdocs_wan", "service", "--port", "0", *args],
             cwd=site.root, env=site.env(), stdout=self.log.open("w"), stderr=subprocess.STDOUT,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )  # fmt: skip
@@ -252,3 +252,23 @@ def test_odd_bodies_are_one_line_and_a_foreign_or_proxied_service_is_never_used(
     monkeypatch.setenv("no_proxy", "")
     found = find_service(tmp_path, Path(info["base_dir"]))
     assert found is not None and found.call("GET", "/v1/health")[0] == 200
+
+
+def test_a_queued_job_no_client_asks_about_is_dropped_before_the_gpu(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", "# Drop\n")
+    running = Service(site, "--drop-after", "1")
+    try:
+        busy = running.submit(f"<!-- @video-gen A kite that keeps the GPU busy {SLOW} -->").json()["key"]
+        forgotten = running.submit("<!-- @video-gen A kite nobody waits for {steps=3} -->").json()["key"]
+        running.wait(busy, "running")  # asks about the busy one only
+        time.sleep(2)
+        assert running.client.post(f"/v1/clips/{busy}/cancel").status_code == 200
+        running.wait(busy, "canceled")
+        time.sleep(1)
+        view = running.client.get(f"/v1/clips/{forgotten}").json()
+        assert view["status"] == "canceled" and "no client is waiting" in view["error"], view
+        assert not ClipCache(site.cache_dir).has(forgotten)  # it never reached the model
+        assert f"service: dropped {forgotten[:12]}" in running.output()
+    finally:
+        running.stop()

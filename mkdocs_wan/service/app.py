@@ -23,7 +23,7 @@ from mkdocs_wan.assembly.engine import PageEngine
 from mkdocs_wan.assembly.plan import Plan
 from mkdocs_wan.assembly.single import Refused, plan_directive, state_of
 from mkdocs_wan.service import page
-from mkdocs_wan.service.jobs import FINAL, Job, Jobs
+from mkdocs_wan.service.jobs import DROP_AFTER_S, FINAL, Job, Jobs
 from mkdocs_wan.store.cache import is_key
 
 MAX_TEXT = 20_000  # a directive's text, as sent
@@ -32,10 +32,10 @@ MAX_TEXT = 20_000  # a directive's text, as sent
 class Service:
     """The site, its engine and its jobs: what every route reads."""
 
-    def __init__(self, engine: PageEngine) -> None:
+    def __init__(self, engine: PageEngine, drop_after: float = DROP_AFTER_S) -> None:
         self.engine = engine
         self._reviews_stamp: tuple[int, int] | None = None
-        self.jobs = Jobs(engine, self.replan)
+        self.jobs = Jobs(engine, self.replan, drop_after)
 
     def replan(self, request: dict[str, Any]) -> Plan:
         """Plan a request body as the build would (also for jobs resumed after a restart)."""

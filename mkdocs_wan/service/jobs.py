@@ -3,7 +3,7 @@
 A job's id is its clip's key, so the same directive sent twice (or by two clients) is one job.
 The queue lives in a diskcache index under `<cache_dir>/service/`: after a restart a job that was
 running is failed ("interrupted") and queued ones are planned again from what was sent and resume.
-A queued job that no client has asked about for `ABANDONED_S` (every client gone, the directive
+A queued job that no client has asked about for `drop_after` seconds (every client gone, the directive
 edited away) is dropped before it reaches the GPU. Nothing here imports torch: the renderer is
 made in the worker thread, so the HTTP side answers while a clip renders.
 """
@@ -23,7 +23,7 @@ from mkdocs_wan.assembly.single import state_of
 from mkdocs_wan.errors import GenerationCancelled
 from mkdocs_wan.logs import log, quoted
 
-ABANDONED_S = 120.0  # a queued job nobody has asked about for this long is dropped
+DROP_AFTER_S = 120.0  # default: a queued job nobody has asked about for this long is dropped
 KEPT = 500  # finished jobs remembered in the index (newest first)
 FINAL = ("succeeded", "failed", "canceled", "held", "rejected")
 
@@ -64,10 +64,13 @@ class Job:
 class Jobs:
     """The queue and its worker. `replan(request)` plans a stored request again (after a restart)."""
 
-    def __init__(self, engine: PageEngine, replan: Callable[[dict[str, Any]], Plan]) -> None:
+    def __init__(
+        self, engine: PageEngine, replan: Callable[[dict[str, Any]], Plan], drop_after: float = DROP_AFTER_S
+    ) -> None:
         import diskcache
 
         self.engine = engine
+        self.drop_after = drop_after
         self.cache = engine.cache
         self._store = diskcache.Index(str(engine.cache.root / "service" / "jobs"))
         self._jobs: dict[str, Job] = {}
@@ -211,7 +214,7 @@ class Jobs:
                 for job in sorted(self._jobs.values(), key=lambda j: j.order):
                     if job.status != "queued":
                         continue
-                    if job.watchers == 0 and now - job.seen > ABANDONED_S:
+                    if job.watchers == 0 and now - job.seen > self.drop_after:
                         self._finish(job, "canceled", "no client is waiting for it any more")
                         log.info("service: dropped %s (no client is waiting): %s", job.key[:12], quoted(job.plan.title))
                         continue

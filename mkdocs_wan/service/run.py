@@ -28,7 +28,10 @@ class ServiceError(RuntimeError):
     """The service cannot start; the message says why and what to do."""
 
 
-def serve(engine: PageEngine, config_file: Path, site_name: str, host: str = LOOPBACK, port: int = 8765) -> None:
+def serve(
+    engine: PageEngine, config_file: Path, site_name: str, host: str = LOOPBACK, port: int = 8765,
+    drop_after: float = 120.0,
+) -> None:  # fmt: skip
     """Run the service for the site whose page engine is `engine` (blocks until stopped)."""
     import uvicorn
 
@@ -49,7 +52,7 @@ def serve(engine: PageEngine, config_file: Path, site_name: str, host: str = LOO
         log.warning(
             "service: listening on %s, beyond this machine: the token is the only protection; put TLS in front", host
         )
-    service = Service(engine)
+    service = Service(engine, drop_after)
     app = Guard(build_app(service), token, host, bound)
     info = {"url": url, "token": token, "pid": os.getpid(), "base_dir": str(base_dir.resolve()),
             "config_file": str(config_file.resolve()), "version": __version__}  # fmt: skip
