@@ -126,12 +126,9 @@ def build_app(service: Service) -> Starlette:
     jobs = service.jobs
 
     async def submit(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except (ValueError, RecursionError):
-            return _error(400, "the body is not JSON (or nests too deeply)")
-        if not isinstance(body, dict):
-            return _error(400, "the body must be a JSON object")
+        body = await _json_object(request)
+        if isinstance(body, Response):
+            return body
         try:
             plan = service.replan(body)
         except Refused as err:
@@ -215,12 +212,9 @@ def build_app(service: Service) -> Starlette:
         from mkdocs_wan.store.reviews import record_decision
 
         key = request.path_params["key"]
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except (ValueError, RecursionError):
-            return _error(400, "the body is not JSON (or nests too deeply)")
-        if not isinstance(body, dict):
-            return _error(400, "the body must be a JSON object")
+        body = await _json_object(request)
+        if isinstance(body, Response):
+            return body
         asked = body.get("decision")
         decision = {"approve": "approved", "reject": "rejected"}.get(asked) if isinstance(asked, str) else None
         why = body.get("why", "")
@@ -309,6 +303,15 @@ def _vram() -> tuple[int | None, int | None]:
     except Exception:  # noqa: BLE001 — health answers even when the driver does not
         return None, None
     return int(total), int(free)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | Response:
+    """The request's JSON object, or the 400 that says why there is none."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (ValueError, RecursionError):
+        return _error(400, "the body is not JSON (or nests too deeply)")
+    return body if isinstance(body, dict) else _error(400, "the body must be a JSON object")
 
 
 def _error(status: int, message: str) -> JSONResponse:
