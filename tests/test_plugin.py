@@ -74,7 +74,7 @@ def test_second_build_generates_nothing_and_never_imports_torch_or_the_service(s
 
     check = (
         "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'c2pa', 'cryptography', 'requests',"
-        " 'starlette', 'uvicorn', 'mkdocs_wan.service', 'mkdocs_wan.render.remote', 'pygls')"
+        " 'starlette', 'uvicorn', 'mkdocs_wan.service', 'mkdocs_wan.render.remote', 'pygls', 'ftfy')"
         " if m in sys.modules)\nprint('heavy', heavy)"
     )
     second = site.build("--strict", script=check)

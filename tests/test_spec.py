@@ -90,3 +90,21 @@ def test_site_defaults_are_validated_by_the_same_rules():
     config.load_dict({"size": "640x352", "frames": 33})
     assert config.validate() == ([], [])
     assert Settings(dict(config), Path(), Path()).clip_defaults["size"] == (640, 352)
+
+
+def test_known_texts_are_cleaned_as_ftfy_cleans_them():
+    """The cleaned forms kept to spare a cached build the ftfy import are ftfy's own fixed points."""
+    import html
+
+    import ftfy
+
+    from mkdocs_wan.page.spec import CLEANED, model_text
+
+    for text, kept in CLEANED.items():
+        cleaned = text
+        for _ in range(8):
+            again = " ".join(html.unescape(html.unescape(ftfy.fix_text(cleaned))).split())
+            if again == cleaned:
+                break
+            cleaned = again
+        assert kept == cleaned != text and model_text(text) == kept

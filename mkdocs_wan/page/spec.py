@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from mkdocs_wan.models.families import TI2V_5B, Family
+from mkdocs_wan.models.families import TI2V_5B, WAN_NEGATIVE_PROMPT, Family
 
 #: Generation limits (documented in the README). A default TI2V-5B clip is 1280x704, 121 frames.
 MAX_FRAMES = 241  # 10 s at 24 fps; the model was trained on 121
@@ -220,12 +220,20 @@ def model_text(text: str) -> str:
     `&`, curly and straight quotes reach the model as one text. Keys are made from this text, to
     its fixed point, so the pipeline's own cleaning changes nothing more and equal keys mean
     equal model input. The page keeps its own text for display."""
+    if text in CLEANED:
+        return CLEANED[text]
     for _ in range(8):  # each pass unescapes at most three levels of entities; prompts are short
         cleaned = _clean(text)
         if cleaned == text:
             break
         text = cleaned
     return text
+
+
+#: Known texts and what cleaning makes of them (ftfy folds the full-width commas; a test checks each
+#: against ftfy itself): Wan's default negative prompt is in nearly every key, and it alone would
+#: import ftfy (60 ms) into every cached build.
+CLEANED = {WAN_NEGATIVE_PROMPT: WAN_NEGATIVE_PROMPT.replace("\uff0c", ",")}
 
 
 def _clean(text: str) -> str:
