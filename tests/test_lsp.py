@@ -18,7 +18,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 def _site(root: Path) -> Path:
     (root / "docs").mkdir(parents=True, exist_ok=True)
     config = {"site_name": "Editor", "plugins": [{"wan": {"model": "tiny", "size": "64x64", "frames": 5, "steps": 2,
-              "cache_dir": str(root / "cache"), "policy": ["gore"]}}]}  # fmt: skip
+              "cache_dir": str(root / "cache"), "policy": ["gore"],
+              "templates": {"product": {"prompt": "A {name} turning on a table, {color}"}}}}]}  # fmt: skip
     (root / "mkdocs.yml").write_text(yaml.safe_dump(config))
     return root
 
@@ -28,6 +29,17 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.initialize_session(t.InitializeParams(capabilities=t.ClientCapabilities()))
     yield
     await lsp_client.shutdown_session()
+
+
+async def ask(client: LanguageClient, method: str, params: object) -> object:
+    """A custom request's answer as plain JSON (pygls hands objects back as namedtuples)."""
+
+    def plain(value: object) -> object:
+        if hasattr(value, "_asdict"):
+            return {name: plain(item) for name, item in value._asdict().items()}
+        return [plain(item) for item in value] if isinstance(value, list) else value
+
+    return plain(await client.protocol.send_request_async(method, params))
 
 
 def change(client: LanguageClient, uri: str, version: int, text: str) -> None:
@@ -95,12 +107,26 @@ async def test_diagnostics_lenses_and_hover_as_the_build_sees_the_page(client: L
 
     (root / "docs" / "img").mkdir()
     (root / "docs" / "img" / "start.png").write_bytes(b"")
-    for typed, expected in (("size=", {"1280x704", "704x1280"}), ("image=", {"img/start.png"})):
+    for typed, expected in (
+        ("size=", {"1280x704", "704x1280"}),
+        ("image=", {"img/start.png"}),
+        ("template=", {"product"}),
+        ("template=product ", {"name", "color", "frames"}),  # the template's fields, with the options
+    ):
         text = fixed + f"\n<!-- @video-gen A boat {{{typed}"
         change(client, uri, 4, text)
         at = t.Position(line=len(text.splitlines()) - 1, character=len(text.splitlines()[-1]))
         values = await client.text_document_completion_async(t.CompletionParams(t.TextDocumentIdentifier(uri=uri), at))
         assert expected <= {item.label for item in values.items}, (typed, values.items)
+
+    kept = await ask(client, "mkdocs-wan/templates", {"uri": uri})
+    assert [(row["name"], row["fields"]) for row in kept] == [("product", ["name", "color"])]
+    # The clip "under the cursor" is the nearest directive at or above it; none above: nothing.
+    assert (await ask(client, "mkdocs-wan/clipAt", {"uri": uri, "line": 0})) == {}
+    below = await ask(client, "mkdocs-wan/clipAt", {"uri": uri, "line": 4})
+    assert (below["line"], below["state"], below["path"]) == (2, "missing", None)
+    for hostile in ({}, {"uri": 5, "line": "x"}, {"uri": "file:///etc/passwd", "line": 1}):
+        assert (await ask(client, "mkdocs-wan/clipAt", hostile)) == {}
 
 
 @pytest.mark.asyncio
@@ -124,14 +150,22 @@ async def test_generate_through_the_service_and_the_lens_follows_the_clip(client
             t.ExecuteCommandParams(command=generate.command, arguments=generate.arguments)
         )
         assert answer["status"] in ("queued", "running", "succeeded"), answer
-        titles: list[str] = []
-        for _ in range(200):
-            lenses = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
-            titles = [lens.command.title for lens in lenses]
-            if any(title.startswith("Play (cached, ") for title in titles):
-                break
-            await asyncio.sleep(0.1)
+        # The server follows the job and pushes its progress (nobody asks for lenses meanwhile).
+        seen: list[str] = []
+        async with asyncio.timeout(120):
+            while not seen or seen[-1] not in ("succeeded", "failed"):
+                pushed = await client.wait_for_notification("mkdocs-wan/progress")
+                seen.append(pushed.clips[0].status)
+        assert seen[-1] == "succeeded" and pushed.clips[0].title == "A kite for the editor", seen
+        lenses = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
+        titles = [lens.command.title for lens in lenses]
         assert any(title.startswith("Play (cached, ") for title in titles), titles
         assert "service: made " in running.output()
+
+        clip = await ask(client, "mkdocs-wan/clipAt", {"uri": uri, "line": 2})
+        path = Path(clip["path"])
+        assert clip["state"] == "succeeded" and path.is_file() and path.parent == Path(clip["clips_dir"])
+        state = await ask(client, "mkdocs-wan/status", {"uri": uri})
+        assert state["service"]["state"] == "ready" and state["page"].startswith("http://127.0.0.1:")
     finally:
         running.stop()

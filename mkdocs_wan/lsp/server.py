@@ -11,8 +11,6 @@ call (`mkdocs-wan.generate`, `mkdocs-wan.cancel`); the site and its engine load 
 from __future__ import annotations
 
 import logging
-import os
-import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -22,14 +20,21 @@ from pygls.lsp.server import LanguageServer
 
 from mkdocs_wan import __version__
 from mkdocs_wan.lsp.analysis import Analysis, Site, find_config
-from mkdocs_wan.page.spec import KNOWN_OPTIONS
-from mkdocs_wan.settings.options import OPTIONS
+from mkdocs_wan.lsp.complete import complete
+from mkdocs_wan.lsp.follow import ACTIVE, Follower
 
 log = logging.getLogger("mkdocs_wan.lsp")
 server = LanguageServer("mkdocs-wan", __version__)
 _sites: dict[Path, Site | None] = {}
 _last: dict[str, Analysis] = {}  # uri -> the latest analysis of that buffer
-_progress: dict[str, dict[str, Any]] = {}  # clip key -> the service's latest view (while it renders)
+
+
+def _stale(uris: set[str]) -> None:
+    for uri in uris:
+        _last.pop(uri, None)  # a followed clip settled: its buffer's clips have a new state
+
+
+follower = Follower(server, _stale)
 
 
 def _path(uri: str) -> Path:
@@ -101,13 +106,13 @@ def code_lens(params: t.CodeLensParams) -> list[t.CodeLens]:
     analysis = _last.get(uri) or _analyse(uri)
     lenses = []
     for clip in analysis.clips if analysis else []:
-        key, running = clip.plan.key, _follow(uri, clip.plan.key)
-        if running is not None and running.get("status") in ("queued", "running"):
+        key, running = clip.plan.key, follower.view(clip.plan.key)
+        if running is not None and running.get("status") in ACTIVE:
             steps = f"step {running.get('step', 0)}/{running.get('steps') or '…'}"
             lenses.append(_lens(clip.line, f"{steps if running['status'] == 'running' else 'queued'} · Cancel",
                                 "mkdocs-wan.cancel", [key]))  # fmt: skip
         elif clip.state == "succeeded":
-            lenses.append(_lens(clip.line, f"Play (cached, {_size(clip)})", "mkdocs-wan.play", [key]))
+            lenses.append(_lens(clip.line, f"Play (cached, {_size(clip)})", "mkdocs-wan.play", [uri, clip.line]))
         elif clip.state in ("held", "rejected"):
             title = "Held for review" if clip.state == "held" else "Rejected"
             lenses.append(_lens(clip.line, title, "mkdocs-wan.review", [key]))
@@ -118,26 +123,6 @@ def code_lens(params: t.CodeLensParams) -> list[t.CodeLens]:
         if "refused by the site's content policy" in problem.message:
             lenses.append(_lens(problem.line, "Refused by policy", "", []))
     return lenses
-
-
-def _follow(uri: str, key: str) -> dict[str, Any] | None:
-    """The service's view of a clip this editor asked for, fresh while it is queued or running."""
-    known = _progress.get(key)
-    if known is None or known.get("status") not in ("queued", "running"):
-        return known
-    found = _site_of(uri)
-    service = found[0].engine.service() if found is not None else None
-    if service is None:
-        return None
-    try:
-        _status, answer = service.call("GET", f"/v1/clips/{key}", timeout=2.0)
-    except OSError:
-        return known
-    if isinstance(answer, dict) and answer.get("status"):
-        _progress[key] = answer
-        if answer["status"] not in ("queued", "running") and uri in _last:
-            del _last[uri]  # the clip's state changed: analyse again
-    return _progress[key]
 
 
 def _lens(line: int, title: str, command: str, arguments: list[Any]) -> t.CodeLens:
@@ -183,48 +168,10 @@ def hover(params: t.HoverParams) -> t.Hover | None:
 @server.feature(t.TEXT_DOCUMENT_COMPLETION, t.CompletionOptions(trigger_characters=["{", " ", "="]))
 def completion(params: t.CompletionParams) -> t.CompletionList:
     """Option names inside a directive's `{…}`; after `name=`, the values the site allows."""
-    uri = params.text_document.uri
-    document = server.workspace.get_text_document(uri)
+    document = server.workspace.get_text_document(params.text_document.uri)
     line = document.lines[params.position.line][: params.position.character] if document.lines else ""
-    if "@video-gen" not in line or "{" not in line[line.index("@video-gen") :]:
-        return t.CompletionList(is_incomplete=False, items=[])
-    value = re.search(r"(\w+)=([^\s}]*)$", line)
-    if value is not None:
-        labels = _values(uri, value[1])
-        kind = t.CompletionItemKind.Value
-        return t.CompletionList(is_incomplete=False, items=[t.CompletionItem(label=v, kind=kind) for v in labels])
-    items = [
-        t.CompletionItem(label=name, kind=t.CompletionItemKind.Property, detail=_help(name), insert_text=f"{name}=")
-        for name in sorted(KNOWN_OPTIONS - {"prompt", "segments", "data"})
-    ]
-    return t.CompletionList(is_incomplete=False, items=items)
-
-
-def _values(uri: str, option: str) -> list[str]:
-    """The values worth offering for `option` on this site: its templates, the model family's
-    size (and its portrait form), the pictures inside docs_dir (relative to the page)."""
-    found = _site_of(uri)
-    if found is None:
-        return []
-    site, page = found
-    settings = site.engine.settings
-    if option == "template":
-        return sorted(settings["templates"] or {})
-    if option == "size":
-        width, height = settings.family.size
-        return [f"{width}x{height}", f"{height}x{width}"]
-    if option == "image":
-        folder = (site.docs_dir / page).parent
-        pictures = [p for p in site.docs_dir.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")]
-        return sorted(os.path.relpath(p, folder) for p in pictures[:500])
-    if option in ("autoplay", "loop", "controls"):
-        return ["true", "false"]
-    return []
-
-
-def _help(name: str) -> str | None:
-    option = OPTIONS.get(name)
-    return option.help if option is not None else None
+    found = _site_of(params.text_document.uri)
+    return complete(line, found[0] if found else None, found[1] if found else "")
 
 
 @server.command("mkdocs-wan.generate")
@@ -241,7 +188,7 @@ def generate(uri: str, line: int, preset: str = "final") -> dict[str, Any]:
     _kind, options, page = clip.source
     status, answer = service.call("POST", "/v1/clips", {"page": page, "options": dict(options), "preset": preset})
     if isinstance(answer, dict) and answer.get("key"):
-        _progress[answer["key"]] = answer
+        follower.track(answer["key"], uri, service, answer, clip.plan.title)
     return answer if isinstance(answer, dict) else {"error": f"the service answered {status}"}
 
 
@@ -254,6 +201,60 @@ def cancel(key: str) -> dict[str, Any]:
             _status, answer = service.call("POST", f"/v1/clips/{key}/cancel")
             return answer if isinstance(answer, dict) else {}
     return {"error": "no mkdocs-wan service runs"}
+
+
+def _arg(params: Any, name: str, kind: type, default: Any) -> Any:
+    """A field of a custom request's params (pygls gives them as a namedtuple), or `default`."""
+    value = getattr(params, name, default)
+    return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+
+@server.feature("mkdocs-wan/clipAt")
+def clip_at(params: Any) -> dict[str, Any]:
+    """The clip of the directive at or above a 0-based line (the nearest one that starts there or
+    before): what the editor's player shows. Its file path is the cache's, never a URL."""
+    uri, line = _arg(params, "uri", str, ""), _arg(params, "line", int, -1) + 1
+    analysis = (_last.get(uri) or _analyse(uri)) if uri else None
+    above = [clip for clip in (analysis.clips if analysis else []) if clip.line <= line]
+    found = _site_of(uri) if above else None
+    if found is None:
+        return {}
+    clip, cache = max(above, key=lambda c: c.line), found[0].engine.cache
+    path, poster = cache.path(clip.plan.key), cache.poster_path(clip.plan.key)
+    playable = clip.state in ("succeeded", "held") and path.is_file()
+    return {
+        "key": clip.plan.key, "line": clip.line - 1, "title": clip.plan.title, "state": clip.state, "why": clip.why,
+        "path": str(path) if playable else None, "poster": str(poster) if playable and poster.is_file() else None,
+        "clips_dir": str(cache.clips), "progress": follower.view(clip.plan.key),
+    }  # fmt: skip
+
+
+@server.feature("mkdocs-wan/status")
+def status(params: Any) -> dict[str, Any]:
+    """The local service of the site `uri` belongs to (its health, or null when none runs) and the
+    clips this editor follows: what the VS Code status bar shows."""
+    found = _site_of(_arg(params, "uri", str, ""))
+    service = found[0].engine.service() if found is not None else None
+    health: Any = None
+    if service is not None:
+        try:
+            _code, health = service.call("GET", "/v1/health", timeout=2.0)
+        except OSError:
+            health = None
+    return {
+        "site": str(found[0].config_file) if found is not None else None,
+        "service": health if isinstance(health, dict) else None,
+        "page": f"{service.url}/?token={service.token}" if service is not None else None,
+        "following": follower.following(),
+    }
+
+
+@server.feature("mkdocs-wan/templates")
+def templates(params: Any) -> list[dict[str, Any]]:
+    """The site's prompt templates and their fields (for "Insert video directive")."""
+    found = _site_of(_arg(params, "uri", str, ""))
+    kept = (found[0].engine.settings["templates"] or {}) if found is not None else {}
+    return [{"name": name, "fields": list(kept[name].fields)} for name in sorted(kept)]
 
 
 def main() -> None:
