@@ -191,4 +191,7 @@ def _drive(page, url: str, site: Site) -> None:
     print(f"click to clip playing: {playing:.1f} s (service start and model load included); seen: {sorted(seen)}")
     lens = page.locator(".codelens-decoration a", has_text="Play (cached, ")
     lens.first.wait_for(timeout=30_000)
+    # Still the same element, playing (muted autoplay, looped): the settled progress did not reload it.
+    video.wait_for_function(f"() => {{ {VIDEO}; return v.readyState >= 2 && !v.paused && v.currentTime > 0 }}",
+                            timeout=15_000)  # fmt: skip
     page.screenshot(path=str(SHOTS / "vscode-player.png"))  # the docs' picture of the panel

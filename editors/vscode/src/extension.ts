@@ -87,6 +87,7 @@ class Extension implements vscode.Disposable {
     this.client.onNotification("mkdocs-wan/progress", (pushed: { clips: Followed[] }) => {
       if (this.status !== undefined) this.status.following = pushed.clips;
       this.draw();
+      if (!pushed.clips.some((clip) => clip.status === "queued" || clip.status === "running")) void this.refresh();
       if (this.place !== undefined) void this.showClip(this.place.uri, this.place.line, false);
     });
     await this.client.start();

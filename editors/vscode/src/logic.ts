@@ -144,14 +144,16 @@ export function notPlaying(clip: ClipAt): string {
   }
 }
 
-/** The player's page. No script runs in it; media and images come only from the webview's own
- * resource origin (the cache's clips folder is its one local root), styles only with the nonce. */
+/** The player's page. Media and images come only from the webview's own resource origin (the
+ * cache's clips folder is its one local root); styles and the one script only with the nonce. The
+ * script only starts the clip: a webview's `autoplay` alone stays paused in Chromium. */
 export function playerHtml(clip: ClipAt, sources: { video?: string; poster?: string }, cspSource: string, nonce: string): string {
-  const csp = `default-src 'none'; media-src ${cspSource}; img-src ${cspSource}; style-src 'nonce-${nonce}'`;
+  const csp = `default-src 'none'; media-src ${cspSource}; img-src ${cspSource}; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'`;
   const title = escapeHtml(clip.title ?? "mkdocs-wan");
   const body = sources.video !== undefined
     ? `<video id="clip" src="${escapeHtml(sources.video)}"${sources.poster ? ` poster="${escapeHtml(sources.poster)}"` : ""} controls autoplay muted loop playsinline aria-label="${title}"></video>
-<p class="meta">${escapeHtml(clip.state === "held" ? "Held for review (shown to you, not to readers)" : "Cached")} · key ${escapeHtml((clip.key ?? "").slice(0, 12))}</p>`
+<p class="meta">${escapeHtml(clip.state === "held" ? "Held for review (shown to you, not to readers)" : "Cached")} · key ${escapeHtml((clip.key ?? "").slice(0, 12))}</p>
+<script nonce="${nonce}">document.getElementById("clip").play().catch(() => {});</script>`
     : `<p class="note" role="status">${escapeHtml(notPlaying(clip))}</p>`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

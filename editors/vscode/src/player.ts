@@ -24,14 +24,15 @@ export class Player implements vscode.Disposable {
     }
     if (this.panel === undefined) {
       const roots = this.root !== undefined ? [vscode.Uri.file(this.root)] : [];
-      this.panel = vscode.window.createWebviewPanel("mkdocsWan.player", "Clip", { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: false, localResourceRoots: roots });
+      this.panel = vscode.window.createWebviewPanel("mkdocsWan.player", "Clip", { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: true, localResourceRoots: roots });
       this.panel.onDidDispose(() => {
         this.panel = undefined;
         this.shown = "";
       });
       this.shown = "";
     }
-    const state = JSON.stringify([clip.key, clip.state, clip.path, clip.progress?.status, clip.progress?.step]);
+    // A playable clip is drawn once (drawing again would restart it); a waiting one follows its progress.
+    const state = JSON.stringify(clip.path ? [clip.key, clip.state, clip.path] : [clip.key, clip.state, clip.progress?.status, clip.progress?.step]);
     if (state === this.shown) return;
     this.shown = state;
     const webview = this.panel.webview;
