@@ -94,8 +94,15 @@ async def test_diagnostics_lenses_and_hover_as_the_build_sees_the_page(client: L
     await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     assert 7 not in [d.range.start.line + 1 for d in client.diagnostics[uri]]
 
+    # A burst of keystrokes is analysed once, as it ends.
+    for version, text in enumerate([PAGE, fixed.replace("{frames=9}", "{frames=8}"), PAGE, fixed], start=10):
+        change(client, uri, version, text)
+    published = await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    assert published.version == 13  # the first analysis after the burst is of its last text
+    assert 7 not in [d.range.start.line + 1 for d in client.diagnostics[uri]]
+
     typing = fixed + "\n<!-- @video-gen A boat {fr"
-    change(client, uri, 3, typing)
+    change(client, uri, 20, typing)
     end = typing.splitlines()[-1]
     completion = await client.text_document_completion_async(
         t.CompletionParams(
@@ -114,7 +121,7 @@ async def test_diagnostics_lenses_and_hover_as_the_build_sees_the_page(client: L
         ("template=product ", {"name", "color", "frames"}),  # the template's fields, with the options
     ):
         text = fixed + f"\n<!-- @video-gen A boat {{{typed}"
-        change(client, uri, 4, text)
+        change(client, uri, 30 + len(text), text)
         at = t.Position(line=len(text.splitlines()) - 1, character=len(text.splitlines()[-1]))
         values = await client.text_document_completion_async(t.CompletionParams(t.TextDocumentIdentifier(uri=uri), at))
         assert expected <= {item.label for item in values.items}, (typed, values.items)

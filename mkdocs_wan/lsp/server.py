@@ -10,6 +10,7 @@ call (`mkdocs-wan.generate`, `mkdocs-wan.cancel`); the site and its engine load 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ log = logging.getLogger("mkdocs_wan.lsp")
 server = LanguageServer("mkdocs-wan", __version__)
 _sites: dict[Path, Site | None] = {}
 _last: dict[str, Analysis] = {}  # uri -> the latest analysis of that buffer
+_pending: dict[str, asyncio.TimerHandle] = {}  # uri -> its analysis, due once typing pauses
+SETTLE_S = 0.2
 
 
 def _stale(uris: set[str]) -> None:
@@ -82,7 +85,8 @@ def _publish(uri: str) -> None:
         )
         for problem in (analysis.problems if analysis else [])
     ]
-    server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+    version = server.workspace.get_text_document(uri).version  # the buffer these lines belong to
+    server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri, diagnostics, version))
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
@@ -92,7 +96,31 @@ def did_open(params: t.DidOpenTextDocumentParams) -> None:
 
 @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(params: t.DidChangeTextDocumentParams) -> None:
-    _publish(params.text_document.uri)
+    """Analyse once typing pauses: each analysis renders the whole page, and a burst of keystrokes
+    needs only the last one (a request about the buffer meanwhile analyses it at once)."""
+    uri = params.text_document.uri
+    _last.pop(uri, None)
+    waiting = _pending.pop(uri, None)
+    if waiting is not None:
+        waiting.cancel()
+    _pending[uri] = asyncio.get_running_loop().call_later(SETTLE_S, _settled, uri)
+
+
+def _settled(uri: str) -> None:
+    _pending.pop(uri, None)
+    try:
+        _publish(uri)
+    except Exception:  # a timer callback has no caller to report to: log, keep serving
+        log.exception("mkdocs-wan: analysing %s failed", uri)
+
+
+def _current(uri: str) -> Analysis | None:
+    """The analysis of the buffer as it is now (made now if typing has not settled yet)."""
+    waiting = _pending.pop(uri, None)
+    if waiting is not None:
+        waiting.cancel()
+        _publish(uri)
+    return _last.get(uri) or _analyse(uri)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
@@ -103,7 +131,7 @@ def did_save(params: t.DidSaveTextDocumentParams) -> None:
 @server.feature(t.TEXT_DOCUMENT_CODE_LENS)
 def code_lens(params: t.CodeLensParams) -> list[t.CodeLens]:
     uri = params.text_document.uri
-    analysis = _last.get(uri) or _analyse(uri)
+    analysis = _current(uri)
     lenses = []
     for clip in analysis.clips if analysis else []:
         key, running = clip.plan.key, follower.view(clip.plan.key)
@@ -148,7 +176,7 @@ def _site_of_key(key: str) -> Site | None:
 
 @server.feature(t.TEXT_DOCUMENT_HOVER)
 def hover(params: t.HoverParams) -> t.Hover | None:
-    analysis = _last.get(params.text_document.uri)
+    analysis = _current(params.text_document.uri)
     line = params.position.line + 1
     clip = next((c for c in (analysis.clips if analysis else []) if c.line == line), None)
     if clip is None:
@@ -177,7 +205,7 @@ def completion(params: t.CompletionParams) -> t.CompletionList:
 @server.command("mkdocs-wan.generate")
 def generate(uri: str, line: int, preset: str = "final") -> dict[str, Any]:
     """Send the directive at (uri, line) to the local service; its state follows in the CodeLens."""
-    analysis = _last.get(uri) or _analyse(uri)
+    analysis = _current(uri)
     clip = next((c for c in (analysis.clips if analysis else []) if c.line == line), None)
     found = _site_of(uri)
     if clip is None or found is None:
@@ -214,7 +242,7 @@ def clip_at(params: Any) -> dict[str, Any]:
     """The clip of the directive at or above a 0-based line (the nearest one that starts there or
     before): what the editor's player shows. Its file path is the cache's, never a URL."""
     uri, line = _arg(params, "uri", str, ""), _arg(params, "line", int, -1) + 1
-    analysis = (_last.get(uri) or _analyse(uri)) if uri else None
+    analysis = _current(uri) if uri else None
     above = [clip for clip in (analysis.clips if analysis else []) if clip.line <= line]
     found = _site_of(uri) if above else None
     if found is None:
