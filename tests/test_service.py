@@ -272,3 +272,24 @@ def test_a_queued_job_no_client_asks_about_is_dropped_before_the_gpu(tmp_path):
         assert f"service: dropped {forgotten[:12]}" in running.output()
     finally:
         running.stop()
+
+
+def test_connections_that_never_finish_a_request_are_closed(service):
+    """Half-open connections (nothing sent, or half a request head) cannot pile up: each is closed
+    once its head is late, while whole requests are answered meanwhile."""
+    import socket
+
+    from mkdocs_wan.service.slow import HEAD_S
+
+    host, port = service.url.removeprefix("http://").split(":")
+    idle = [socket.create_connection((host, int(port))) for _ in range(40)]
+    for sock in idle[::2]:
+        sock.sendall(f"GET /v1/health HTTP/1.1\r\nHost: {host}:{port}\r\n".encode())  # never the blank line
+    assert service.client.get("/v1/health").json()["state"] in ("ready", "busy")
+    started = time.monotonic()
+    for sock in idle:
+        sock.settimeout(HEAD_S + 10)
+        assert sock.recv(1024) == b""  # closed by the service, not answered
+        sock.close()
+    assert HEAD_S - 1 < time.monotonic() - started < HEAD_S + 10
+    assert service.client.get("/v1/health").status_code == 200

@@ -37,6 +37,7 @@ def serve(
 
     from mkdocs_wan.service.app import Service, build_app, write_info
     from mkdocs_wan.service.guard import Guard
+    from mkdocs_wan.service.slow import HeadDeadline, more_descriptors
 
     base_dir = engine.settings.base_dir
     info_path = engine.cache.root / INFO_FILE
@@ -67,8 +68,10 @@ def serve(
             access_log=False,
             limit_concurrency=256,
             timeout_keep_alive=5,
+            http=HeadDeadline,  # a connection that never sends a whole request is closed
         )
     )
+    more_descriptors()
     service.jobs.start()
     # Uvicorn handles SIGTERM while it serves, then raises it again: let that end in `finally`,
     # so service.json (and its token) never outlives the service.
