@@ -159,7 +159,10 @@ def test_a_rejection_holds_a_clip_nothing_flagged_and_approve_publishes_a_held_o
     site.page("index.md", PAGE)
     assert site.build().returncode == 0
     red, blue = re.findall(r'data-wan-key="(\w{12})', (site.site_dir / "index.html").read_text())
-    assert site.cli("reject", red, "--by", "Ada").returncode == 0
+    assert red[:4] != blue[:4]
+    short = site.cli("reject", red[:3], "--by", "Ada")
+    assert short.returncode != 0 and "a start of it of 4 or more characters" in short.stderr, short.stderr
+    assert site.cli("reject", red[:4], "--by", "Ada").returncode == 0  # a unique start of 4 is enough
     result = site.build()
     assert summary("2 clips (MB), 0 generated, 2 cached, 1 rejected in review", result.stderr), result.stderr
     assert [p.name[:12] for p in (site.site_dir / "assets" / "videos").glob("*.mp4")] == [blue]

@@ -42,11 +42,13 @@ def held_clips(engine: PageEngine) -> list[HeldClip]:
 
 
 def resolve_key(engine: PageEngine, given: str) -> str:
-    """The full key of the site's clip that `given` (a key, or the 12-character start `list` shows) names."""
+    """The full key of the site's clip that `given` names: the key, or any start of it of 4 or more
+    characters that no other key of the site or its cache shares (as git takes commits)."""
     text = given.strip().lower()
-    if not 6 <= len(text) <= 64 or any(c not in "0123456789abcdef" for c in text):
+    if not 4 <= len(text) <= 64 or any(c not in "0123456789abcdef" for c in text):
         raise SpecError(
-            f"{given[:70]!r} is not a clip key: give the key (or its first 12 characters) from `mkdocs-wan list`"
+            f"{given[:70]!r} is not a clip key: give the key, or a start of it of 4 or more characters, from "
+            "`mkdocs-wan list`"
         )
     keys = set(engine.build.plans) | set(engine.cache.clip_keys())
     matches = sorted(key for key in keys if key.startswith(text) and is_key(key))
