@@ -92,7 +92,9 @@ def generate(config_file: str | None, preset: str | None) -> None:
         f"{plural(total, 'clip')} ({size / 1e6:.1f} MB), {got}, {total - made - failed - fetched} cached, "
         f"{failed} failed in {time.perf_counter() - started:.1f} s"
     )
-    if failed:
+    if build.rejected:  # the well-formed ones are made all the same; a script must still see the failure
+        click.echo(f"{plural(len(build.rejected), 'malformed directive')} made no clip (named above)", err=True)
+    if failed or build.rejected:
         sys.exit(1)
 
 

@@ -7,6 +7,7 @@ events a build runs for each page and lets the `wan` plugin record what it finds
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mkdocs.config import load_config
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 def load_site(config_file: str | None, **overrides: Any) -> tuple[MkDocsConfig, WanPlugin]:
     """Load mkdocs.yml, set `overrides` on the wan plugin's options and run the start-up events."""
+    if config_file is None and not any(Path(name).is_file() for name in CONFIG_NAMES):
+        raise PluginError(_no_config_here())
     config = load_config(config_file)
     plugin = next((p for p in config.plugins.values() if isinstance(p, WanPlugin)), None)
     if plugin is None:
@@ -31,6 +34,20 @@ def load_site(config_file: str | None, **overrides: Any) -> tuple[MkDocsConfig, 
     config.plugins.on_startup(command="build", dirty=False)
     config = config.plugins.on_config(config)
     return config, plugin
+
+
+CONFIG_NAMES = ("mkdocs.yml", "mkdocs.yaml")
+
+
+def _no_config_here() -> str:
+    """MkDocs' own message names no way out: point at `-f` and the nearest config, above or below."""
+    here = Path.cwd()
+    found = next((folder / name for folder in here.parents for name in CONFIG_NAMES if (folder / name).is_file()), None)
+    if found is None:
+        below = (p for name in CONFIG_NAMES for p in sorted(here.glob(f"*/{name}")) + sorted(here.glob(f"*/*/{name}")))
+        found = next(below, None)
+    hint = f"; the nearest is {found}" if found is not None else ""
+    return f"no mkdocs.yml in {here}: run the command in the site's folder, or give it with -f PATH{hint}"
 
 
 def render_pages(config: MkDocsConfig) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import summary
+import subprocess
+import sys
+
+from conftest import Site, summary
 
 from mkdocs_wan.store.cache import ClipCache
 
@@ -112,3 +115,26 @@ def test_prune_keeps_the_segments_of_a_referenced_stitched_clip(site):
     assert len(cache.clip_keys()) == 3
     site.page("story.md", "# Story\n\nThe clip is gone.\n")
     assert "3 unreferenced clips" in site.cli("prune").stdout and cache.clip_keys() == []
+
+
+def test_generate_makes_the_good_clips_and_exits_1_on_a_malformed_directive(site):
+    site.page("index.md", "# Home\n\n<!-- @video-gen A bad one {frames=ten} -->\n\n<!-- @video-gen A good one -->\n")
+    result = site.cli("generate")
+    assert result.returncode == 1, result.stderr
+    assert "index.md:3: frames must be an integer, got 'ten'" in result.stderr
+    assert "1 clip (" in result.stdout and "1 generated" in result.stdout
+    assert "1 malformed directive made no clip (named above)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_command_in_the_wrong_folder_names_f_and_the_nearest_config(tmp_path):
+    outer = tmp_path / "outer"
+    site = Site(outer / "site", tmp_path / "cache")
+    site.page("index.md", "# Home\n")
+    site.write_config()
+    for folder in (site.root / "docs", outer):  # the config above, then below
+        result = subprocess.run([sys.executable, "-m", "mkdocs_wan", "list"], cwd=folder, env=site.env(),
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert result.returncode == 1
+        said = f"no mkdocs.yml in {folder}: run the command in the site's folder, or give it with -f PATH"
+        assert said in result.stderr, result.stderr
+        assert f"the nearest is {site.root / 'mkdocs.yml'}" in result.stderr and "Traceback" not in result.stderr
