@@ -62,6 +62,7 @@ class Fetcher:
         self.roots = list(roots)
         self.trust = trust
         self._down: set[str] = set()
+        self._said: set[tuple[str, str]] = set()  # (root, problem) warned about
         self._lock = threading.Lock()
         self._session: requests.Session | None = None
 
@@ -99,8 +100,7 @@ class Fetcher:
                         log.warning("cannot reach %s (%s); not fetching from it in this build", redact(root), err)
                 continue
             except Unavailable as err:
-                if str(err):
-                    log.warning("%s: %s; not using it", redact(clip_url), err)
+                self._unavailable(root, clip_url, str(err))
                 continue
             from mkdocs_wan.media.posters import ensure_poster
 
@@ -108,6 +108,24 @@ class Fetcher:
             log.info("fetched %s (%s)", redact(clip_url), plan.title[:60])
             return clip_url
         return None
+
+    def _unavailable(self, root: str, clip_url: str, problem: str) -> None:
+        """Warn about a clip not taken; a problem every clip of a site shares (a signer this site
+        does not trust) is said once for that site, and logged per clip only with `-v`."""
+        if not problem:
+            return
+        with self._lock:
+            first = (root, problem) not in self._said
+            self._said.add((root, problem))
+        if not first:
+            log.info("%s: %s; not using it", redact(clip_url), problem)
+        elif "whom this site does not trust" in problem:
+            log.warning(
+                "%s: its clips' %s (the publisher's is `<cache_dir>/credentials/root.pem` on the machine that "
+                "signs them); not using them (said once for this site)", redact(root), problem.removeprefix("its "),
+            )  # fmt: skip
+        else:
+            log.warning("%s: %s; not using it", redact(clip_url), problem)
 
     def _fetch_from(self, root: str, clip_url: str, plan: Plan, cache: ClipCache, meta: Mapping[str, Any]) -> None:
         record_url = clip_url.removesuffix(".mp4") + ".json"
