@@ -275,3 +275,24 @@ def test_a_clip_another_site_made_while_this_build_waited_gets_this_sites_safety
     assert build.returncode == 0, err
     assert "index.md:3: held for review (" in err and "scores it nsfw" in err, err
     assert "<video" not in (guarded.site_dir / "index.html").read_text()
+
+
+def test_a_rejected_clip_missing_from_the_cache_is_reported_as_rejected_and_never_made_again(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", PAGE)
+    assert site.build().returncode == 0
+    red, _blue = re.findall(r'data-wan-key="(\w{12})', (site.site_dir / "index.html").read_text())
+    assert site.cli("reject", red, "--by", "Ada", "--why", "off-brand").returncode == 0
+    cache = ClipCache(site.cache_dir)
+    (full,) = [key for key in cache.clip_keys() if key.startswith(red)]
+    cache.discard(full)  # a CI cache restored without it
+    assert not cache.path(full).exists()
+    site.options["generate"] = "never"
+    never = site.build()
+    assert "index.md:3: rejected in review by Ada: off-brand: A red kite" in never.stderr, never.stderr
+    assert "not in the cache" not in never.stderr
+    assert summary("2 clips (MB), 0 generated, 1 cached, 1 rejected in review", never.stderr), never.stderr
+    site.options["generate"] = "auto"
+    auto = site.build()
+    assert summary("2 clips (MB), 0 generated, 1 cached, 1 rejected in review", auto.stderr), auto.stderr
+    assert not cache.path(full).exists()  # a rejected clip is not made again

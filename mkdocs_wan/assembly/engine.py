@@ -277,8 +277,10 @@ class PageEngine(Settling, ShownAgain, Galleries):
         build.plans[key] = plan
         ready = self._ready(key, where)
         poster = True
-        if ready and (held := build.held.get(key) or self.gate.verdict(plan)) is not None:
-            build.cached.add(key)
+        held = build.held.get(key) or (self.gate.verdict(plan) if ready else self.gate.rejection(plan))
+        if held is not None:
+            if ready:
+                build.cached.add(key)
             if key not in build.held:
                 build.held[key] = held
             self.warn(f"{where}: {held}: {plan.title}")

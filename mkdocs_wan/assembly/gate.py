@@ -34,14 +34,11 @@ class ReviewGate:
 
     def verdict(self, plan: Plan) -> str | None:
         """Why the plan's clip is kept off the pages, or None to publish it."""
+        rejected = self.rejection(plan)
+        if rejected is not None:
+            return rejected
         reviews = self.reviews()
         keys = [step.key for step in plan.steps]
-        for key in keys:
-            decision = reviews.get(key)
-            if decision is not None and decision.decision == "rejected":
-                why = f": {decision.why}" if decision.why else ""
-                part = "" if key == plan.key else f" (segment {key[:12]} of this clip)"
-                return f"rejected in review by {decision.by or 'a reviewer'}{part}{why}"
         if plan.key in reviews or not self.review:
             return None  # approved as a whole
         reasons: list[str] = []
@@ -56,6 +53,19 @@ class ReviewGate:
         return (
             f"held for review ({'; '.join(reasons)}); approve it with `mkdocs-wan approve {plan.key[:12]}` or reject it"
         )
+
+    def rejection(self, plan: Plan) -> str | None:
+        """The review file's rejection of the plan's clip or of one of its segments, or None: known
+        without the clip, so a rejected clip missing from the cache is neither made again nor
+        reported as merely missing."""
+        reviews = self.reviews()
+        for key in (step.key for step in plan.steps):
+            decision = reviews.get(key)
+            if decision is not None and decision.decision == "rejected":
+                why = f": {decision.why}" if decision.why else ""
+                part = "" if key == plan.key else f" (segment {key[:12]} of this clip)"
+                return f"rejected in review by {decision.by or 'a reviewer'}{part}{why}"
+        return None
 
     def rejected(self) -> set[str]:
         """Every key the review file rejects: kept out of any folder a site publishes, whether a

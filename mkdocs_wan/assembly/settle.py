@@ -179,6 +179,7 @@ class Settling(EngineState):
         fetched = len(build.fetched)
         cached = len(build.cached) - fetched + len(build.missing) - made - failed  # incl. made by another build
         total = len(build.cached) + len(build.missing) + len(build.deferred) + len(build.absent)
+        total += len(build.held.keys() - build.cached)  # rejected in review and not in the cache either
         counts = (
             (failed - len(build.skipped), "failed"),
             (len(build.skipped), "skipped (--strict)"),
