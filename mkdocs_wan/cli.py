@@ -102,8 +102,9 @@ def generate(config_file: str | None, preset: str | None) -> None:
 @config_option
 @_run
 def list_clips(config_file: str | None) -> None:
-    """Every directive of the site: page:line, cached, missing or malformed, size on disk, key,
-    prompt (or the problem). Exit 1 if any directive is malformed, as `mkdocs build --strict` would."""
+    """Every directive of the site: page:line, its state (cached, missing, held, rejected or
+    malformed), size on disk, key, prompt (or the problem). Exit 1 if any directive is malformed,
+    as `mkdocs build --strict` would."""
     engine = _site(config_file)
     build = engine.build
     rows = []
@@ -111,6 +112,8 @@ def list_clips(config_file: str | None) -> None:
         cached = key in build.cached
         size = f"{engine.cache.path(key).stat().st_size / 1e6:.2f} MB" if cached else "-"
         state = "cached" if cached else "missing"
+        if review := build.held.get(key):
+            state = "rejected" if review.startswith("rejected") else "held"
         rows += [(use.page, use.where, f"{state}\t{size}\t{key[:12]}\t{build.plans[key].title}") for use in uses]
     rows += [(bad.page, bad.where, f"malformed\t-\t-\t{bad.problem}") for bad in build.rejected]
     for _, where, row in sorted(rows, key=_in_page_order):

@@ -291,6 +291,8 @@ def test_a_rejected_clip_missing_from_the_cache_is_reported_as_rejected_and_neve
     never = site.build()
     assert "index.md:3: rejected in review by Ada: off-brand: A red kite" in never.stderr, never.stderr
     assert "not in the cache" not in never.stderr
+    listed = [row.split("\t")[:2] for row in site.cli("list").stdout.splitlines()]
+    assert listed == [["index.md:3", "rejected"], ["index.md:5", "cached"]], listed
     assert summary("2 clips (MB), 0 generated, 1 cached, 1 rejected in review", never.stderr), never.stderr
     site.options["generate"] = "auto"
     auto = site.build()
