@@ -78,6 +78,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
                 self.cache.close()
             self.cache = ClipCache(settings.cache_root)
         self.engine = PageEngine(settings, self.cache)
+        self.engine.writer_view = self.serve is not None  # the writer's preview says why a clip is held
         try:
             self.engine.reviews  # noqa: B018 — a broken review file stops the build here, in one line
         except CacheError as err:

@@ -130,7 +130,9 @@ def tokens(html: str) -> list[tuple[object, ...]]:
 
 #: The plugin's markup (embed.py), whole: escaped text can contain neither closing tag.
 OUR_MARKUP = re.compile(
-    r'<figure class="wan-video[" ].*?</figure>|<div class="admonition failure wan-video-error".*?</div>', re.DOTALL
+    r'<figure class="wan-video[" ].*?</figure>'
+    r'|<div class="admonition (?:failure wan-video-error|note wan-video-withheld)".*?</div>',
+    re.DOTALL,
 )
 #: The elements and attributes the plugin's markup may use, and nothing else.
 OUR_ELEMENTS = {

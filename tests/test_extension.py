@@ -62,7 +62,7 @@ def test_a_rejected_clip_leaves_the_static_folder_and_never_means_never(tmp_path
     markdown.markdown("No clip on this page any more.\n", extensions=[WanExtension(**ext)])
     assert not placed.exists() and not placed.with_suffix(".jpg").exists()  # no page uses it: gone all the same
     again = markdown.markdown(text, extensions=[WanExtension(**ext)])
-    assert "<video" not in again and "Rejected in review" in again
+    assert "<video" not in again and "Video not available" in again and "Ada" not in again
     assert not placed.exists() and not placed.with_suffix(".jpg").exists()  # no longer at its URL either
 
     # generate: never with a fetch_from that has nothing: a "not generated" box, no model loaded.

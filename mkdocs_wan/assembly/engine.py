@@ -35,6 +35,7 @@ from mkdocs_wan.page.embed import (
     placeholder_html,
     review_title,
     video_html,
+    withheld_html,
 )
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
 from mkdocs_wan.settings.options import Settings
@@ -221,7 +222,7 @@ class PageEngine(Settling, ShownAgain, Galleries):
         held = self.gate.verdict(preview) if ready else None
         if held is not None:  # a preview is published too: the same gate
             self.warn(f"{where}: {held}: {preview.title}")
-            html = error_html(where, held, review_title(held))
+            html = error_html(where, held, review_title(held)) if self.writer_view else withheld_html()
         elif not ready:
             build.deferred.add(preview.key)
             html = placeholder_html(preview.display, preview.title, preview.key, "generating preview…")
@@ -284,7 +285,7 @@ class PageEngine(Settling, ShownAgain, Galleries):
             if key not in build.held:
                 build.held[key] = held
             self.warn(f"{where}: {held}: {plan.title}")
-            html = error_html(where, held, review_title(held))
+            html = error_html(where, held, review_title(held)) if self.writer_view else withheld_html()
             build.uses.setdefault(key, []).append(Use(page, where, html))
             return html
         if ready:

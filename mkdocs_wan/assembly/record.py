@@ -76,3 +76,4 @@ class EngineState:
     cache: ClipCache
     build: BuildRecord
     warn: Callable[[str], None]
+    writer_view: bool = False  # `mkdocs serve`: a withheld clip's box says why (readers get a neutral one)

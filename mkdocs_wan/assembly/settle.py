@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from mkdocs_wan.assembly.record import EngineState, plural
 from mkdocs_wan.logs import log, quoted
-from mkdocs_wan.page.embed import error_html, placeholder_html, review_title
+from mkdocs_wan.page.embed import error_html, placeholder_html, review_title, withheld_html
 
 if TYPE_CHECKING:
     from mkdocs_wan.render.backends import Renderer
@@ -149,7 +149,9 @@ class Settling(EngineState):
         for key, problem in self.build.held.items():
             for use in self.build.uses.get(key, ()):
                 if use.page == page and use.html:
-                    swaps[use.html] = error_html(use.where, problem, review_title(problem))
+                    swaps[use.html] = (
+                        error_html(use.where, problem, review_title(problem)) if self.writer_view else withheld_html()
+                    )
         for key, problem in self.build.failed.items():
             note = problem if problem.startswith("not generated") else f"generation failed: {problem}"
             for use in self.build.uses.get(key, ()):

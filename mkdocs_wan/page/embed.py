@@ -89,6 +89,15 @@ def error_html(where: str, problem: str, title: str = "Video not generated") -> 
     )
 
 
+def withheld_html() -> str:
+    """What readers of a published page get where review keeps a clip off it: a neutral note. The
+    reason, the reviewer and the command go to the build log and to `mkdocs serve`'s page."""
+    return (
+        '<div class="admonition note wan-video-withheld" role="note">'
+        '<p class="admonition-title">Video not available</p><p>This video is not available.</p></div>'
+    )
+
+
 def review_title(problem: str) -> str:
     """The note's title for a clip that review keeps off the page."""
     return "Rejected in review" if problem.startswith("rejected in review") else "Held for review"
