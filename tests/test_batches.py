@@ -80,7 +80,7 @@ def test_bad_batches_are_page_line_warnings_before_any_model_work(tmp_path):
         ("product", "alias.yml"),  # 18, 20
         ("product", "object.json"),  # 23, 25
         ("prodcut", "holes.csv"),  # 28, its template: key on 29
-        ("product", "holes.csv"),  # 33, 35: row 3 has an extra value (the file is refused whole)
+        ("product", "holes.csv"),  # 33, 35: every row is bad (the last has an extra value)
         ("product", "missing.csv"),  # 38, 40
     ]
     site.page(
@@ -101,7 +101,10 @@ def test_bad_batches_are_page_line_warnings_before_any_model_work(tmp_path):
         "index.md:20: YAML anchors and aliases (& and *) are not allowed in a data file alias.yml",
         "index.md:25: object.json must hold a list of records",
         "index.md:29: unknown template 'prodcut' (did you mean product?",
-        "index.md:35: holes.csv row 3 has 3 values for 2 columns",
+        # Each bad row is a note named by its line in the file; a row with a value too many says why.
+        "index.md:33: holes.csv line 2: template 'product': the field color is empty",
+        "index.md:33: holes.csv line 3: template 'product': the field name is empty",
+        'index.md:33: holes.csv line 4: 3 values for 2 columns; a value with a comma needs quotes: "a, b"',
         "index.md:40: data 'missing.csv' is not a file in docs_dir",
         "index.md:43: data: needs the fenced form",
         "index.md:47: names.csv has no column color for template 'product' (its columns: name, colour)",
@@ -120,7 +123,8 @@ def test_a_bad_row_is_a_note_in_its_place_and_the_other_rows_are_made(tmp_path):
     site.page("index.md", "# P\n\n```video-gen\ntemplate: product\ndata: p.csv\nframes: 5\n```\n")
     result = site.build()
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
-    assert len(warnings) == 1 and "index.md:3: p.csv row 2: template 'product': the field color is empty" in warnings[0]
+    said = "index.md:3: p.csv line 3: template 'product': the field color is empty"
+    assert len(warnings) == 1 and said in warnings[0], warnings
     assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
     page = (site.site_dir / "index.html").read_text()
     attrs, names = gallery(page)
@@ -158,7 +162,7 @@ def test_a_bad_cell_refuses_only_the_rows_that_use_its_column(tmp_path):
     site.page("index.md", "# P\n\n```video-gen\ntemplate: product\ndata: p.csv\nframes: 5\n```\n")
     result = site.build()
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
-    assert len(warnings) == 1 and "index.md:3: p.csv row 2: color contains a bidirectional override" in warnings[0]
+    assert len(warnings) == 1 and "index.md:3: p.csv line 3: color contains a bidirectional override" in warnings[0]
     assert summary("1 clip (MB), 1 generated, 0 cached", result.stderr), result.stderr
     assert gallery((site.site_dir / "index.html").read_text())[1] == ["Generated clip: A black earbuds on a turntable"]
 
@@ -175,3 +179,13 @@ def test_json_numbers_are_the_text_written_as_yaml_rows_are(tmp_path):
     (tmp_path / "nan.json").write_text('[{"x": NaN}]')
     with pytest.raises(SpecError, match="NaN is not a JSON value; write it in quotes"):
         read_rows("nan.json", "index.md", tmp_path)
+
+
+def test_csv_rows_are_named_by_their_first_line_in_the_file(tmp_path):
+    from mkdocs_wan.page.batches import BadCell, read_rows
+
+    (tmp_path / "rows.csv").write_text('name,color\n"two\nlines",red\nwatch,silver,extra\n\nlamp,brass\n')
+    _name, rows = read_rows("rows.csv", "index.md", tmp_path)
+    assert [row.label for row in rows] == ["line 2", "line 4", "line 6"]
+    assert rows[0] == {"name": "two\nlines", "color": "red"} and rows[2] == {"name": "lamp", "color": "brass"}
+    assert isinstance(rows[1]["name"], BadCell) and "needs quotes" in rows[1]["name"].problem

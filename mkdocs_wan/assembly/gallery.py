@@ -68,7 +68,7 @@ class Galleries(EngineState):
         for number, row in enumerate(rows, start=1):
             bad = next((cell for f in used if isinstance(cell := row.get(f), BadCell)), None)
             if bad is not None:
-                items.append(self._reject(page, where, f"{name} row {number}: {bad.problem}"))
+                items.append(self._reject(page, where, f"{name} {row.label or f'row {number}'}: {bad.problem}"))
                 continue
             row_options = {**shared, **{f: row[f] for f in template.fields if f in row}}
             if column is not None:
@@ -77,7 +77,7 @@ class Galleries(EngineState):
                 plan = self._plan(row_options, "fence", page)
                 show = presentation_of(self._filled(row_options)[0])
             except SpecError as err:
-                items.append(self._reject(page, where, f"{name} row {number}: {err}"))
+                items.append(self._reject(page, where, f"{name} {row.label or f'row {number}'}: {err}"))
                 continue
             shown.append((plan, show))
             try:

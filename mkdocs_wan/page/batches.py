@@ -26,7 +26,7 @@ FORMATS = {".csv": "CSV", ".json": "JSON", ".yml": "YAML", ".yaml": "YAML"}
 BATCH_OPTIONS = frozenset({"data", "caption_column"})
 
 
-def read_rows(value: Any, page_src_uri: str, docs_dir: Path) -> tuple[str, list[dict[str, str]]]:
+def read_rows(value: Any, page_src_uri: str, docs_dir: Path) -> tuple[str, list[Row]]:
     """The data file a batch names, as (its name for messages, its rows as {column: text})."""
     if not isinstance(value, str) or not value.strip():
         raise SpecError(f"data must name a .csv, .json or .yaml file, got {str(value)[:60]!r}", "data")
@@ -79,14 +79,19 @@ def _csv(name: str, source: str) -> list[dict[str, Any]]:
         columns = [column.strip() for column in header]
         if not all(columns) or len(set(columns)) != len(columns):
             raise SpecError(f"{name}: the first line must name each column once (found {header[:8]!r})", "data")
-        records = []
-        for number, values in enumerate(reader, start=1):
+        records: list[dict[str, Any]] = []
+        start = reader.line_num + 1  # a quoted value may span lines: a row is named by its first
+        for values in reader:
+            line, start = start, reader.line_num + 1
             if not any(value.strip() for value in values):
                 continue  # a blank line
-            if len(values) != len(columns):
+            if len(values) != len(columns):  # this row is a note; the others go on
                 count = f"{len(values)} value{'s' if len(values) != 1 else ''}"
-                raise SpecError(f"{name} row {number} has {count} for {len(columns)} columns", "data")
-            records.append(dict(zip(columns, values, strict=True)))
+                hint = '; a value with a comma needs quotes: "a, b"' if len(values) > len(columns) else ""
+                problem = BadCell(f"{count} for {len(columns)} columns{hint}")
+                records.append(Row(dict.fromkeys(columns, problem), f"line {line}"))
+            else:
+                records.append(Row(zip(columns, values, strict=True), f"line {line}"))
             if len(records) > MAX_ROWS:
                 break
     except csv.Error as err:
@@ -128,14 +133,27 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _row(name: str, number: int, record: dict[Any, Any]) -> dict[str, str]:
+class Row(dict):  # type: ignore[type-arg]
+    """A record, and how messages name it: `line 4` in a CSV file (as an editor shows it), `row 3`
+    (the third record) in JSON and YAML."""
+
+    def __init__(self, items: Any = (), label: str = "") -> None:
+        super().__init__(items)
+        self.label = label
+
+
+def _row(name: str, number: int, record: dict[Any, Any]) -> Row:
     """One record as {column: text}: flat, short, printable values only."""
+    label = getattr(record, "label", "") or f"row {number}"
     if len(record) > MAX_COLUMNS:
-        raise SpecError(f"{name} row {number} has {len(record)} columns, over the limit of {MAX_COLUMNS}", "data")
-    row: dict[str, str] = {}
+        raise SpecError(f"{name} {label} has {len(record)} columns, over the limit of {MAX_COLUMNS}", "data")
+    row = Row(label=label)
     for column, value in record.items():
         if not isinstance(column, str):
-            raise SpecError(f"{name} row {number}: column names are text, got {str(column)[:40]!r}", "data")
+            raise SpecError(f"{name} {label}: column names are text, got {str(column)[:40]!r}", "data")
+        if isinstance(value, BadCell):
+            row[column.strip()] = value
+            continue
         if isinstance(value, bool):
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
