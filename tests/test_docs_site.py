@@ -139,6 +139,8 @@ def test_the_readme_quickstart_builds_in_a_fresh_venv_with_only_the_package(tmp_
     html = (site / "site" / "index.html").read_text()
     src = re.search(r'<video src="([^"]+)"', html)[1]
     assert (site / "site" / src).stat().st_size > 1000
+    frames, seconds = __import__("imageio_ffmpeg").count_frames_and_secs(str(site / "site" / src))
+    assert frames == 17 and seconds >= 2.0, (frames, seconds)  # a clip a reader can see, not a blink
     assert (site / "site" / "search" / "search_index.json").is_file()  # search kept next to wan
 
 
