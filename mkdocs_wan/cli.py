@@ -387,11 +387,18 @@ def lsp() -> None:
 
 
 @cli.command(short_help="Write a tiny offline pipeline of a Wan family.")
-@click.argument("kind", type=click.Choice([*sorted(KINDS), "safety"]))
+@click.argument("kind", type=click.Choice([*sorted(KINDS), "safety"]), metavar="KIND")
 @click.argument("folder", type=click.Path(file_okay=False))
 def tiny(kind: str, folder: str) -> None:
     """Write a tiny random-weight pipeline of one Wan family to FOLDER (its clips are noise):
-    point `model:` at it to try that family's whole path offline."""
+    point `model:` at it to try that family's whole path offline.
+
+    \b
+    KIND: ti2v-5b, t2v-a14b, i2v-a14b, t2v-1.3b, i2v-14b, fastwan-ti2v-5b,
+          fastwan-t2v-1.3b, or safety (an image classifier for `safety_model`).
+
+    Wan2.1-T2V-14B and FastWan2.1-T2V-14B are told from their 1.3B forms only by their width
+    (5,120), which no tiny model has: try their path with t2v-1.3b and fastwan-t2v-1.3b."""
     target = Path(folder)
     if target.exists() and any(target.iterdir()):
         raise click.ClickException(f"{folder} is not empty; give a new or empty folder")

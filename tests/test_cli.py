@@ -138,3 +138,12 @@ def test_the_command_in_the_wrong_folder_names_f_and_the_nearest_config(tmp_path
         said = f"no mkdocs.yml in {folder}: run the command in the site's folder, or give it with -f PATH"
         assert said in result.stderr, result.stderr
         assert f"the nearest is {site.root / 'mkdocs.yml'}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_tiny_help_names_every_kind_whole():
+    from mkdocs_wan.render.tiny import KINDS
+
+    shown = subprocess.run([sys.executable, "-m", "mkdocs_wan", "tiny", "--help"], capture_output=True, text=True)
+    words = set(shown.stdout.replace(",", " ").split())
+    assert {*KINDS, "safety"} <= words, shown.stdout  # each kind whole (not wrapped mid-word), none forgotten
+    assert "t2v-1.3b" in shown.stdout and "T2V-14B" in shown.stdout
