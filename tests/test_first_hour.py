@@ -85,7 +85,8 @@ def test_directive_mistakes_get_messages_that_say_the_fix(site):
         "index.md",
         "# T\n\n<!-- @video-gen A kite {caption=A red kite} -->\n\n<!-- @video-gen B {image=pics} -->\n\n"
         "<!-- @video-gen C {image=pics/start.png} -->\n\n"
-        "```video-gen\nsegments:\n  - prompt: a\n    frames: 17\n  - prompt: b\n    frames: 9\ntransition: 20\n```\n",
+        "```video-gen\nsegments:\n  - prompt: a\n    frames: 17\n  - prompt: b\n    frames: 9\ntransition: 20\n```\n\n"
+        "<!-- @video-gen D {image=pics/Stat.png} -->\n",
     )
     site.options["generate"] = "never"
     result = site.build()
@@ -97,6 +98,8 @@ def test_directive_mistakes_get_messages_that_say_the_fix(site):
         "index.md:7: image 'pics/start.png' not found: did you mean 'pics/Start.png'? File names are case-sensitive "
         "(looked for pics/start.png in docs_dir)",
         "index.md:9: transition must be between 0 and 8 (fewer frames than the shortest segment's 9), got 20",
+        "index.md:18: image 'pics/Stat.png' not found: did you mean 'pics/Start.png'? (looked for pics/Stat.png in "
+        "docs_dir)",  # a typo gets the nearest name, too
     ]
 
 

@@ -107,7 +107,25 @@ def _not_found(text: str, path: Path, root: Path) -> str:
         fixed = "/".join([*text.lstrip("/").split("/")[: -len(written)], *actual.parts[-len(written) :]])
         fixed = ("/" if text.startswith("/") else "") + fixed.lstrip("/")
         return f"not found: did you mean {fixed!r}? File names are case-sensitive (looked for {shown} in docs_dir)"
+    near = _near_name(path)
+    if near is not None:  # a typo in the file name: the closest name in the same folder
+        fixed = text[: len(text) - len(text.rstrip("/").split("/")[-1])] + near
+        return f"not found: did you mean {fixed!r}? (looked for {shown} in docs_dir)"
     return f"not found (looked for {shown} in docs_dir)"
+
+
+def _near_name(path: Path) -> str | None:
+    """The name of a picture beside `path` spelled most like it, if one is close (difflib's ratio
+    0.75 or more); the folder's first 1,000 entries only, so a huge folder costs little."""
+    import difflib
+    import itertools
+
+    try:
+        names = [p.name for p in itertools.islice(path.parent.iterdir(), 1000) if p.is_file()]
+    except OSError:
+        return None
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _case_insensitive(root: Path, parts: tuple[str, ...]) -> PurePosixPath | None:
