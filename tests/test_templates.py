@@ -200,3 +200,39 @@ def test_the_alt_text_a_page_shows_is_checked_too(tmp_path):
     result = site.build(script=NO_TORCH)
     assert "index.md:3: refused by the site's content policy: the alt matches 'gore'" in result.stderr, result.stderr
     assert "heavy []" in result.stdout and "<video" not in (site.site_dir / "index.html").read_text()
+
+
+def test_a_templates_style_applies_and_the_directives_own_options_beat_the_templates(tmp_path):
+    """As the templates page says: the template's style replaces the site's, its options are
+    defaults, and an option the directive gives wins."""
+    from mkdocs_wan.assembly.single import plan_directive
+    from mkdocs_wan.collect import load_site
+
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options |= {"style": "flat colours", "templates": {
+        "ad": {"prompt": "A {name} on a desk", "style": "cinematic light", "frames": 5, "seed": 3},
+        "plain": "A {name} outdoors",
+    }}  # fmt: skip
+    site.page("index.md", "# Ad\n")
+    site.write_config()
+    _config, plugin = load_site(str(site.root / "mkdocs.yml"))
+    engine = plugin.engine
+
+    def spec_of(directive: str):
+        return plan_directive(engine, "index.md", directive).steps[0].spec
+
+    own = spec_of("<!-- @video-gen {template=ad name=lamp seed=9} -->")
+    assert (own.prompt, own.seed, own.frames) == ("A lamp on a desk, cinematic light", 9, 5)
+    assert spec_of("<!-- @video-gen {template=ad name=lamp} -->").seed == 3
+    assert spec_of("<!-- @video-gen {template=plain name=lamp} -->").prompt == "A lamp outdoors, flat colours"
+
+
+def test_templates_policy_batches_and_reviews_load_only_for_sites_that_use_them(tmp_path):
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", "# Plain\n\n<!-- @video-gen A kite -->\n")
+    site.options["generate"] = "never"
+    lazy = tuple(f"mkdocs_wan.{name}" for name in ("page.templates", "page.policy", "page.batches", "store.reviews"))
+    check = f"print('eager', sorted(m for m in {lazy!r} if m in sys.modules))"
+    result = site.build(script=check)
+    assert result.returncode == 0, result.stderr
+    assert "eager []" in result.stdout, result.stdout
