@@ -149,6 +149,13 @@ def test_a_webp_start_picture_makes_a_signed_clip(site):
     result = site.build("--strict")
     assert result.returncode == 0, result.stderr
     assert "1 generated" in result.stderr
+    from mkdocs_wan.media.credentials import manifest_state
+
+    (clip,) = (site.site_dir / "assets" / "videos").glob("*.mp4")
+    state, manifest = manifest_state(clip)
+    assert state in ("Valid", "Trusted"), state  # signed, with the WebP picture as its ingredient
+    ingredients = [(i.get("title"), i.get("format")) for i in manifest.get("ingredients", [])]
+    assert ingredients == [("start.webp", "image/webp")], ingredients
 
 
 def test_a_write_killed_between_the_clip_and_the_index_keeps_the_new_clip(tmp_path):
