@@ -161,6 +161,24 @@ def test_clips_scale_down_to_the_content_width(sites, browser, theme):
         server.shutdown()
 
 
+def test_a_gallery_is_centred_as_a_single_clip_is(sites, browser):
+    server, base = serve(sites["mkdocs"])
+    try:
+        page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.goto(f"{base}/guide/templates/", wait_until="load")
+        margins = page.locator(".wan-gallery").first.evaluate(
+            """(grid) => {
+              const outer = grid.getBoundingClientRect();
+              const items = [...grid.children].map(c => c.getBoundingClientRect());
+              const left = Math.min(...items.map(r => r.left)), right = Math.max(...items.map(r => r.right));
+              return [left - outer.left, outer.right - right, items.length];
+            }"""
+        )
+        assert margins[2] >= 2 and abs(margins[0] - margins[1]) < 2, margins
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def axe_script(tmp_path_factory: pytest.TempPathFactory) -> str:
     """axe-core, pinned, from the npm registry (`npm pack`: no install, no browser download)."""
