@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     from mkdocs_wan.serve import ServeSession
 
 
+def fatal(err: Exception | str) -> PluginError:
+    """A build-stopping error as MkDocs prints it (`ERROR - …`), with the prefix every other
+    message of this plugin has, so a reader knows which plugin stopped the build."""
+    return PluginError(f"mkdocs_wan: {err}")
+
+
 class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
     """Generate missing clips for video-gen directives and embed them as `<video>`."""
 
@@ -72,7 +78,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             settings.check_placement(Path(config.site_dir))
             settings.check_model()
         except SpecError as err:
-            raise PluginError(str(err)) from None
+            raise fatal(err) from None
         if self.cache is None or self.cache.root != settings.cache_root:
             if self.cache is not None:
                 self.cache.close()
@@ -82,7 +88,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         try:
             self.engine.reviews  # noqa: B018 — a broken review file stops the build here, in one line
         except CacheError as err:
-            raise PluginError(str(err)) from None
+            raise fatal(err) from None
         self.published, self.records = {}, {}
         if self.serve is not None:
             self.serve.configure(self.cache.layout.reload_sentinel)
@@ -116,7 +122,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             url, missing = self._url(page), self._missing(page)
             return self.engine.render(html, site.page_source(page), src_uri, url, missing, site.included(page, config))
         except CacheError as err:
-            raise PluginError(str(err)) from None
+            raise fatal(err) from None
         finally:
             if self.serve is not None:
                 self.serve.page_keys[src_uri] = self.engine.build.keys(src_uri)
@@ -127,7 +133,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         try:
             failed = self.engine.settle(site.warnings_so_far() if config.strict else None)
         except (ModelLoadError, CacheError) as err:
-            raise PluginError(str(err)) from None
+            raise fatal(err) from None
         for src_uri in publish.unpublished(failed):
             self.published.pop(src_uri, None)
         for src_uri in publish.pages_to_fix(self.engine, failed):
@@ -159,7 +165,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         try:
             publish.place(Path(config.site_dir), self.published, self.records)
         except OSError as err:
-            raise PluginError(f"cannot place the clips in {config.site_dir}: {err.strerror or err}") from None
+            raise fatal(f"cannot place the clips in {config.site_dir}: {err.strerror or err}") from None
         if self.engine is not None:
             settings, site_dir = self.engine.settings, Path(config.site_dir)
             withdrawn = self.engine.build.held.keys() | self.engine.gate.rejected()

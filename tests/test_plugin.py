@@ -115,7 +115,8 @@ def test_unloadable_model_is_a_clear_error(site):
     result = site.build()
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()  # one line, before any page is read or model loaded
-    assert line.startswith("ERROR   -  model: ./weights-not-downloaded: no such folder (") and "`model: tiny`" in line
+    assert line.startswith("ERROR   -  mkdocs_wan: model: ./weights-not-downloaded: no such folder (")
+    assert "`model: tiny`" in line
     assert "`hf download Wan-AI/Wan2.2-TI2V-5B-Diffusers --local-dir ./weights-not-downloaded`" in line
     assert "Traceback" not in result.stderr
 
