@@ -32,14 +32,18 @@ config_option = click.option(
 )
 
 
-def _site(config_file: str | None, verbose: bool = False, render: bool = True, preset: str | None = None) -> PageEngine:
+def _site(
+    config_file: str | None, verbose: bool = False, render: bool = True, preset: str | None = None, quiet: bool = False
+) -> PageEngine:
     """Load the site and (with `render`) its pages; the page engine's record holds every clip.
-    `preset` replaces the site's (`--preset preview` makes the preview model's clips)."""
+    `preset` replaces the site's (`--preset preview` makes the preview model's clips); `quiet`
+    keeps the pages' warnings to itself (approve/reject need the keys, not the held warnings
+    they are resolving)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
     logger = logging.getLogger("mkdocs")
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.setLevel(logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING)
     overrides = {"generate": "auto"} | ({"preset": preset} if preset else {})  # the command decides
     config, plugin = load_site(config_file, **overrides)
     if render:
@@ -265,7 +269,7 @@ def review(config_file: str | None, by: str | None) -> None:
         click.echo(f"[{number}/{len(held)}] {', '.join(clip.where)}  {clip.key[:12]}")
         click.echo(f"  prompt: {quoted(clip.title, 200)}")
         click.echo(f"  why:    {clip.reason.split('; approve it')[0]}")
-        click.echo(f"  look:   {clip.poster or clip.clip}")
+        click.echo(f"  look:   {clip.clip}" + (f"  (poster {clip.poster})" if clip.poster else ""))  # what was judged
         answer = click.prompt("  approve, reject or skip?", type=click.Choice(["a", "r", "s"]), default="s")
         if answer == "s":
             continue
@@ -309,7 +313,7 @@ def _decide_cli(config_file: str | None, given: str, decision: str, why: str, by
     from mkdocs_wan.assembly.review import resolve_key, reviewer
     from mkdocs_wan.page.spec import SpecError
 
-    engine = _site(config_file)
+    engine = _site(config_file, quiet=True)
     try:
         key = resolve_key(engine, given)
     except SpecError as err:

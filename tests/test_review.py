@@ -73,7 +73,8 @@ def test_a_flagged_clip_is_held_until_approved_in_the_docs_repo_and_a_rejected_o
         cwd=site.root, input="a\nthe red is fine\ns\n", capture_output=True, text=True, env=site.env(), timeout=120,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
-    assert "index.md:3" in shown.stdout and "prompt: A red kite" in shown.stdout and ".jpg" in shown.stdout
+    assert "index.md:3" in shown.stdout and "prompt: A red kite" in shown.stdout
+    assert re.search(r"look:   \S+\.mp4  \(poster \S+\.jpg\)", shown.stdout), shown.stdout  # the clip judged
     assert "1 of 2 held clips decided" in shown.stdout
     rejected = site.cli("reject", blue, "--why", "off-brand", "--by", "Grace")
     assert rejected.returncode == 0 and f"rejected {blue}" in rejected.stdout, rejected.stderr
@@ -176,6 +177,7 @@ def test_a_rejection_holds_a_clip_nothing_flagged_and_approve_publishes_a_held_o
     (key,) = keys(first)
     approved = held.cli("approve", key, "--by", "Grace")
     assert approved.returncode == 0 and f"approved {key}" in approved.stdout, approved.stderr
+    assert "held for review" not in approved.stderr  # not the very warning being resolved
     result = held.build()
     assert summary("1 clip (MB), 0 generated, 1 cached", result.stderr) and "held" not in result.stderr
     assert "<video" in (held.site_dir / "index.html").read_text()
