@@ -58,8 +58,8 @@ def _run(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(**kwargs: Any) -> Any:
         try:
             return command(**kwargs)
-        except (MkDocsException, ModelLoadError, CacheError) as err:
-            raise click.ClickException(str(err)) from None
+        except (MkDocsException, ModelLoadError, CacheError) as err:  # the command is ours: no plugin prefix
+            raise click.ClickException(str(err).removeprefix("mkdocs_wan: ")) from None
 
     wrapper.__name__ = command.__name__
     wrapper.__doc__ = command.__doc__
@@ -137,16 +137,21 @@ def _in_page_order(row: tuple[str, str, str]) -> tuple[str, int]:
 @click.option("--dry-run", is_flag=True, help="Show what would be deleted, delete nothing.")
 @_run
 def prune(config_file: str | None, dry_run: bool) -> None:
-    """Delete cached clips that no page of the site references."""
+    """Delete cached clips that no page of the site references (a directive's clip, its segments,
+    and its preview when the site has a `preview_model`, are all kept)."""
     engine = _site(config_file)
     cache = engine.cache
     wanted = {step.key for plan in engine.build.plans.values() for step in plan.steps}
+    wanted |= _preview_keys(engine)
     freed = 0
     doomed = [key for key in cache.clip_keys() if key not in wanted]
     for key in doomed:
         size = cache.path(key).stat().st_size
         freed += size
-        click.echo(f"{'would delete' if dry_run else 'deleted'} {key}.mp4 ({size / 1e6:.2f} MB)")
+        record = cache.record(key) or {}
+        spec = record.get("spec") if isinstance(record.get("spec"), dict) else {}
+        prompt = quoted(str(spec.get("prompt") or "?"), 80) + (" (preview)" if record.get("preview") else "")
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {key[:12]} ({size / 1e6:.2f} MB) {prompt}")
         if not dry_run:
             cache.discard(key)
     if not dry_run:
@@ -154,6 +159,23 @@ def prune(config_file: str | None, dry_run: bool) -> None:
     verb = "would free" if dry_run else "freed"
     kept = len(cache.clip_keys()) if not dry_run else len(cache.clip_keys()) - len(doomed)
     click.echo(f"{len(doomed)} unreferenced clips, {verb} {freed / 1e6:.2f} MB; {kept} clip files kept")
+
+
+def _preview_keys(engine: PageEngine) -> set[str]:
+    """The keys of the previews `mkdocs serve` makes first for the site's directives (its
+    `preview_model`): the writer's next serve shows them at once, so prune keeps them."""
+    from mkdocs_wan.page.spec import SpecError
+
+    settings = engine.preview_settings
+    if settings is None:
+        return set()
+    keys: set[str] = set()
+    for kind, raw, page in list(engine.build.sources.values()):
+        try:
+            keys |= {step.key for step in engine._plan(raw, kind, page, settings).steps}
+        except SpecError:
+            continue  # a directive the preview model cannot make has no preview
+    return keys
 
 
 @cli.command(short_help="Re-check every cached clip; drop damaged ones.")

@@ -23,6 +23,7 @@ from mkdocs_wan.render.dmd import DMDScheduler
 from mkdocs_wan.render.generate import WanGenerator
 from mkdocs_wan.render.tiny import KINDS, save_tiny
 from mkdocs_wan.settings.options import Settings
+from mkdocs_wan.store.cache import ClipCache
 from tests.test_references import WAN_NEGATIVE
 from tests.test_serve import Server, write
 
@@ -283,3 +284,22 @@ def test_a_hostile_model_folder_is_one_line_not_a_crash(tinies, tmp_path):
     (folder / "transformer" / "config.json").write_text(json.dumps(config | {"in_channels": 48.0}))
     with pytest.raises(SpecError, match=r"whose transformer takes 48\.0 latent channels, which no supported"):
         settings(folder).family  # noqa: B018 — refused, not taken for TI2V-5B and failed per clip
+
+
+def test_prune_keeps_the_previews_of_directives_that_still_exist(tinies, site):
+    site.options |= {"preview_model": str(tinies["fastwan-ti2v-5b"]), "cache_dir": str(site.root / "cache")}
+    del site.options["steps"]
+    site.page("index.md", "# Clip\n\n<!-- @video-gen A kite over the sea -->\n")
+    site.options["preset"] = "preview"
+    assert site.build().returncode == 0
+    site.options["preset"] = "final"
+    assert site.build().returncode == 0
+    cache = ClipCache(site.root / "cache")
+    assert len(cache.clip_keys()) == 2  # the preview and the final clip
+    kept = site.cli("prune")
+    assert kept.returncode == 0 and "0 unreferenced clips" in kept.stdout, kept.stdout
+    assert len(cache.clip_keys()) == 2
+    site.page("index.md", "# Clip\n\nNo clip any more.\n")
+    dry = site.cli("prune", "--dry-run")
+    assert dry.stdout.count("would delete") == 2 and dry.stdout.count(") A kite over the sea") == 2, dry.stdout
+    assert dry.stdout.count("(preview)") == 1
