@@ -106,8 +106,12 @@ def sample_frames(clip: Path, frames: int, samples: int = SAMPLES) -> list[Any]:
 def save_tiny_classifier(folder: Path) -> Path:
     """A tiny random-weight ViT image classifier (labels normal, nsfw), as `save_pretrained` writes it."""
     import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    import transformers
+    from transformers import ViTConfig, ViTForImageClassification
     from transformers.utils import logging as transformers_logging
+
+    # Without torchvision `ViTImageProcessor` is this class anyway, with a warning; the saved config is the same.
+    processor = getattr(transformers, "ViTImageProcessorPil", None) or transformers.ViTImageProcessor
 
     transformers_logging.disable_progress_bar()
 
@@ -124,5 +128,5 @@ def save_tiny_classifier(folder: Path) -> Path:
     )
     torch.manual_seed(0)
     ViTForImageClassification(config).save_pretrained(folder)
-    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(folder)
+    processor(size={"height": 32, "width": 32}).save_pretrained(folder)
     return folder
