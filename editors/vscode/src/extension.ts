@@ -170,8 +170,10 @@ class Extension implements vscode.Disposable {
     if (this.status?.service) return true;
     if (this.service === undefined || this.service.exitCode !== null) {
       const [program, ...args] = this.command();
-      this.serviceLog.appendLine(`$ ${[program, ...args, "service", "-f", site].join(" ")}`);
-      const child = spawn(program, [...args, "service", "-f", site], { cwd: path.dirname(site), stdio: ["ignore", "pipe", "pipe"] });
+      // A free port: two sites' services never collide; the language server finds it through service.json.
+      const serviceArgs = [...args, "service", "-f", site, "--port", "0"];
+      this.serviceLog.appendLine(`$ ${[program, ...serviceArgs].join(" ")}`);
+      const child = spawn(program, serviceArgs, { cwd: path.dirname(site), stdio: ["ignore", "pipe", "pipe"] });
       child.stdout?.on("data", (data: Buffer) => this.serviceLog.append(data.toString()));
       child.stderr?.on("data", (data: Buffer) => this.serviceLog.append(data.toString()));
       child.on("error", (err) => this.serviceLog.appendLine(`could not start: ${err.message}`));
