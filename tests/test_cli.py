@@ -118,7 +118,8 @@ def test_prune_keeps_the_segments_of_a_referenced_stitched_clip(site):
 
 
 def test_generate_makes_the_good_clips_and_exits_1_on_a_malformed_directive(site):
-    site.page("index.md", "# Home\n\n<!-- @video-gen A bad one {frames=ten} -->\n\n<!-- @video-gen A good one -->\n")
+    page = "# Home\n\n<!-- @video-gen A bad one {frames=ten} -->\n\n<!-- @video-gen A good one generated here -->\n"
+    site.page("index.md", page)  # a prompt of its own: the session's shared cache must not have it
     result = site.cli("generate")
     assert result.returncode == 1, result.stderr
     assert "index.md:3: frames must be an integer, got 'ten'" in result.stderr

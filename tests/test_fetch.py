@@ -361,7 +361,7 @@ def test_a_fetched_clip_goes_through_the_sites_own_review_gate(server, tmp_path)
     import yaml
 
     url, served, _ = server
-    first = re.search(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[1]
+    first, other = re.findall(r'data-wan-key="(\w+)"', (served / "index.html").read_text())[:2]
     site = consumer(tmp_path, [url])
     decision = {"decision": "rejected", "by": "Ada", "at": "2026-12-02T10:00:00Z", "why": "off-brand"}
     (site.root / "mkdocs-wan-reviews.yml").write_text(yaml.safe_dump({"clips": {first: decision}}))
@@ -369,7 +369,9 @@ def test_a_fetched_clip_goes_through_the_sites_own_review_gate(server, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "index.md:3: rejected in review by Ada: off-brand" in result.stderr
     assert f"{first}.mp4" not in clips(site.site_dir)
-    record = ClipCache(tmp_path / "consumer-cache").record(first)
+    cache = ClipCache(tmp_path / "consumer-cache")
+    assert cache.record(first) is None  # a rejected clip is not even fetched
+    record = cache.record(other)
     assert record["fetched_from"] and "quality" in record  # this site's own QC verdict, not the publisher's
 
     classifier = tmp_path / "classifier"
