@@ -176,3 +176,41 @@ async def test_generate_through_the_service_and_the_lens_follows_the_clip(client
         assert state["service"]["state"] == "ready" and state["page"].startswith("http://127.0.0.1:")
     finally:
         running.stop()
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "mkdocs_wan", "lsp"]))
+async def refreshing(lsp_client: LanguageClient):
+    """A client that, as VS Code does, can be asked to fetch its lenses again."""
+    lsp_client.refreshed = 0
+
+    @lsp_client.feature(t.WORKSPACE_CODE_LENS_REFRESH)
+    def refresh(_params: None) -> None:
+        lsp_client.refreshed += 1
+
+    workspace = t.WorkspaceClientCapabilities(code_lens=t.CodeLensWorkspaceClientCapabilities(refresh_support=True))
+    await lsp_client.initialize_session(t.InitializeParams(capabilities=t.ClientCapabilities(workspace=workspace)))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_lenses_answer_at_once_and_are_refreshed_when_the_analysis_lands(refreshing: LanguageClient, tmp_path):
+    """VS Code waits between lens requests as long as they took to answer: a lens request that
+    waited for the page's analysis (the site's first load: seconds) would hold back every later
+    update, the progress of a clip included. So it answers from what is known, and the server asks
+    for lenses again when the analysis lands."""
+    client = refreshing
+    page = _site(tmp_path / "site") / "docs" / "guide.md"
+    page.write_text(PAGE)
+    uri = page.as_uri()
+    client.text_document_did_open(
+        t.DidOpenTextDocumentParams(t.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=PAGE))
+    )
+    first = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
+    assert not first and not client.diagnostics.get(uri)  # answered before the site had even loaded
+    await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    async with asyncio.timeout(10):
+        while not client.refreshed:
+            await asyncio.sleep(0.05)
+    lenses = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
+    assert (3, "Generate") in {(lens.range.start.line + 1, lens.command.title) for lens in lenses}

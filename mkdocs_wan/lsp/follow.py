@@ -81,9 +81,16 @@ class Follower:
         """Tell the client: lenses are stale, and here is every followed clip."""
         try:
             self.server.protocol.notify("mkdocs-wan/progress", {"clips": self.following()})
+        except Exception:  # a client gone mid-notification must not kill the poller
+            log.exception("mkdocs-wan: telling the editor about progress failed")
+        self.refresh_lenses()
+
+    def refresh_lenses(self) -> None:
+        """Have the client ask for the lenses again (where it can be asked to)."""
+        try:
             capabilities = self.server.client_capabilities.workspace
             lens = capabilities.code_lens if capabilities is not None else None
             if lens is not None and lens.refresh_support:
                 self.server.workspace_code_lens_refresh(None)
-        except Exception:  # a client gone mid-notification must not kill the poller
-            log.exception("mkdocs-wan: telling the editor about progress failed")
+        except Exception:  # a client gone meanwhile must not kill the caller
+            log.exception("mkdocs-wan: asking the editor to refresh its lenses failed")

@@ -11,7 +11,9 @@ call (`mkdocs-wan.generate`, `mkdocs-wan.cancel`); the site and its engine load 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -27,14 +29,25 @@ from mkdocs_wan.lsp.follow import ACTIVE, Follower
 log = logging.getLogger("mkdocs_wan.lsp")
 server = LanguageServer("mkdocs-wan", __version__)
 _sites: dict[Path, Site | None] = {}
-_last: dict[str, Analysis] = {}  # uri -> the latest analysis of that buffer
+Stamp = tuple[int, int]  # (buffer version, times its clips changed state): what an analysis is of
+_last: dict[str, tuple[Stamp, Analysis | None]] = {}  # uri -> its latest analysis
+_changes: dict[str, int] = {}  # uri -> how often its clips changed state (a clip settled, a save)
+_running: dict[str, tuple[Stamp, asyncio.Task[Analysis | None]]] = {}  # uri -> the analysis under way
 _pending: dict[str, asyncio.TimerHandle] = {}  # uri -> its analysis, due once typing pauses
+_worker = ThreadPoolExecutor(1, thread_name_prefix="mkdocs-wan-analysis")  # one analysis at a time
+_loop: asyncio.AbstractEventLoop | None = None  # the server's event loop, once it runs
 SETTLE_S = 0.2
 
 
 def _stale(uris: set[str]) -> None:
+    """A followed clip settled: its buffers' clips have a new state; analyse them again."""
     for uri in uris:
-        _last.pop(uri, None)  # a followed clip settled: its buffer's clips have a new state
+        _changes[uri] = _changes.get(uri, 0) + 1
+        _start(uri)
+
+
+def _stamp(uri: str) -> Stamp:
+    return server.workspace.get_text_document(uri).version or 0, _changes.get(uri, 0)
 
 
 follower = Follower(server, _stale)
@@ -44,38 +57,63 @@ def _path(uri: str) -> Path:
     return Path(unquote(urlparse(uri).path))
 
 
+def _load(config: Path) -> Site | None:
+    """The site of a mkdocs.yml, loaded once (a broken one is one message, not a dead server)."""
+    if config not in _sites:
+        try:
+            _sites[config] = Site(config)
+        except Exception as err:  # noqa: BLE001
+            _sites[config] = None
+            said = t.ShowMessageParams(t.MessageType.Error, f"mkdocs-wan: {config}: {err}")
+            if _loop is not None:  # from the worker thread: messages go out from the event loop
+                _loop.call_soon_threadsafe(server.window_show_message, said)
+            else:
+                server.window_show_message(said)
+    return _sites[config]
+
+
 def _site_of(uri: str) -> tuple[Site, str] | None:
     """The site a file belongs to, and its page path; None outside any site using the plugin."""
     path = _path(uri)
     config = find_config(path)
-    if config is None:
-        return None
-    if config not in _sites:
-        try:
-            _sites[config] = Site(config)
-        except Exception as err:  # noqa: BLE001 — a broken mkdocs.yml is one message, not a dead server
-            server.window_show_message(t.ShowMessageParams(t.MessageType.Error, f"mkdocs-wan: {config}: {err}"))
-            _sites[config] = None
-    site = _sites[config]
-    if site is None:
-        return None
-    page = site.page_of(path)
-    return (site, page) if page is not None else None
+    site = _load(config) if config is not None else None
+    page = site.page_of(path) if site is not None else None
+    return (site, page) if site is not None and page is not None else None
 
 
-def _analyse(uri: str) -> Analysis | None:
+def _analyse(uri: str, text: str) -> Analysis | None:
+    """Runs on the worker thread: rendering a page takes long enough to stall every request."""
     found = _site_of(uri)
-    if found is None:
-        return None
-    site, page = found
-    text = server.workspace.get_text_document(uri).source
-    analysis = site.analyse(text, page)
-    _last[uri] = analysis
-    return analysis
+    return found[0].analyse(text, found[1]) if found is not None else None
 
 
-def _publish(uri: str) -> None:
-    analysis = _analyse(uri)
+def _start(uri: str) -> asyncio.Task[Analysis | None]:
+    """The analysis of the buffer as it is now (one already under way for this text is reused)."""
+    waiting = _pending.pop(uri, None)
+    if waiting is not None:
+        waiting.cancel()
+    stamp = _stamp(uri)
+    under_way = _running.get(uri)
+    if under_way is not None and under_way[0] == stamp:
+        return under_way[1]
+    global _loop
+    _loop = asyncio.get_running_loop()
+    task = _loop.create_task(_analysis(uri, server.workspace.get_text_document(uri).source, stamp))
+    _running[uri] = (stamp, task)
+    return task
+
+
+async def _analysis(uri: str, text: str, stamp: Stamp) -> Analysis | None:
+    """Analyse off the event loop, then (if the buffer is still this text) keep the result, publish
+    its diagnostics with the buffer version they belong to, and have the lenses asked for again."""
+    try:
+        analysis = await asyncio.get_running_loop().run_in_executor(_worker, _analyse, uri, text)
+    except Exception:  # an analysis that fails is logged; the server carries on
+        log.exception("mkdocs-wan: analysing %s failed", uri)
+        analysis = None
+    if _stamp(uri) != stamp:
+        return analysis  # typed over (or a clip settled) meanwhile: the newer analysis publishes
+    _last[uri] = (stamp, analysis)
     diagnostics = [
         t.Diagnostic(
             range=t.Range(t.Position(problem.line - 1, 0), t.Position(problem.line - 1, 10_000)),
@@ -85,13 +123,22 @@ def _publish(uri: str) -> None:
         )
         for problem in (analysis.problems if analysis else [])
     ]
-    version = server.workspace.get_text_document(uri).version  # the buffer these lines belong to
-    server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri, diagnostics, version))
+    server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri, diagnostics, stamp[0]))
+    follower.refresh_lenses()
+    return analysis
+
+
+async def _current(uri: str) -> Analysis | None:
+    """The analysis of the buffer as it is now (made now if typing has not settled yet)."""
+    kept = _last.get(uri)
+    if kept is not None and kept[0] == _stamp(uri):
+        return kept[1]
+    return await _start(uri)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
 def did_open(params: t.DidOpenTextDocumentParams) -> None:
-    _publish(params.text_document.uri)
+    _start(params.text_document.uri)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
@@ -99,50 +146,49 @@ def did_change(params: t.DidChangeTextDocumentParams) -> None:
     """Analyse once typing pauses: each analysis renders the whole page, and a burst of keystrokes
     needs only the last one (a request about the buffer meanwhile analyses it at once)."""
     uri = params.text_document.uri
+    waiting = _pending.pop(uri, None)
+    if waiting is not None:
+        waiting.cancel()
+    _pending[uri] = asyncio.get_running_loop().call_later(SETTLE_S, _start, uri)
+
+
+@server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(params: t.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    waiting = _pending.pop(uri, None)
+    if waiting is not None:
+        waiting.cancel()
     _last.pop(uri, None)
-    waiting = _pending.pop(uri, None)
-    if waiting is not None:
-        waiting.cancel()
-    _pending[uri] = asyncio.get_running_loop().call_later(SETTLE_S, _settled, uri)
-
-
-def _settled(uri: str) -> None:
-    _pending.pop(uri, None)
-    try:
-        _publish(uri)
-    except Exception:  # a timer callback has no caller to report to: log, keep serving
-        log.exception("mkdocs-wan: analysing %s failed", uri)
-
-
-def _current(uri: str) -> Analysis | None:
-    """The analysis of the buffer as it is now (made now if typing has not settled yet)."""
-    waiting = _pending.pop(uri, None)
-    if waiting is not None:
-        waiting.cancel()
-        _publish(uri)
-    return _last.get(uri) or _analyse(uri)
+    _running.pop(uri, None)
+    _changes.pop(uri, None)
 
 
 @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
 def did_save(params: t.DidSaveTextDocumentParams) -> None:
-    _publish(params.text_document.uri)
+    _stale({params.text_document.uri})  # a save can change what the page's clips depend on
 
 
 @server.feature(t.TEXT_DOCUMENT_CODE_LENS)
 def code_lens(params: t.CodeLensParams) -> list[t.CodeLens]:
+    """Answered at once from the latest analysis: VS Code waits between asking for lenses as long as
+    they took to answer, so a slow answer would hold back every later update (progress included).
+    Until the first analysis lands there are none; it asks for them again when one does."""
     uri = params.text_document.uri
-    analysis = _current(uri)
+    kept = _last.get(uri)
+    analysis = kept[1] if kept is not None else None
+    behind = kept is not None and kept[0] != _stamp(uri)  # the service knows better meanwhile
     lenses = []
     for clip in analysis.clips if analysis else []:
         key, running = clip.plan.key, follower.view(clip.plan.key)
+        state = running["status"] if behind and running is not None else clip.state
         if running is not None and running.get("status") in ACTIVE:
             steps = f"step {running.get('step', 0)}/{running.get('steps') or '…'}"
             lenses.append(_lens(clip.line, f"{steps if running['status'] == 'running' else 'queued'} · Cancel",
                                 "mkdocs-wan.cancel", [key]))  # fmt: skip
-        elif clip.state == "succeeded":
+        elif state == "succeeded":
             lenses.append(_lens(clip.line, f"Play (cached, {_size(clip)})", "mkdocs-wan.play", [uri, clip.line]))
-        elif clip.state in ("held", "rejected"):
-            title = "Held for review" if clip.state == "held" else "Rejected"
+        elif state in ("held", "rejected"):
+            title = "Held for review" if state == "held" else "Rejected"
             lenses.append(_lens(clip.line, title, "mkdocs-wan.review", [key]))
         else:
             lenses.append(_lens(clip.line, "Generate", "mkdocs-wan.generate", [uri, clip.line, "final"]))
@@ -175,8 +221,8 @@ def _site_of_key(key: str) -> Site | None:
 
 
 @server.feature(t.TEXT_DOCUMENT_HOVER)
-def hover(params: t.HoverParams) -> t.Hover | None:
-    analysis = _current(params.text_document.uri)
+async def hover(params: t.HoverParams) -> t.Hover | None:
+    analysis = await _current(params.text_document.uri)
     line = params.position.line + 1
     clip = next((c for c in (analysis.clips if analysis else []) if c.line == line), None)
     if clip is None:
@@ -203,9 +249,9 @@ def completion(params: t.CompletionParams) -> t.CompletionList:
 
 
 @server.command("mkdocs-wan.generate")
-def generate(uri: str, line: int, preset: str = "final") -> dict[str, Any]:
+async def generate(uri: str, line: int, preset: str = "final") -> dict[str, Any]:
     """Send the directive at (uri, line) to the local service; its state follows in the CodeLens."""
-    analysis = _current(uri)
+    analysis = await _current(uri)
     clip = next((c for c in (analysis.clips if analysis else []) if c.line == line), None)
     found = _site_of(uri)
     if clip is None or found is None:
@@ -214,7 +260,9 @@ def generate(uri: str, line: int, preset: str = "final") -> dict[str, Any]:
     if service is None:
         return {"error": "no mkdocs-wan service runs for this site: start it with `mkdocs-wan service`"}
     _kind, options, page = clip.source
-    status, answer = service.call("POST", "/v1/clips", {"page": page, "options": dict(options), "preset": preset})
+    body = {"page": page, "options": dict(options), "preset": preset}
+    call = functools.partial(service.call, "POST", "/v1/clips", body)
+    status, answer = await asyncio.get_running_loop().run_in_executor(None, call)
     if isinstance(answer, dict) and answer.get("key"):
         follower.track(answer["key"], uri, service, answer, clip.plan.title)
     return answer if isinstance(answer, dict) else {"error": f"the service answered {status}"}
@@ -238,11 +286,11 @@ def _arg(params: Any, name: str, kind: type, default: Any) -> Any:
 
 
 @server.feature("mkdocs-wan/clipAt")
-def clip_at(params: Any) -> dict[str, Any]:
+async def clip_at(params: Any) -> dict[str, Any]:
     """The clip of the directive at or above a 0-based line (the nearest one that starts there or
     before): what the editor's player shows. Its file path is the cache's, never a URL."""
     uri, line = _arg(params, "uri", str, ""), _arg(params, "line", int, -1) + 1
-    analysis = _current(uri) if uri else None
+    analysis = await _current(uri) if uri else None
     above = [clip for clip in (analysis.clips if analysis else []) if clip.line <= line]
     found = _site_of(uri) if above else None
     if found is None:
