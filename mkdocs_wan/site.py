@@ -57,14 +57,14 @@ def add_asset_files(files: Files, config: MkDocsConfig) -> None:
 
 
 def page_source(page: Page) -> str:
-    """The page's Markdown with the front matter MkDocs stripped put back as blank lines."""
-    markdown = page.markdown or ""
+    """The page's file as the editor shows it (front matter as blank lines): directive lines are
+    looked up here, not in `page.markdown`, which plugins such as mkdocs-macros rewrite first."""
     try:
         source = page.file.content_string
     except (OSError, UnicodeDecodeError, ValueError):
-        return markdown
+        return page.markdown or ""
     body, _ = get_data(source)
-    return editor_view(markdown, source.count("\n") - body.count("\n"))
+    return editor_view(body, source.count("\n") - body.count("\n"))
 
 
 def included(page: Page, config: MkDocsConfig) -> dict[str, str]:

@@ -205,7 +205,8 @@ class Site:
         return target
 
     def write_config(self) -> None:
-        config = {**self.config, "plugins": [{"wan": self.options}]}
+        plugins = [*self.config.get("plugins", []), {"wan": self.options}]  # the site's own plugins first
+        config = {**self.config, "plugins": plugins}
         (self.root / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
     def env(self) -> dict[str, str]:

@@ -118,6 +118,23 @@ def test_a_snippet_included_directive_is_named_by_its_file_and_line(site: Site):
     assert "index.md:4" not in result.stderr  # not the code example that happens to look alike
 
 
+def test_a_page_mkdocs_macros_rewrote_is_named_by_the_lines_of_its_source(site: Site):
+    """mkdocs-macros renders each page as a Jinja template before the plugin sees it: lines must be
+    the file's, as the editor shows them, not the expanded text's."""
+    pytest.importorskip("mkdocs_macros", reason="mkdocs-macros-plugin is part of the test extra")
+    site.options.update(TINY)
+    site.config["plugins"] = ["macros"]  # Site adds the wan plugin after it
+    site.config["extra"] = {"product": "Kite"}
+    site.page(
+        "index.md",
+        "---\ntitle: Home\n---\n# {{ config.extra.product }}\n\n{{ 'A line of the macro.\\n\\n' * 30 }}\n"
+        "<!-- @video-gen A {{ config.extra.product }} {frames=ten} -->\n\nEnd.\n",
+    )
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert "index.md:7: frames must be an integer, got 'ten'" in result.stderr, result.stderr
+
+
 CODEHILITE_PAGES = {
     "index.md": "---\ntitle: Home\n---\n\n# Home\n\n```python\nprint('hi')\n```\n\n"
     "<!-- @video-gen A kite over a codehilite site -->\n\n    indented = 'code'\n",
@@ -301,3 +318,20 @@ def test_mkdocs_static_i18n_gets_a_clip_in_every_language(site: Site):
         html = (site.site_dir / page).read_text()
         assert f'data-prompt="{prompt}"' in html
         assert_playable(site.site_dir / page, videos(html))
+
+
+def test_a_directive_in_a_docstring_is_named_by_its_mkdocstrings_line(site: Site):
+    """mkdocstrings renders a docstring where `::: object` stands: a directive in it is named by
+    that line (the page has no line of its own for it), and a live directive after it keeps its own."""
+    pytest.importorskip("mkdocstrings", reason="mkdocstrings[python] is part of the test extra")
+    site.options.update(TINY)
+    (site.root / "kites.py").write_text(
+        '"""Kites."""\n\n\ndef fly() -> None:\n    """Fly a kite.\n\n'
+        '    <!-- @video-gen A kite from a docstring {frames=ten} -->\n    """\n'
+    )
+    site.config["plugins"] = [{"mkdocstrings": {"handlers": {"python": {"paths": ["."]}}}}]
+    site.page("api.md", "# API\n\nIntro.\n\n::: kites.fly\n\n<!-- @video-gen A live kite {steps=0} -->\n")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert "api.md:5: frames must be an integer, got 'ten'" in result.stderr, result.stderr
+    assert "api.md:7: steps must be between 1 and" in result.stderr, result.stderr

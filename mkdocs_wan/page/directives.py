@@ -37,6 +37,7 @@ _HTML_DIRECTIVE = re.compile(
     re.DOTALL,
 )
 _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
+_AUTODOC = re.compile(r"^[ \t>]*::: *[\w.:-]+", re.MULTILINE)  # mkdocstrings: a docstring renders here
 _RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
 _FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -336,10 +337,23 @@ def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping
     look like code (inside a fence, or after an odd number of backticks on their line) are
     tried last, so a syntax example followed by the same live directive reports the live line.
     A directive the page's source lacks is looked up in the `included` files (file "" is the
-    page); if the text can't be matched anywhere, the next same-kind candidate is used.
+    page), then taken for a docstring's (mkdocstrings' `::: object` line before the next live
+    directive); if the text can't be matched anywhere, the next same-kind candidate is used.
     """
     candidates = _candidates(markdown)
     elsewhere = {name: _candidates(text) for name, text in included.items()}
+    autodoc: list[int] = []
+    if ":::" in markdown:
+        code = _code_lines(markdown)
+        starts = (markdown.count("\n", 0, m.start()) + 1 for m in _AUTODOC.finditer(markdown))
+        autodoc = [line for line in starts if line not in code]
+
+    def docstring(cursor: int) -> int | None:
+        """The `:::` line a directive no source has came from: after the last one placed, before
+        the next directive the page itself has."""
+        after = lines[-1][1] if lines and lines[-1][0] == "" else 0
+        before = candidates[cursor][0] if cursor < len(candidates) else len(markdown) + 1
+        return next((line for line in autodoc if after <= line < before), None)
 
     def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
         for i in range(cursor, len(candidates)):
@@ -358,6 +372,10 @@ def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping
             )
             if origin is not None:
                 lines.append(origin)
+                continue
+            block = docstring(cursor) if autodoc else None
+            if block is not None:
+                lines.append(("", block))
                 continue
             index = pick(cursor, kind, key, True)
         if index is None:
