@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -335,3 +336,54 @@ def test_a_directive_in_a_docstring_is_named_by_its_mkdocstrings_line(site: Site
     assert result.returncode == 0, result.stderr
     assert "api.md:5: frames must be an integer, got 'ten'" in result.stderr, result.stderr
     assert "api.md:7: steps must be between 1 and" in result.stderr, result.stderr
+
+
+class _BlockInParagraph(HTMLParser):
+    """Every block element opened inside a `<p>` (invalid HTML: a parser closes the paragraph there)."""
+
+    BLOCKS = frozenset({"figure", "div", "p", "ul", "ol", "table", "blockquote", "figcaption", "h1", "h2", "h3", "pre"})
+    VOID = frozenset({"br", "img", "hr", "input", "meta", "link", "source", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.wrong: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.BLOCKS and "p" in self.stack:
+            self.wrong.append(f"<{tag}> in <p> under {self.stack[-4:]}")
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.stack:
+            while self.stack.pop() != tag:
+                pass
+
+
+def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(site: Site):
+    """A clip is block content: where its directive stands inside a paragraph (running text, a list
+    item's text, a footnote) the paragraph closes before it and opens again after it, with no empty
+    paragraph left, and a footnote's ↩ link stays in its footnote."""
+    site.options.update({**TINY, "generate": "never"})
+    site.config["markdown_extensions"] = ["footnotes"]
+    site.page(
+        "index.md",
+        "# Notes\n\nA claim[^1] and <!-- @video-gen A kite in running text --> in the middle.\n\n"
+        "<!-- @video-gen A kite standing alone -->\n\n- An item with <!-- @video-gen A kite in a list item -->\n\n"
+        "Starts <!-- @video-gen A kite {frames=ten} -->\n\n"
+        "[^1]: The note shows <!-- @video-gen A kite in a footnote -->\n",
+    )
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    html = (site.root / "site" / "index.html").read_text()
+    article = html[html.index("<h1") : html.index('<div class="footnote">') + 2000]
+    checker = _BlockInParagraph()
+    checker.feed(article)
+    assert checker.wrong == [], checker.wrong
+    assert not re.search(r"<p>\s*</p>", article), article
+    assert article.count('class="wan-video') == 4 and "wan-video-error" in article
+    assert "<p>A claim" in article and "</p><figure" in article and "</figure><p> in the middle.</p>" in article
+    note = article[article.index('<li id="fn:1">') :]
+    note = note[: note.index("</li>")]
+    assert "A kite in a footnote" in note and "footnote-backref" in note, note  # the ↩ stays in its footnote

@@ -28,7 +28,7 @@ from mkdocs_wan.assembly.reshow import ShownAgain
 from mkdocs_wan.assembly.settle import Settling
 from mkdocs_wan.logs import log
 from mkdocs_wan.media.pictures import resolve_image
-from mkdocs_wan.page.directives import DirectiveError, find_directives, near_misses, parse_options
+from mkdocs_wan.page.directives import Directive, DirectiveError, find_directives, near_misses, parse_options
 from mkdocs_wan.page.embed import (
     error_html,
     needs_pause_control,
@@ -37,6 +37,7 @@ from mkdocs_wan.page.embed import (
     video_html,
     withheld_html,
 )
+from mkdocs_wan.page.paragraphs import Paragraphs, around
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
 from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
@@ -111,41 +112,45 @@ class PageEngine(Settling, ShownAgain, Galleries):
         it (for line numbers), `included` the files it pulls in ({name: text}, e.g. snippets)."""
         directives = find_directives(html, markdown, included)
         labels: set[str] = set()  # ids of this page's AI labels, which describe the videos
+        paragraphs = Paragraphs(html)
         out: list[str] = []
         end = 0
         for directive in directives:
-            out.append(html[end : directive.start])
-            end = directive.end
-            where = where_of(directive.origin or page, directive.line)
-            try:
-                options = parse_options(directive)
-                if "data" in options:
-                    out.append(self._gallery(directive, options, page, where, url, missing, labels))
-                    continue
-                plan = self._plan(options, directive.kind, page)
-                show = presentation_of(self._filled(options)[0])
-            except DirectiveError as err:
-                line = directive.line + err.line_offset
-                out.append(self._reject(page, where_of(directive.origin or page, line), str(err)))
-                continue
-            except SpecError as err:
-                line = directive.line + key_offset(directive.text, err.option) if directive.kind == "fence" else 0
-                out.append(self._reject(page, where_of(directive.origin or page, line) if line else where, str(err)))
-                continue
-            self.build.seen[(directive.kind, directive.text)] = (plan, show)
-            try:
-                label = label_id(plan.key, labels)
-                preview = partial(self._plan, options, directive.kind, page, self.preview_settings)
-                out.append(self._embed(plan, show, page, where, url, missing, label, preview))
-            except CacheError as err:
-                if not callable(missing):
-                    raise  # a build stops with one line; serve shows the note and keeps serving
-                out.append(self._reject(page, where, str(err)))
+            before, start, end = html[end : directive.start], directive.start, directive.end
+            piece = self._replace(directive, page, url, missing, labels)
+            if paragraphs.inside(start):  # block content: never inside a <p>
+                before, piece, end = around(before, html, end, piece)
+            out += [before, piece]
         out.append(html[end:])
         lines = Lines(markdown)
         for text, problem in near_misses(html):
             self.warn(f"{where_of(page, lines.line_of(text))}: {problem}")
         return "".join(out)
+
+    def _replace(self, directive: Directive, page: str, url: UrlFor, missing: Missing, labels: set[str]) -> str:
+        """The markup that stands for one directive: its clip, its gallery, or a note saying why not."""
+        where = where_of(directive.origin or page, directive.line)
+        try:
+            options = parse_options(directive)
+            if "data" in options:
+                return self._gallery(directive, options, page, where, url, missing, labels)
+            plan = self._plan(options, directive.kind, page)
+            show = presentation_of(self._filled(options)[0])
+        except DirectiveError as err:
+            line = directive.line + err.line_offset
+            return self._reject(page, where_of(directive.origin or page, line), str(err))
+        except SpecError as err:
+            line = directive.line + key_offset(directive.text, err.option) if directive.kind == "fence" else 0
+            return self._reject(page, where_of(directive.origin or page, line) if line else where, str(err))
+        self.build.seen[(directive.kind, directive.text)] = (plan, show)
+        try:
+            label = label_id(plan.key, labels)
+            preview = partial(self._plan, options, directive.kind, page, self.preview_settings)
+            return self._embed(plan, show, page, where, url, missing, label, preview)
+        except CacheError as err:
+            if not callable(missing):
+                raise  # a build stops with one line; serve shows the note and keeps serving
+            return self._reject(page, where, str(err))
 
     def _filled(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         """A directive's options with its template filled in, and the style its prompt takes."""
