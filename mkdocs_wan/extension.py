@@ -31,6 +31,7 @@ from markdown.preprocessors import Preprocessor
 from mkdocs_wan.assembly.engine import PageEngine
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.page.spec import SpecError, check_text
+from mkdocs_wan.page.unclosed import CloseCommentsExtension
 from mkdocs_wan.settings.options import OPTIONS, Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
 
@@ -63,6 +64,7 @@ class WanExtension(markdown.Extension):
         _sweep_rejected(self.options())
         source = _KeepSource(md)
         md.preprocessors.register(source, "mkdocs_wan_source", 200)  # before anything rewrites lines
+        CloseCommentsExtension().extendMarkdown(md)  # a never-closed directive must not hide the page
         md.postprocessors.register(_Embed(md, self, source), "mkdocs_wan", 5)  # after raw HTML is restored
 
     def options(self) -> dict[str, Any]:

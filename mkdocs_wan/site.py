@@ -17,6 +17,7 @@ from mkdocs.utils.meta import get_data
 from mkdocs_wan.page.directives import FENCE_NAME, custom_fence
 from mkdocs_wan.page.fence import VideoGenFenceExtension
 from mkdocs_wan.page.sources import editor_view, included_files
+from mkdocs_wan.page.unclosed import CloseCommentsExtension
 
 if TYPE_CHECKING:
     from mkdocs.config.defaults import MkDocsConfig
@@ -85,7 +86,8 @@ def warnings_so_far() -> int:
 def register_fence(config: MkDocsConfig) -> None:
     """Make the fenced form work: a SuperFences custom fence where the site uses SuperFences;
     elsewhere a preprocessor that handles only `video-gen` fences, so no other code block of the
-    site renders any differently (enabling SuperFences would change them all)."""
+    site renders any differently (enabling SuperFences would change them all). And close a
+    directive comment the writer never closed, so it does not hide the rest of the page."""
     if "pymdownx.superfences" in config.markdown_extensions:
         options: dict[str, Any] = config.mdx_configs.setdefault("pymdownx.superfences", {})
         fences: list[dict[str, Any]] = options.setdefault("custom_fences", [])
@@ -93,3 +95,5 @@ def register_fence(config: MkDocsConfig) -> None:
             fences.append(custom_fence())
     elif not any(isinstance(ext, VideoGenFenceExtension) for ext in config.markdown_extensions):
         config.markdown_extensions.append(VideoGenFenceExtension())  # type: ignore[arg-type]
+    if not any(isinstance(ext, CloseCommentsExtension) for ext in config.markdown_extensions):
+        config.markdown_extensions.append(CloseCommentsExtension())  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import summary
 
 from mkdocs_wan.models.families import FamilyError
 from mkdocs_wan.models.reference import ModelRef
@@ -68,8 +69,7 @@ def test_near_misses_and_unclosed_directives_are_warned_with_their_line_and_fail
     assert result.returncode == 1 and "Traceback" not in result.stderr
     warned = [line.split("mkdocs_wan: ", 1)[1] for line in result.stderr.splitlines() if "mkdocs_wan: index.md" in line]
     assert warned == [
-        "index.md:3: this directive's comment is never closed, so the page shows it as text (or hides what "
-        "follows): end it with -->",
+        "index.md:3: this directive's comment is never closed, so it would hide the rest of the page: end it with -->",
         "index.md:7: 'video-gen' is not a directive: write <!-- @video-gen PROMPT -->",
         "index.md:9: '@Video-Gen' is not a directive: write <!-- @video-gen PROMPT -->",
         "index.md:11: a 'videogen' code block is not a directive: name the fence video-gen",
@@ -117,6 +117,24 @@ def test_a_fenced_blocks_mistake_names_the_line_of_its_key(site):
         "index.md:14: unknown option 'color'",
         "index.md:19: frames must be an integer, got 'ten'",
     ]
+
+
+def test_a_directive_never_closed_is_closed_for_the_reader_who_keeps_the_rest_of_the_page(site):
+    """Without its `-->` a directive would hide everything up to the next comment's end. A build
+    that goes on anyway (not --strict) shows a note where it stands and every line after it, and
+    makes no clip of it: under `mkdocs serve` it may be half typed."""
+    site.options["generate"] = "never"
+    page = "# Home\n\n<!-- @video-gen A kite I forgot to close\n\n## Next heading\n\nSome text.\n\n"
+    site.page("index.md", page + "<!-- @video-gen A second kite -->\n\nMore text.\n\n<!-- @video-gen The last one\n")
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    html = (site.site_dir / "index.html").read_text()
+    assert '<h2 id="next-heading">Next heading</h2>' in html and "<p>Some text.</p>" in html
+    assert "<p>More text.</p>" in html and 'aria-label="Clip not generated: A second kite"' in html
+    notes = re.findall(r'<code>(index\.md:\d+)</code>: this directive&#x27;s comment is never closed', html)
+    assert notes == ["index.md:3", "index.md:13"], html
+    assert "A kite I forgot" not in html.replace("<!--", "")  # no clip, no placeholder of it
+    assert summary("1 clip (MB), 0 generated, 0 cached, 1 missing (generate: never)", result.stderr), result.stderr
 
 
 def test_the_same_mistake_twice_is_warned_at_each_of_its_lines(site):

@@ -92,7 +92,10 @@ def hostile_site(tmp_path_factory):
     base = {"site_name": "H", "theme": {"name": None, "custom_dir": "theme"}, "use_directory_urls": False}
     with_plugin = {**base, "plugins": [{"wan": {"model": "tiny", "generate": "never", "cache_dir": "cache"}}],
                    "markdown_extensions": ["admonition", "pymdownx.superfences"]}  # fmt: skip
-    without = {**base, "plugins": [], "markdown_extensions": ["admonition", {"pymdownx.superfences": fences}]}
+    # Without the plugin, but with a never-closed directive closed as the plugin closes it (so the
+    # rest of the page shows): everything else must render exactly as it does here.
+    closer = "mkdocs_wan.page.unclosed"
+    without = {**base, "plugins": [], "markdown_extensions": ["admonition", {"pymdownx.superfences": fences}, closer]}
     (root / "with.yml").write_text(yaml.safe_dump(with_plugin))
     text = yaml.safe_dump(without).replace("'!!python/name:x'", "!!python/name:mkdocs_wan.directives.fence_format")
     (root / "without.yml").write_text(text)

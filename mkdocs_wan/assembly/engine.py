@@ -39,6 +39,7 @@ from mkdocs_wan.page.embed import (
 )
 from mkdocs_wan.page.paragraphs import Paragraphs, around
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
+from mkdocs_wan.page.unclosed import PROBLEM as UNCLOSED
 from mkdocs_wan.settings.options import Settings
 from mkdocs_wan.store.cache import CacheError, ClipCache
 
@@ -130,6 +131,8 @@ class PageEngine(Settling, ShownAgain, Galleries):
     def _replace(self, directive: Directive, page: str, url: UrlFor, missing: Missing, labels: set[str]) -> str:
         """The markup that stands for one directive: its clip, its gallery, or a note saying why not."""
         where = where_of(directive.origin or page, directive.line)
+        if directive.never_closed:  # a note, not a clip: it may be half typed (see page/unclosed.py)
+            return self._reject(page, where, UNCLOSED)
         try:
             options = parse_options(directive)
             if "data" in options:

@@ -21,6 +21,8 @@ from typing import Any, Literal
 import yaml
 from yaml.events import AliasEvent
 
+from mkdocs_wan.page.unclosed import never_closed
+
 #: A directive's text is a prompt and a few options: more than this is a mistake, refused before
 #: any parsing (so no input can make parsing slow or memory-hungry).
 MAX_DIRECTIVE_CHARS = 16_384
@@ -38,6 +40,7 @@ _HTML_DIRECTIVE = re.compile(
 )
 _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
 _AUTODOC = re.compile(r"^[ \t>]*::: *[\w.:-]+", re.MULTILINE)  # mkdocstrings: a docstring renders here
+_OPENER = re.compile(r"<!--\s*@video-gen")
 _RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
 _FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -61,6 +64,7 @@ class Directive:
     end: int
     line: int  # 1-based line in the page's Markdown source (or in `origin`)
     origin: str = ""  # the included file (pymdownx.snippets) the directive came from, if not the page
+    never_closed: bool = False  # its comment had no `-->` in the source (closed for the reader)
 
 
 def fence_format(source: str, language: str, css_class: str, options: Any, md: Any, **kwargs: Any) -> str:
@@ -172,8 +176,9 @@ def find_directives(html: str, markdown: str = "", included: Mapping[str, str] |
         else:
             found.append(("comment", match["comment"], match))
     lines = _source_lines([(kind, _key(kind, text)) for kind, text, _ in found], markdown, included or {})
+    unclosed = {("", line) for _, _, line in never_closed(markdown)} if found else set()
     return [
-        Directive(kind, text, match.start(), match.end(), line, origin)  # type: ignore[arg-type]
+        Directive(kind, text, match.start(), match.end(), line, origin, (origin, line) in unclosed)  # type: ignore[arg-type]
         for (kind, text, match), (origin, line) in zip(found, lines, strict=True)
     ]
 
@@ -399,6 +404,10 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
         line_start = markdown.rfind("\n", 0, m.start()) + 1
         in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
         candidates.append((line, "comment", _key("comment", m[1]), in_code))
+    for start, stop, line in never_closed(markdown):  # closed for the reader where its paragraph ends
+        opener = _OPENER.match(markdown, start)
+        body = markdown[opener.end() if opener else start : stop]
+        candidates.append((line, "comment", _key("comment", body), False))
     source_lines = markdown.splitlines()
     line, counted = 1, 0
     for m in _RAW_FENCE.finditer(markdown):

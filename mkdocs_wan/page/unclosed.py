@@ -1,0 +1,83 @@
+"""A directive whose comment is never closed (`<!-- @video-gen A kite` and no `-->`) would hide
+the rest of the page up to the next comment's end: headings, text, the next directive. Before
+Markdown reads the page, such a comment is closed where its paragraph ends, so readers keep the
+rest of the page; the engine knows it by its source (`never_closed`) and puts a note where it
+stands instead of a clip (a half-typed directive under `mkdocs serve` must not start a clip), and
+the build warns at its line. Pages without one are not touched.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from markdown import Extension, Markdown
+from markdown.preprocessors import Preprocessor
+
+_OPEN = re.compile(r"<!--\s*@video-gen(?=\s|-->|\Z)")
+_BLANK = re.compile(r"\n[ \t]*\n")
+_PRIORITY = 27  # before fenced_code (25) and the raw-HTML block reader (20) swallow the rest
+PROBLEM = "this directive's comment is never closed, so it would hide the rest of the page: end it with -->"
+
+
+def never_closed(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, line) of every directive comment in `text` that no `-->` closes before the next
+    `<!--` or the end, outside code; `end` is where its paragraph ends (where it gets closed).
+    Every marker is found once and looked up by bisection: linear in the page, however many."""
+    if "@video-gen" not in text:
+        return []
+    from mkdocs_wan.page.directives import _code_lines
+
+    closes = [m.start() for m in re.finditer("-->", text)]
+    opens = [m.start() for m in re.finditer("<!--", text)]
+    blanks = [m.start() for m in _BLANK.finditer(text)]
+
+    def after(points: list[int], at: int) -> int:
+        index = bisect.bisect_left(points, at)
+        return points[index] if index < len(points) else len(text)
+
+    code: set[int] | None = None
+    found: list[tuple[int, int, int]] = []
+    line, counted = 1, 0
+    for match in _OPEN.finditer(text):
+        reopens = after(opens, match.end())
+        if after(closes, match.end()) < reopens:
+            continue
+        line += text.count("\n", counted, match.start())
+        counted = match.start()
+        code = _code_lines(text) if code is None else code
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        indented = text[line_start : match.start()].replace("\t", "    ").startswith("    ")
+        if line in code or indented or text.count("`", line_start, match.start()) % 2:
+            continue  # shown as code: an example, not a directive
+        stop = min(reopens, after(blanks, match.end()))
+        while stop > match.end() and text[stop - 1].isspace():
+            stop -= 1
+        found.append((match.start(), stop, line))
+    return found
+
+
+class _CloseComments(Preprocessor):
+    def run(self, lines: list[str]) -> list[str]:
+        text = "\n".join(lines)
+        spans = never_closed(text)
+        if not spans:
+            return lines
+        out, end = [], 0
+        for _start, stop, _line in spans:
+            out += [text[end:stop], " -->"]
+            end = stop
+        out.append(text[end:])
+        return "".join(out).split("\n")
+
+
+class CloseCommentsExtension(Extension):
+    """Closes never-closed directive comments (see the module's docstring)."""
+
+    def extendMarkdown(self, md: Markdown) -> None:
+        md.preprocessors.register(_CloseComments(md), "mkdocs_wan_close", _PRIORITY)
+
+
+def makeExtension(**kwargs: object) -> CloseCommentsExtension:  # Python-Markdown looks for this name
+    """`markdown_extensions: [mkdocs_wan.page.unclosed]` loads it on its own."""
+    return CloseCommentsExtension(**kwargs)
