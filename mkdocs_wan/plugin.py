@@ -152,6 +152,8 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
     # renders post excerpts for its index, archive and category pages): directives that survive
     # into the final HTML become the clips their own pages made.
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
+        if site.has_our_markup(output) and not site.assets_on_every_page(config):
+            output = site.with_assets(output, page.file.url)
         if self.engine is None or not has_directives(output):
             return output
 

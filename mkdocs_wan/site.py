@@ -6,12 +6,14 @@ Kept apart from `plugin.py` so that the plugin is the event wiring alone.
 from __future__ import annotations
 
 import logging
+import re
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
-from mkdocs.utils import CountHandler
+from mkdocs.utils import CountHandler, get_relative_url
 from mkdocs.utils.meta import get_data
 
 from mkdocs_wan.page.directives import FENCE_NAME, custom_fence
@@ -35,18 +37,46 @@ def require_mkdocs_1(version: str) -> None:
 
 CSS_URI = "assets/stylesheets/mkdocs-wan.css"
 JS_URI = "assets/javascripts/mkdocs-wan.js"  # starts clips unless the reader prefers reduced motion
+_OUR_CLASS = re.compile(r'class="[^"]*\bwan-(?:video|gallery)')
 ASSETS = {
     CSS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.css",
     JS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.js",
 }
 
 
+def assets_on_every_page(config: MkDocsConfig) -> bool:
+    """Material's instant navigation swaps a page's content without loading the new page's
+    `<head>`: a reader who arrives at a clip from a page without one would get it unstyled, so
+    there every page links the assets. Elsewhere only the pages with a clip or note do
+    (`with_assets`), and every other page is byte for byte what it was without the plugin."""
+    features = config.theme.get("features") or []
+    return config.theme.name == "material" and "navigation.instant" in features
+
+
 def add_assets(config: MkDocsConfig) -> None:
-    """The stylesheet and script every page with a clip needs, linked once."""
+    """Link the stylesheet and script from every page, where `assets_on_every_page` says so."""
+    if not assets_on_every_page(config):
+        return
     if CSS_URI not in config.extra_css:
         config.extra_css.append(CSS_URI)
     if JS_URI not in map(str, config.extra_javascript):
         config.extra_javascript.append(JS_URI)
+
+
+def has_our_markup(output: str) -> bool:
+    """Does the page show a clip, a placeholder, a gallery or a note of the plugin's?"""
+    return "wan-" in output and _OUR_CLASS.search(output) is not None
+
+
+def with_assets(output: str, page_url: str) -> str:
+    """A page with the plugin's markup, linking its stylesheet (end of `<head>`) and script (end
+    of `<body>`, where MkDocs puts `extra_javascript`). A page without either tag is left alone."""
+    head, body = output.find("</head>"), output.rfind("</body>")
+    if head < 0 or body < head or CSS_URI in output:
+        return output
+    css = f'<link rel="stylesheet" href="{escape(get_relative_url(CSS_URI, page_url))}">'
+    js = f'<script src="{escape(get_relative_url(JS_URI, page_url))}"></script>'
+    return f"{output[:head]}{css}\n{output[head:body]}{js}\n{output[body:]}"
 
 
 def add_asset_files(files: Files, config: MkDocsConfig) -> None:

@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import Site, assert_only_clips_changed, summary
 
 from mkdocs_wan.media.encode import count_frames
@@ -387,3 +388,29 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
     note = article[article.index('<li id="fn:1">') :]
     note = note[: note.index("</li>")]
     assert "A kite in a footnote" in note and "footnote-backref" in note, note  # the ↩ stays in its footnote
+
+
+def test_only_pages_with_a_clip_link_the_assets_unless_material_navigates_instantly(site: Site):
+    """A page without a clip (the 404 page too) is byte for byte what it is without the plugin.
+    Material's instant navigation loads a page's content without its `<head>`: there every page
+    links the assets, so a clip reached from a page without one is still styled."""
+    site.options.update({**TINY, "generate": "never"})
+    site.page("index.md", "# Home\n\nNo clip here.\n")
+    site.page("clip/page.md", "# Clip\n\n<!-- @video-gen A kite with its assets -->\n")
+    assert site.build().returncode == 0
+    with_plugin = {name: (site.site_dir / name).read_text() for name in ("index.html", "404.html")}
+    clip = (site.site_dir / "clip" / "page" / "index.html").read_text()
+    assert clip.count('href="../../assets/stylesheets/mkdocs-wan.css"') == 1
+    assert clip.count('src="../../assets/javascripts/mkdocs-wan.js"') == 1
+    (site.root / "mkdocs.yml").write_text(yaml.safe_dump({**site.config, "plugins": []}))
+    built = subprocess.run([sys.executable, "-m", "mkdocs", "build"], cwd=site.root, env=site.env(),
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    dated = re.compile(r"Build Date UTC : .*")
+    for name, html in with_plugin.items():
+        assert dated.sub("", html) == dated.sub("", (site.site_dir / name).read_text()), name
+
+    site.config["theme"] = {"name": "material", "features": ["navigation.instant"]}
+    assert site.build().returncode == 0
+    for name in ("index.html", "404.html", "clip/page/index.html"):
+        assert (site.site_dir / name).read_text().count("mkdocs-wan.css") == 1, name
