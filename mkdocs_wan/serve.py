@@ -60,6 +60,7 @@ class _Job:
     check: SafetyCheck | None = field(default=None, compare=False)  # `safety_model`
     trust: Callable[[], Trust | None] | None = field(default=None, compare=False)  # whose fetched clips to take
     remote: Remote | None = field(default=None, compare=False)  # a running `mkdocs-wan service` makes it
+    what: str = field(default="clip", compare=False)  # "clip" or "preview": what the log lines say
 
 
 class ClipWorker:
@@ -90,6 +91,7 @@ class ClipWorker:
         check: SafetyCheck | None = None,
         trust: Callable[[], Trust | None] | None = None,
         remote: Remote | None = None,
+        what: str = "clip",
     ) -> None:
         """Queue a clip (or raise its priority if already queued); `renderer` is called when it runs,
         so connecting to a Ray cluster never blocks a page request; so is `trust`."""
@@ -101,7 +103,8 @@ class ClipWorker:
             priority = (page_mtime, -next(self._order))
             if job is None or priority > job.priority:
                 fetch = tuple(fetch_from)
-                self._jobs[key] = _Job(priority, key, plan, renderer, meta, where, fetch, sign, check, trust, remote)
+                job = _Job(priority, key, plan, renderer, meta, where, fetch, sign, check, trust, remote, what)
+                self._jobs[key] = job
             self._wake.notify()
 
     def failure(self, key: str, page_mtime: float) -> str | None:
@@ -180,12 +183,12 @@ class ClipWorker:
                 with self._wake:
                     self._failures[job.key] = (message, time.time())
             return
-        lines = ClipProgress(f"clip for {job.where}", job.plan.title)
+        lines = ClipProgress(f"{job.what} for {job.where}", job.plan.title)
         lines.start()
         try:
             run_plan(job.plan, cache, job.renderer(), job.meta, lines.step, stop, job.sign, job.check)
         except GenerationCancelled:
-            log.info("cancelled clip for %s (nothing kept): %s", job.where, quoted(job.plan.title))
+            log.info("cancelled %s for %s (nothing kept): %s", job.what, job.where, quoted(job.plan.title))
             return
         except Exception as err:  # noqa: BLE001 — a failure is shown in the page; the server lives on
             message = str(err) if err.__class__.__module__.startswith("mkdocs_wan") else f"{type(err).__name__}: {err}"
@@ -194,7 +197,8 @@ class ClipWorker:
                 self._failures[job.key] = (message, time.time())
             return
         log.info(
-            "generated clip for %s in %.1f s: %s", job.where, time.perf_counter() - started, quoted(job.plan.title)
+            "generated %s for %s in %.1f s: %s", job.what, job.where, time.perf_counter() - started,
+            quoted(job.plan.title),
         )
 
     def _fetch(self, job: _Job, cache: ClipCache) -> bool:
@@ -272,7 +276,8 @@ class ServeSession:
                 source = sources.get(plan.key) if sources is not None else None
                 preset = "preview" if preview_clip else "final"
                 remote = Remote(service, source, preset) if service is not None and source is not None else None
-                self.worker.submit(plan, make, facts, mtime, where, fetch_from, sign, check, trust, remote)
+                what = "preview" if preview_clip else "clip"
+                self.worker.submit(plan, make, facts, mtime, where, fetch_from, sign, check, trust, remote, what)
                 self.pending_pages.add(page)
             return failure
 

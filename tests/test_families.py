@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import summary
 from PIL import Image
 
 from mkdocs_wan.assembly.plan import plan_clip
@@ -184,6 +185,12 @@ def test_serve_shows_the_preview_first_then_swaps_in_the_final(tinies, tmp_path)
         assert "<video" in preview and "Preview</span>" in preview
         final = server.wait_for("/", r'<figure class="wan-video" data-wan-key', timeout=300)
         assert "wan-preview" not in final and 'data-model="tiny"' in final
+        log = server.output()  # the log says which is which, and counts one directive as one clip
+        assert "preview for index.md:3: generating A lighthouse at dusk" in log, log
+        assert "generated preview for index.md:3 in " in log and "generated clip for index.md:3 in " in log, log
+        assert summary("1 clip (MB), 0 generated, 0 cached, 1 queued, 1 preview queued", log), log
+        assert summary("1 clip (MB), 0 generated, 0 cached, 1 queued, 1 preview shown", log), log
+        assert log.count("Building documentation") == 3, log  # the edit, the preview, the final
     finally:
         server.proc.kill()
         server.proc.wait()

@@ -219,6 +219,7 @@ class PageEngine(Settling, ShownAgain, Galleries):
         lands; both are queued, the preview first (`serve_model: both`), or the preview only."""
         build = self.build
         build.plans[preview.key] = preview
+        build.previews.add(preview.key)
         ready = self._ready(preview.key, where)
         failure = None if ready else defer(preview, where, preview_clip=True)
         if self.settings["serve_model"] == "both":

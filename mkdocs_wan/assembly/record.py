@@ -45,6 +45,7 @@ class BuildRecord:
     cached: set[str] = field(default_factory=set)
     missing: dict[str, Plan] = field(default_factory=dict)  # to generate in this build
     deferred: set[str] = field(default_factory=set)  # queued for serve's worker
+    previews: set[str] = field(default_factory=set)  # serve's previews (`preview_model`): not clips of their own
     absent: set[str] = field(default_factory=set)  # not cached, `generate: never`
     rejected: list[Rejection] = field(default_factory=list)
     seen: dict[tuple[str, str], tuple[Plan, Presentation]] = field(default_factory=dict)  # directive -> clip

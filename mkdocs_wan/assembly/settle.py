@@ -179,8 +179,9 @@ class Settling(EngineState):
         build = self.build
         made, failed = len(build.made), len(build.failed)
         fetched = len(build.fetched)
-        cached = len(build.cached) - fetched + len(build.missing) - made - failed  # incl. made by another build
-        total = len(build.cached) + len(build.missing) + len(build.deferred) + len(build.absent)
+        shown, queued = build.cached - build.previews, build.deferred - build.previews  # a preview is no clip
+        cached = len(shown) - fetched + len(build.missing) - made - failed  # incl. made by another build
+        total = len(shown) + len(build.missing) + len(queued) + len(build.absent)
         total += len(build.held.keys() - build.cached)  # rejected in review and not in the cache either
         counts = (
             (failed - len(build.skipped), "failed"),
@@ -188,10 +189,12 @@ class Settling(EngineState):
             (sum(not why.startswith("rejected") for why in build.held.values()), "held for review"),
             (sum(why.startswith("rejected") for why in build.held.values()), "rejected in review"),
             (len(build.absent), "missing (generate: never)"),
-            (len(build.deferred), "queued"),
+            (len(queued), "queued"),
             (build.actors, "Ray actors"),
         )
         extra = "".join(f", {count} {label}" for count, label in counts if count)
+        for previews, state in ((build.previews & build.deferred, "queued"), (build.previews & build.cached, "shown")):
+            extra += f", {plural(len(previews), 'preview')} {state}" if previews else ""
         if self.settings.preview:  # a preview build says so, and with which model
             extra += f", previews from {quoted(self.settings.model.name)}"
         size = sum(p.stat().st_size for key in build.plans if (p := self.cache.path(key)).is_file())
