@@ -28,8 +28,8 @@ from datetime import date
 from pathlib import Path
 
 import yaml
+from record import write_results
 
-RESULTS = Path(__file__).parent / "results"
 WAN = {"model": "tiny", "size": "32x32", "frames": 5, "steps": 1, "guidance": 1.0}
 
 
@@ -218,11 +218,7 @@ def main() -> None:
         "hostile_pages": hostile_pages(args.runs),
         "command": "python benchmarks/cpu.py " + " ".join(sys.argv[1:]),
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"cpu-{result['date']}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_results(result, "cpu")
 
 
 if __name__ == "__main__":

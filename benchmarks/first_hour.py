@@ -12,7 +12,6 @@ them as ranges with their date and machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -24,8 +23,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from record import write_results
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).parent / "results"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
@@ -82,11 +82,7 @@ def main() -> None:
         clips = len(list((checkout / "example_site" / "site" / "assets" / "videos").glob("*.mp4")))
         result["clips"] = clips
     result["command"] = "python benchmarks/first_hour.py " + " ".join(sys.argv[1:])
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"first-hour-{result['date']}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_results(result, "first-hour")
 
 
 if __name__ == "__main__":
