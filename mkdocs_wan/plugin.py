@@ -53,6 +53,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         self.published: dict[str, Path] = {}
         self.records: dict[str, Path | str] = {}
         self.dirty = False
+        self.marked: set[str] = set()  # pages showing the plugin's markup (src_uri)
         self.in_titles: set[str] = set()  # directive texts in page titles (front matter): not clips
 
     # Defining on_startup makes MkDocs keep this instance for a whole `mkdocs serve`, so the model
@@ -120,7 +121,9 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         src_uri = page.file.src_uri
         try:
             url, missing = self._url(page), self._missing(page)
-            return self.engine.render(html, site.page_source(page), src_uri, url, missing, site.included(page, config))
+            out = self.engine.render(html, site.page_source(page), src_uri, url, missing, site.included(page, config))
+            (self.marked.add if out != html else self.marked.discard)(src_uri)  # pages that link the assets
+            return out
         except CacheError as err:
             raise fatal(err) from None
         finally:
@@ -152,7 +155,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
     # renders post excerpts for its index, archive and category pages): directives that survive
     # into the final HTML become the clips their own pages made.
     def on_post_page(self, output: str, /, *, page: Page, config: MkDocsConfig) -> str:
-        if site.has_our_markup(output) and not site.assets_on_every_page(config):
+        if page.file.src_uri in self.marked and not site.assets_on_every_page(config):
             output = site.with_assets(output, page.file.url)
         if self.engine is None or not has_directives(output):
             return output

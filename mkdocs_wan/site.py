@@ -6,7 +6,6 @@ Kept apart from `plugin.py` so that the plugin is the event wiring alone.
 from __future__ import annotations
 
 import logging
-import re
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.utils import CountHandler, get_relative_url
 from mkdocs.utils.meta import get_data
 
+from mkdocs_wan.logs import log
 from mkdocs_wan.page.directives import FENCE_NAME, custom_fence
 from mkdocs_wan.page.fence import VideoGenFenceExtension
 from mkdocs_wan.page.sources import editor_view, included_files
@@ -37,7 +37,6 @@ def require_mkdocs_1(version: str) -> None:
 
 CSS_URI = "assets/stylesheets/mkdocs-wan.css"
 JS_URI = "assets/javascripts/mkdocs-wan.js"  # starts clips unless the reader prefers reduced motion
-_OUR_CLASS = re.compile(r'class="[^"]*\bwan-(?:video|gallery)')
 ASSETS = {
     CSS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.css",
     JS_URI: Path(__file__).parent / "assets" / "mkdocs-wan.js",
@@ -63,20 +62,23 @@ def add_assets(config: MkDocsConfig) -> None:
         config.extra_javascript.append(JS_URI)
 
 
-def has_our_markup(output: str) -> bool:
-    """Does the page show a clip, a placeholder, a gallery or a note of the plugin's?"""
-    return "wan-" in output and _OUR_CLASS.search(output) is not None
+_UNLINKED: list[str] = []
 
 
 def with_assets(output: str, page_url: str) -> str:
     """A page with the plugin's markup, linking its stylesheet (end of `<head>`) and script (end
     of `<body>`, where MkDocs puts `extra_javascript`). A page without either tag is left alone."""
-    head, body = output.find("</head>"), output.rfind("</body>")
-    if head < 0 or body < head or CSS_URI in output:
+    opens_body = output.find("<body")  # the head's own end, not a "</head>" in one of its scripts
+    head = output.rfind("</head>", 0, opens_body if opens_body >= 0 else len(output))
+    body = output.rfind("</body>")
+    if head < 0 or body < head:
+        if not _UNLINKED:  # once: every page of such a theme is alike
+            _UNLINKED.append(page_url)
+            log.info("%s has no </head> or </body>: the clips' stylesheet and script are not linked", page_url)
         return output
-    css = f'<link rel="stylesheet" href="{escape(get_relative_url(CSS_URI, page_url))}">'
+    css = f'<link href="{escape(get_relative_url(CSS_URI, page_url))}" rel="stylesheet">'  # as MkDocs writes extra_css
     js = f'<script src="{escape(get_relative_url(JS_URI, page_url))}"></script>'
-    return f"{output[:head]}{css}\n{output[head:body]}{js}\n{output[body:]}"
+    return f"{output[:head]}\n{css}{output[head:body]}\n{js}{output[body:]}"
 
 
 def add_asset_files(files: Files, config: MkDocsConfig) -> None:

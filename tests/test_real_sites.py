@@ -162,9 +162,9 @@ def test_a_site_without_superfences_renders_exactly_as_before(tmp_path: Path, sh
         result = mkdocs_build(site, "--strict")
         assert result.returncode == 0, result.stderr
         built[name] = site.site_dir
-    css = re.compile(  # the plugin's own stylesheet and script: on every page, by design
-        r'\s*<link href="[./]*assets/stylesheets/mkdocs-wan\.css" rel="stylesheet">'
-        r'|\s*<script src="[./]*assets/javascripts/mkdocs-wan\.js"></script>'
+    css = re.compile(  # the plugin's own stylesheet and script, on the pages with a clip
+        r'\n<link href="[./]*assets/stylesheets/mkdocs-wan\.css" rel="stylesheet">'
+        r'|\n<script src="[./]*assets/javascripts/mkdocs-wan\.js"></script>'
     )
     stamp = re.compile(r"<!--\nMkDocs version.*?-->", re.S)  # the build time differs, of course
     compared = 0
@@ -395,8 +395,8 @@ def test_only_pages_with_a_clip_link_the_assets_unless_material_navigates_instan
     Material's instant navigation loads a page's content without its `<head>`: there every page
     links the assets, so a clip reached from a page without one is still styled."""
     site.options.update({**TINY, "generate": "never"})
-    site.page("index.md", "# Home\n\nNo clip here.\n")
-    site.page("clip/page.md", "# Clip\n\n<!-- @video-gen A kite with its assets -->\n")
+    site.page("index.md", '# Home\n\nNo clip here, only its markup:\n\n```html\n<figure class="wan-video">\n```\n')
+    site.page("clip/page.md", "# Clip\n\n<!-- @video-gen A kite -->\n\nSee `assets/stylesheets/mkdocs-wan.css`.\n")
     assert site.build().returncode == 0
     with_plugin = {name: (site.site_dir / name).read_text() for name in ("index.html", "404.html")}
     clip = (site.site_dir / "clip" / "page" / "index.html").read_text()
@@ -413,4 +413,4 @@ def test_only_pages_with_a_clip_link_the_assets_unless_material_navigates_instan
     site.config["theme"] = {"name": "material", "features": ["navigation.instant"]}
     assert site.build().returncode == 0
     for name in ("index.html", "404.html", "clip/page/index.html"):
-        assert (site.site_dir / name).read_text().count("mkdocs-wan.css") == 1, name
+        assert (site.site_dir / name).read_text().count('mkdocs-wan.css"') == 1, name
