@@ -137,6 +137,28 @@ def test_a_directive_never_closed_is_closed_for_the_reader_who_keeps_the_rest_of
     assert summary("1 clip (MB), 0 generated, 0 cached, 1 missing (generate: never)", result.stderr), result.stderr
 
 
+def test_never_closed_is_said_by_the_page_itself_and_never_touches_code(site):
+    """The note goes to the directive that was never closed, not to a closed one on its line; a
+    never-closed directive from a snippet is one too (no half-typed clip); the `-->` it gets never
+    lands inside a code block after it, nor does an opener inside a code span spanning lines count."""
+    site.options["generate"] = "never"
+    site.config["markdown_extensions"] = [{"pymdownx.snippets": {"base_path": ["snippets"]}}]
+    (site.root / "snippets").mkdir(parents=True)
+    (site.root / "snippets" / "s.md").write_text("Snippet.\n\n<!-- @video-gen half typed in a snippet\n\nSNIPTAIL\n")
+    site.page("index.md", "A\n\n<!-- @video-gen A closed kite --> text <!-- @video-gen B unclosed\n\nTAIL\n\n"
+                          '--8<-- "s.md"\n\n<!-- @video-gen before a fence\n```\nx\n\ny\n```\n\n'
+                          "A `code\n<!-- @video-gen in a code span` end\n")  # fmt: skip
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    html = (site.site_dir / "index.html").read_text()
+    assert 'aria-label="Clip not generated: A closed kite"' in html, html
+    assert result.stderr.count("never closed") == 3, result.stderr  # B, the snippet's, the one before the fence
+    assert "snippets/s.md:3: this directive's comment is never closed" in result.stderr, result.stderr
+    assert "clip not in the cache and `generate: never`: half typed" not in result.stderr
+    assert "TAIL" in html and "SNIPTAIL" in html and "<code>x\n\ny\n</code>" in html  # the code is untouched
+    assert "<code>code\n&lt;!-- @video-gen in a code span</code> end" in html
+
+
 def test_the_same_mistake_twice_is_warned_at_each_of_its_lines(site):
     site.page("index.md", "# Clips\n\nOne <!-- @video-gen A kite\n\nTwo <!-- @video-gen A kite\n")
     result = site.build()

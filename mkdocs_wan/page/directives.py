@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from yaml.events import AliasEvent
 
-from mkdocs_wan.page.unclosed import never_closed
+from mkdocs_wan.page.unclosed import MARKER, never_closed
 
 #: A directive's text is a prompt and a few options: more than this is a mistake, refused before
 #: any parsing (so no input can make parsing slow or memory-hungry).
@@ -174,11 +174,10 @@ def find_directives(html: str, markdown: str = "", included: Mapping[str, str] |
                 continue
             found.append(("fence", text, match))
         else:
-            found.append(("comment", match["comment"], match))
+            found.append(("comment", match["comment"].replace(MARKER, ""), match))
     lines = _source_lines([(kind, _key(kind, text)) for kind, text, _ in found], markdown, included or {})
-    unclosed = {("", line) for _, _, line in never_closed(markdown)} if found else set()
     return [
-        Directive(kind, text, match.start(), match.end(), line, origin, (origin, line) in unclosed)  # type: ignore[arg-type]
+        Directive(kind, text, match.start(), match.end(), line, origin, MARKER in (match["comment"] or ""))  # type: ignore[arg-type]
         for (kind, text, match), (origin, line) in zip(found, lines, strict=True)
     ]
 

@@ -1,7 +1,7 @@
 """A directive whose comment is never closed (`<!-- @video-gen A kite` and no `-->`) would hide
 the rest of the page up to the next comment's end: headings, text, the next directive. Before
 Markdown reads the page, such a comment is closed where its paragraph ends, so readers keep the
-rest of the page; the engine knows it by its source (`never_closed`) and puts a note where it
+rest of the page; the engine knows it by the `MARKER` after it and puts a note where it
 stands instead of a clip (a half-typed directive under `mkdocs serve` must not start a clip), and
 the build warns at its line. Pages without one are not touched.
 """
@@ -16,6 +16,12 @@ from markdown.preprocessors import Preprocessor
 
 _OPEN = re.compile(r"<!--\s*@video-gen(?=\s|-->|\Z)")
 _BLANK = re.compile(r"\n[ \t]*\n")
+_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})", re.MULTILINE)  # a code fence: never closed inside one
+#: Written just before the `-->` it adds (a private-use character nobody types), so the rendered
+#: page itself says which directive was never closed, wherever its Markdown came from (the page, a
+#: snippet, a docstring, a macro). Inside the comment, because Python-Markdown moves text that
+#: follows a comment on its line.
+MARKER = "\ue0ff"
 _PRIORITY = 27  # before fenced_code (25) and the raw-HTML block reader (20) swallow the rest
 PROBLEM = "this directive's comment is never closed, so it would hide the rest of the page: end it with -->"
 
@@ -31,6 +37,8 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
     closes = [m.start() for m in re.finditer("-->", text)]
     opens = [m.start() for m in re.finditer("<!--", text)]
     blanks = [m.start() for m in _BLANK.finditer(text)]
+    paragraphs = [m.end() for m in _BLANK.finditer(text)]  # where each paragraph after the first starts
+    fences = [m.start() for m in _FENCE.finditer(text)]
 
     def after(points: list[int], at: int) -> int:
         index = bisect.bisect_left(points, at)
@@ -48,9 +56,11 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
         code = _code_lines(text) if code is None else code
         line_start = text.rfind("\n", 0, match.start()) + 1
         indented = text[line_start : match.start()].replace("\t", "    ").startswith("    ")
-        if line in code or indented or text.count("`", line_start, match.start()) % 2:
+        starts = bisect.bisect_right(paragraphs, match.start())
+        paragraph = paragraphs[starts - 1] if starts else 0  # a code span can run over lines of it
+        if line in code or indented or text.count("`", paragraph, match.start()) % 2:
             continue  # shown as code: an example, not a directive
-        stop = min(reopens, after(blanks, match.end()))
+        stop = min(reopens, after(blanks, match.end()), after(fences, match.end()))
         while stop > match.end() and text[stop - 1].isspace():
             stop -= 1
         found.append((match.start(), stop, line))
@@ -65,7 +75,7 @@ class _CloseComments(Preprocessor):
             return lines
         out, end = [], 0
         for _start, stop, _line in spans:
-            out += [text[end:stop], " -->"]
+            out += [text[end:stop], f"{MARKER} -->"]
             end = stop
         out.append(text[end:])
         return "".join(out).split("\n")
