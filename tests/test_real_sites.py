@@ -373,6 +373,8 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
         "# Notes\n\nA claim[^1] and <!-- @video-gen A kite in running text --> in the middle.\n\n"
         "<!-- @video-gen A kite standing alone -->\n\n- An item with <!-- @video-gen A kite in a list item -->\n\n"
         "Starts <!-- @video-gen A kite {frames=ten} -->\n\n"
+        "Start *emph <!-- @video-gen A kite in em --> more* end\n\n**bold <!-- @video-gen A kite in strong -->**\n\n"
+        "Two <!-- @video-gen A first kite --> <!-- @video-gen A second kite --> done.\n\n"
         "[^1]: The note shows <!-- @video-gen A kite in a footnote -->\n",
     )
     result = site.build()
@@ -383,8 +385,12 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
     checker.feed(article)
     assert checker.wrong == [], checker.wrong
     assert not re.search(r"<p>\s*</p>", article), article
-    assert article.count('class="wan-video') == 4 and "wan-video-error" in article
+    assert article.count('class="wan-video') == 8 and "wan-video-error" in article
     assert "<p>A claim" in article and "</p><figure" in article and "</figure><p> in the middle.</p>" in article
+    # Inline elements open at the clip close and reopen with the paragraph; nothing is left empty.
+    shown = re.sub(r"<figure.*?</figure>|<div class=\"admonition.*?</div>", "CLIP", article, flags=re.S)
+    assert "<p>Start <em>emph </em></p>CLIP<p><em> more</em> end</p>" in shown, shown
+    assert "<p><strong>bold </strong></p>CLIP\n" in shown and "<p>Two </p>CLIPCLIP<p> done.</p>" in shown, shown
     note = article[article.index('<li id="fn:1">') :]
     note = note[: note.index("</li>")]
     assert "A kite in a footnote" in note and "footnote-backref" in note, note  # the ↩ stays in its footnote

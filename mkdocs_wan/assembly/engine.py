@@ -37,7 +37,7 @@ from mkdocs_wan.page.embed import (
     video_html,
     withheld_html,
 )
-from mkdocs_wan.page.paragraphs import Paragraphs, around
+from mkdocs_wan.page.paragraphs import Splitter
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
 from mkdocs_wan.page.unclosed import PROBLEM as UNCLOSED
 from mkdocs_wan.settings.options import Settings
@@ -113,16 +113,14 @@ class PageEngine(Settling, ShownAgain, Galleries):
         it (for line numbers), `included` the files it pulls in ({name: text}, e.g. snippets)."""
         directives = find_directives(html, markdown, included)
         labels: set[str] = set()  # ids of this page's AI labels, which describe the videos
-        paragraphs = Paragraphs(html)
+        page_out = Splitter(html)  # block content never inside a <p>
         out: list[str] = []
         end = 0
         for directive in directives:
-            before, start, end = html[end : directive.start], directive.start, directive.end
             piece = self._replace(directive, page, url, missing, labels)
-            if paragraphs.inside(start):  # block content: never inside a <p>
-                before, piece, end = around(before, html, end, piece)
-            out += [before, piece]
-        out.append(html[end:])
+            placed, end = page_out.place(end, directive.start, directive.end, piece)
+            out.append(placed)
+        out.append(page_out.rest(end))
         lines = Lines(markdown)
         for text, problem in near_misses(html):
             self.warn(f"{where_of(page, lines.line_of(text))}: {problem}")

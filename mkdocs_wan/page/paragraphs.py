@@ -1,8 +1,9 @@
 """A clip is block content (a `<figure>`, a note's `<div>`): where its directive stands inside a
-paragraph — a comment in running text, in a footnote, in a list item's text — the paragraph is
-closed before the clip and opened again after it, so the page stays valid HTML and nothing else
-moves (a footnote's ↩ link stays in its footnote after an HTML minifier re-parses the page). A
-side left empty by that is not written: no `<p></p>` appears.
+paragraph — a comment in running text, in a footnote, in a list item's text, inside `<em>` or a
+link — the paragraph (and every inline element open at that point) is closed before the clip and
+opened again after it, so the page stays valid HTML and nothing else moves (a footnote's ↩ link
+stays in its footnote after an HTML minifier re-parses the page). A side left without content is
+not written: no empty `<p>` appears.
 """
 
 from __future__ import annotations
@@ -10,37 +11,76 @@ from __future__ import annotations
 import bisect
 import re
 
-_TAG = re.compile(r"<(/?)p(?=[\s>])[^>]*>", re.IGNORECASE)
-_OPENED = re.compile(r"<p(?:\s[^>]*)?>\s*\Z", re.IGNORECASE)  # a paragraph opened with nothing in it yet
-_CLOSES = re.compile(r"\s*</p>", re.IGNORECASE)
+_P_TAG = re.compile(r"<(/?)p(?=[\s>])[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)\b[^>]*?(/?)>")
+_VOID = frozenset({"br", "img", "wbr", "input", "area", "embed", "source", "track", "hr", "col"})
 
 
-class Paragraphs:
-    """Which positions of a rendered page lie inside a `<p>` (one pass over the page, then a
-    binary search per directive: linear in the page, however many directives it has)."""
+def _empty(html: str) -> bool:
+    """No content but tags and whitespace."""
+    return not re.sub(r"<[^>]*>", "", html).strip()
+
+
+class Splitter:
+    """Takes a page's directives in order and writes the page around their clips (one pass over
+    the page's `<p>` tags, then a binary search per directive: linear however many there are)."""
 
     def __init__(self, html: str) -> None:
+        self.html = html
         self.at: list[int] = []
         self.opens: list[bool] = []
         if "<p" in html or "<P" in html:
-            for match in _TAG.finditer(html):
+            for match in _P_TAG.finditer(html):
                 self.at.append(match.start())
                 self.opens.append(not match[1])
+        self.reopen, self.reopen_p = "", -1  # a split paragraph's opening, written once it has content
 
-    def inside(self, position: int) -> bool:
+    def _paragraph(self, position: int) -> int | None:
+        """Where the `<p>` that `position` stands in starts (None: in no paragraph)."""
         before = bisect.bisect_left(self.at, position)
-        return before > 0 and self.opens[before - 1]
+        return self.at[before - 1] if before and self.opens[before - 1] else None
+
+    def place(self, resume: int, start: int, end: int, clip: str) -> tuple[str, int]:
+        """The page from `resume` up to the directive at `start`:`end`, then its `clip`; and where
+        the page resumes after it."""
+        html, chunk = self.html, self.html[resume:start]
+        paragraph = self._paragraph(start)
+        closed = False
+        if self.reopen:  # the paragraph a clip split goes on here
+            closed = paragraph == self.reopen_p and _empty(chunk)  # clip after clip: it stays closed
+            chunk = "" if closed else self.reopen + chunk
+            self.reopen = ""
+        if paragraph is None:
+            return chunk + clip, end
+        inside = html.index(">", paragraph) + 1
+        stack = _open_tags(html[inside:start])
+        if not closed:
+            if paragraph >= resume and _empty(html[inside:start]):  # nothing of it before the clip
+                chunk = chunk[: len(chunk) - (start - paragraph)]
+            else:
+                chunk += "".join(f"</{name}>" for name, _ in reversed(stack)) + "</p>"
+        ends = re.compile(r"\s*" + "".join(rf"</{name}>\s*" for name, _ in reversed(stack)) + "</p>", re.IGNORECASE)
+        ending = ends.match(html, end)
+        if ending is not None:  # nothing of it after the clip
+            return chunk + clip, ending.end()
+        self.reopen, self.reopen_p = "<p>" + "".join(tag for _, tag in stack), paragraph
+        return chunk + clip, end
+
+    def rest(self, resume: int) -> str:
+        reopen, self.reopen = self.reopen, ""
+        return reopen + self.html[resume:]
 
 
-def around(before: str, html: str, end: int, clip: str) -> tuple[str, str, int]:
-    """`clip` made to stand outside the paragraph it was found in: (the page text before it, the
-    clip with the paragraph closed and reopened around it, where the page resumes)."""
-    opened = _OPENED.search(before)
-    if opened is not None:  # nothing of the paragraph before the clip: it starts after it
-        before = before[: opened.start()]
-    else:
-        clip = "</p>" + clip
-    closes = _CLOSES.match(html, end)
-    if closes is not None:  # nothing of the paragraph after it: it ends before it
-        return before, clip, closes.end()
-    return before, clip + "<p>", end
+def _open_tags(html: str) -> list[tuple[str, str]]:
+    """The inline elements left open at the end of `html`, outermost first: (name, start tag)."""
+    stack: list[tuple[str, str]] = []
+    for match in _TAG.finditer(html):
+        name = match[2].lower()
+        if name in _VOID or match[3]:
+            continue
+        if not match[1]:
+            stack.append((name, match[0]))
+        elif any(open_name == name for open_name, _ in stack):
+            while stack.pop()[0] != name:
+                pass
+    return stack
