@@ -420,3 +420,24 @@ def test_only_pages_with_a_clip_link_the_assets_unless_material_navigates_instan
     assert site.build().returncode == 0
     for name in ("index.html", "404.html", "clip/page/index.html"):
         assert (site.site_dir / name).read_text().count('mkdocs-wan.css"') == 1, name
+
+
+def test_a_directive_a_macro_writes_is_named_by_the_macros_line(site: Site):
+    """A directive that mkdocs-macros writes (a macro, an include) has no line of its own: it is
+    named by the line of the `{{ … }}` or `{% … %}` that wrote it, not by the next real directive."""
+    pytest.importorskip("mkdocs_macros", reason="mkdocs-macros-plugin is part of the test extra")
+    site.options.update(TINY)
+    site.config["plugins"] = ["macros"]
+    (site.root / "main.py").write_text(
+        "def define_env(env):\n    @env.macro\n    def clip(prompt):\n"
+        "        return '<!-- @video-gen ' + prompt + ' {frames=ten} -->'\n"
+    )
+    (site.root / "docs" / "parts").mkdir(parents=True)
+    (site.root / "docs" / "parts" / "inc.md").write_text("<!-- @video-gen An included kite {steps=0} -->\n")
+    site.page("index.md", '# Home\n\n{% include "parts/inc.md" %}\n\nText.\n\n{{ clip("A macro kite") }}\n\n'
+                          "<!-- @video-gen A real kite {size=big} -->\n")  # fmt: skip
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    assert "index.md:3: steps must be between 1 and" in result.stderr, result.stderr
+    assert "index.md:7: frames must be an integer, got 'ten'" in result.stderr, result.stderr
+    assert "index.md:9: size" in result.stderr, result.stderr

@@ -39,7 +39,8 @@ _HTML_DIRECTIVE = re.compile(
     re.DOTALL,
 )
 _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
-_AUTODOC = re.compile(r"^[ \t>]*::: *[\w.:-]+", re.MULTILINE)  # mkdocstrings: a docstring renders here
+#: Where a plugin writes Markdown of its own: mkdocstrings' `::: object`, a Jinja `{{ … }}` or `{% … %}`.
+_GENERATED = re.compile(r"^[ \t>]*::: *[\w.:-]+|\{\{|\{%", re.MULTILINE)
 _OPENER = re.compile(r"<!--\s*@video-gen")
 _RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
 _FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -346,18 +347,21 @@ def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping
     """
     candidates = _candidates(markdown)
     elsewhere = {name: _candidates(text) for name, text in included.items()}
-    autodoc: list[int] = []
-    if ":::" in markdown:
+    autodoc: list[int] = []  # lines whose output a plugin writes: `::: object`, `{{ macro() }}`
+    blocks: set[int] = set()  # of which `:::` lines
+    if ":::" in markdown or "{{" in markdown or "{%" in markdown:
         code = _code_lines(markdown)
-        starts = (markdown.count("\n", 0, m.start()) + 1 for m in _AUTODOC.finditer(markdown))
-        autodoc = [line for line in starts if line not in code]
+        starts = (markdown.count("\n", 0, m.start()) + 1 for m in _GENERATED.finditer(markdown))
+        autodoc = sorted({line for line in starts if line not in code})
+        blocks = {markdown.count("\n", 0, m.start()) + 1 for m in _GENERATED.finditer(markdown) if ":::" in m[0]}
 
     def docstring(cursor: int) -> int | None:
-        """The `:::` line a directive no source has came from: after the last one placed, before
-        the next directive the page itself has."""
+        """The line a directive no source has came from (a `:::` docstring, a macro's output):
+        after the last one placed, before the next directive the page itself has."""
         after = lines[-1][1] if lines and lines[-1][0] == "" else 0
         before = candidates[cursor][0] if cursor < len(candidates) else len(markdown) + 1
-        return next((line for line in autodoc if after <= line < before), None)
+        # A docstring can hold several directives; a macro call is taken to write one.
+        return next((line for line in autodoc if after < line < before or line == after in blocks), None)
 
     def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
         for i in range(cursor, len(candidates)):
@@ -377,11 +381,14 @@ def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping
             if origin is not None:
                 lines.append(origin)
                 continue
-            block = docstring(cursor) if autodoc else None
+            templated = pick(cursor, kind, None, False) if autodoc else None
+            if templated is not None and ("{{" in candidates[templated][2] or "{%" in candidates[templated][2]):
+                index = templated  # its text is a template (mkdocs-macros) the page renders otherwise
+            block = docstring(cursor) if autodoc and index is None else None
             if block is not None:
                 lines.append(("", block))
                 continue
-            index = pick(cursor, kind, key, True)
+            index = index if index is not None else pick(cursor, kind, key, True)
         if index is None:
             index = pick(cursor, kind, None, True)
         if index is None:
