@@ -364,8 +364,9 @@ class _BlockInParagraph(HTMLParser):
 
 def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(site: Site):
     """A clip is block content: where its directive stands inside a paragraph (running text, a list
-    item's text, a footnote) the paragraph closes before it and opens again after it, with no empty
-    paragraph left, and a footnote's ↩ link stays in its footnote."""
+    item's text, a footnote, inside <em>) the paragraph closes before it and opens again after it,
+    with no empty paragraph left, and a footnote's ↩ link stays in its footnote; one in a heading
+    comes right after the heading."""
     site.options.update({**TINY, "generate": "never"})
     site.config["markdown_extensions"] = ["footnotes"]
     site.page(
@@ -375,6 +376,7 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
         "Starts <!-- @video-gen A kite {frames=ten} -->\n\n"
         "Start *emph <!-- @video-gen A kite in em --> more* end\n\n**bold <!-- @video-gen A kite in strong -->**\n\n"
         "Two <!-- @video-gen A first kite --> <!-- @video-gen A second kite --> done.\n\n"
+        "## Kites <!-- @video-gen A kite in a heading -->\n\n"
         "[^1]: The note shows <!-- @video-gen A kite in a footnote -->\n",
     )
     result = site.build()
@@ -385,11 +387,12 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
     checker.feed(article)
     assert checker.wrong == [], checker.wrong
     assert not re.search(r"<p>\s*</p>", article), article
-    assert article.count('class="wan-video') == 8 and "wan-video-error" in article
+    assert article.count('class="wan-video') == 9 and "wan-video-error" in article
     assert "<p>A claim" in article and "</p><figure" in article and "</figure><p> in the middle.</p>" in article
     # Inline elements open at the clip close and reopen with the paragraph; nothing is left empty.
     shown = re.sub(r"<figure.*?</figure>|<div class=\"admonition.*?</div>", "CLIP", article, flags=re.S)
     assert "<p>Start <em>emph </em></p>CLIP<p><em> more</em> end</p>" in shown, shown
+    assert '<h2 id="kites">Kites </h2>CLIP' in shown, shown  # a heading holds text only: the clip follows it
     assert "<p><strong>bold </strong></p>CLIP\n" in shown and "<p>Two </p>CLIPCLIP<p> done.</p>" in shown, shown
     note = article[article.index('<li id="fn:1">') :]
     note = note[: note.index("</li>")]

@@ -3,7 +3,7 @@ paragraph — a comment in running text, in a footnote, in a list item's text, i
 link — the paragraph (and every inline element open at that point) is closed before the clip and
 opened again after it, so the page stays valid HTML and nothing else moves (a footnote's ↩ link
 stays in its footnote after an HTML minifier re-parses the page). A side left without content is
-not written: no empty `<p>` appears.
+not written: no empty `<p>` appears. A heading holds text only: a clip in one comes right after it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 
 _P_TAG = re.compile(r"<(/?)p(?=[\s>])[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)\b[^>]*?(/?)>")
+_HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])[^>]*>", re.IGNORECASE)
 _VOID = frozenset({"br", "img", "wbr", "input", "area", "embed", "source", "track", "hr", "col"})
 
 
@@ -34,6 +35,32 @@ class Splitter:
                 self.at.append(match.start())
                 self.opens.append(not match[1])
         self.reopen, self.reopen_p = "", -1  # a split paragraph's opening, written once it has content
+        self.after: list[tuple[int, str]] = []  # (where a heading ends, a clip its text stood in)
+        self.headings: list[tuple[int, int]] | None = None  # (start, end) of each <h1>…</h6>
+
+    def _heading_end(self, position: int) -> int | None:
+        """Where the heading that `position` stands in ends (after its `</hN>`), if it does."""
+        if self.headings is None:  # found once per page, on the first question: one pass
+            self.headings, opened = [], None
+            for tag in _HEADING.finditer(self.html):
+                if not tag[1]:
+                    opened = opened or (tag.start(), tag[2])
+                elif opened is not None and opened[1] == tag[2]:
+                    self.headings.append((opened[0], tag.end()))
+                    opened = None
+        inside = bisect.bisect_left(self.headings, (position, 0))
+        if inside and self.headings[inside - 1][0] < position < self.headings[inside - 1][1]:
+            return self.headings[inside - 1][1]
+        return None
+
+    def _with_moved(self, resume: int, upto: int) -> str:
+        """The page from `resume` to `upto`, with the clips of headings that end there after them."""
+        out, at = [], resume
+        while self.after and self.after[0][0] <= upto:
+            where, clip = self.after.pop(0)
+            out += [self.html[at:where], clip]
+            at = where
+        return "".join(out) + self.html[at:upto]
 
     def _paragraph(self, position: int) -> int | None:
         """Where the `<p>` that `position` stands in starts (None: in no paragraph)."""
@@ -43,13 +70,17 @@ class Splitter:
     def place(self, resume: int, start: int, end: int, clip: str) -> tuple[str, int]:
         """The page from `resume` up to the directive at `start`:`end`, then its `clip`; and where
         the page resumes after it."""
-        html, chunk = self.html, self.html[resume:start]
+        html, chunk = self.html, self._with_moved(resume, start)
         paragraph = self._paragraph(start)
         closed = False
         if self.reopen:  # the paragraph a clip split goes on here
             closed = paragraph == self.reopen_p and _empty(chunk)  # clip after clip: it stays closed
             chunk = "" if closed else self.reopen + chunk
             self.reopen = ""
+        heading = self._heading_end(start)
+        if heading is not None:  # a heading holds text only: its clip comes right after it
+            self.after.append((heading, clip))
+            return chunk, end
         if paragraph is None:
             return chunk + clip, end
         inside = html.index(">", paragraph) + 1
@@ -68,7 +99,7 @@ class Splitter:
 
     def rest(self, resume: int) -> str:
         reopen, self.reopen = self.reopen, ""
-        return reopen + self.html[resume:]
+        return reopen + self._with_moved(resume, len(self.html))
 
 
 def _open_tags(html: str) -> list[tuple[str, str]]:
