@@ -150,8 +150,10 @@ def _drive(page, url: str, site: Site) -> None:
     page.keyboard.press("Control+P")
     page.wait_for_selector(".quick-input-widget input", timeout=20_000)
     page.keyboard.type("kites.md")
-    page.wait_for_timeout(1200)
+    # Quick Open searches the folder first (slow on a busy machine): Enter only once it found it.
+    page.locator(".quick-input-list .monaco-list-row", has_text="kites.md").first.wait_for(timeout=90_000)
     page.keyboard.press("Enter")
+    page.locator(".tabs-container .tab", has_text="kites.md").first.wait_for(timeout=60_000)
 
     # The Problems panel: the build's message, at the directive's line.
     page.keyboard.press("Control+Shift+M")

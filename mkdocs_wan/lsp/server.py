@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ _changes: dict[str, int] = {}  # uri -> how often its clips changed state (a cli
 _running: dict[str, tuple[Stamp, asyncio.Task[Analysis | None]]] = {}  # uri -> the analysis under way
 _pending: dict[str, asyncio.TimerHandle] = {}  # uri -> its analysis, due once typing pauses
 _worker = ThreadPoolExecutor(1, thread_name_prefix="mkdocs-wan-analysis")  # one analysis at a time
+_loading = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None  # the server's event loop, once it runs
 SETTLE_S = 0.2
 
@@ -58,17 +60,22 @@ def _path(uri: str) -> Path:
 
 
 def _load(config: Path) -> Site | None:
-    """The site of a mkdocs.yml, loaded once (a broken one is one message, not a dead server)."""
-    if config not in _sites:
-        try:
-            _sites[config] = Site(config)
-        except Exception as err:  # noqa: BLE001
-            _sites[config] = None
-            said = t.ShowMessageParams(t.MessageType.Error, f"mkdocs-wan: {config}: {err}")
-            if _loop is not None:  # from the worker thread: messages go out from the event loop
-                _loop.call_soon_threadsafe(server.window_show_message, said)
-            else:
-                server.window_show_message(said)
+    """The site of a mkdocs.yml, loaded once (a broken one is one message, not a dead server).
+    The worker thread and the event loop (a status request) may both ask first: one loads it."""
+    with _loading:
+        return _sites[config] if config in _sites else _load_now(config)
+
+
+def _load_now(config: Path) -> Site | None:
+    try:
+        _sites[config] = Site(config)
+    except Exception as err:  # noqa: BLE001
+        _sites[config] = None
+        said = t.ShowMessageParams(t.MessageType.Error, f"mkdocs-wan: {config}: {err}")
+        if _loop is not None:  # from the worker thread: messages go out from the event loop
+            _loop.call_soon_threadsafe(server.window_show_message, said)
+        else:
+            server.window_show_message(said)
     return _sites[config]
 
 
