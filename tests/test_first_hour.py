@@ -125,12 +125,12 @@ def test_a_directive_never_closed_is_closed_for_the_reader_who_keeps_the_rest_of
     makes no clip of it: under `mkdocs serve` it may be half typed."""
     site.options["generate"] = "never"
     page = "# Home\n\n<!-- @video-gen A kite I forgot to close\n\n## Next heading\n\nSome text.\n\n"
-    site.page("index.md", page + "<!-- @video-gen A second kite -->\n\nMore text.\n\n<!-- @video-gen The last one\n")
+    site.page("index.md", page + "<!-- @video-gen A 2nd kite -->\n\nMore text.\n\n<!-- @video-gen The last one\n")
     result = site.build()
     assert result.returncode == 0, result.stderr
     html = (site.site_dir / "index.html").read_text()
     assert '<h2 id="next-heading">Next heading</h2>' in html and "<p>Some text.</p>" in html
-    assert "<p>More text.</p>" in html and 'aria-label="Clip not generated: A second kite"' in html
+    assert "<p>More text.</p>" in html and 'aria-label="Clip not generated: A 2nd kite"' in html
     notes = re.findall(r'<code>(index\.md:\d+)</code>: this directive&#x27;s comment is never closed', html)
     assert notes == ["index.md:3", "index.md:13"], html
     assert "A kite I forgot" not in html.replace("<!--", "")  # no clip, no placeholder of it

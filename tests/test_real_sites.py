@@ -375,7 +375,7 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
         "<!-- @video-gen A kite standing alone -->\n\n- An item with <!-- @video-gen A kite in a list item -->\n\n"
         "Starts <!-- @video-gen A kite {frames=ten} -->\n\n"
         "Start *emph <!-- @video-gen A kite in em --> more* end\n\n**bold <!-- @video-gen A kite in strong -->**\n\n"
-        "Two <!-- @video-gen A first kite --> <!-- @video-gen A second kite --> done.\n\n"
+        "Two <!-- @video-gen A first inline kite --> <!-- @video-gen A second inline kite --> done.\n\n"
         "## Kites <!-- @video-gen A kite in a heading -->\n\n"
         "[^1]: The note shows <!-- @video-gen A kite in a footnote -->\n",
     )
