@@ -197,7 +197,10 @@ class ClipWorker:
                 self._failures[job.key] = (message, time.time())
             return
         log.info(
-            "generated %s for %s in %.1f s: %s", job.what, job.where, time.perf_counter() - started,
+            "generated %s for %s in %.1f s: %s",
+            job.what,
+            job.where,
+            time.perf_counter() - started,
             quoted(job.plan.title),
         )
 

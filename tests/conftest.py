@@ -160,17 +160,18 @@ def _clips_apart(found: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
 
 def _out_of_paragraphs(found: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
     """What the plugin promises for a clip that stands inside a `<p>` (a clip is block content):
-    the paragraph is closed before it and opened again after it, and a side left empty (or only
-    whitespace) is not written."""
+    the paragraph is closed before it and opened again after it (with its attributes but its
+    id), and a side left empty (or only whitespace) is not written."""
     out: list[tuple[object, ...]] = []
-    depth = 0
+    opened: list[tuple[object, ...]] = []  # the start tags of the paragraphs open here
     for token in _clips_apart(found):
         if token[:2] == ("start", "p"):
-            depth += 1
-        elif token[:2] == ("end", "p"):
-            depth -= 1
-        if token == ("clip",) and depth > 0:
-            out += [("end", "p"), token, ("start", "p", ())]
+            opened.append(token)
+        elif token[:2] == ("end", "p") and opened:
+            opened.pop()
+        if token == ("clip",) and opened:
+            again = tuple((name, value) for name, value in opened[-1][2] if name != "id")  # type: ignore[union-attr]
+            out += [("end", "p"), token, ("start", "p", again)]
         else:
             out.append(token)
     kept: list[tuple[object, ...]] = []

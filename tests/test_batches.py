@@ -171,9 +171,7 @@ def test_json_numbers_are_the_text_written_as_yaml_rows_are(tmp_path):
     from mkdocs_wan.page.batches import read_rows
     from mkdocs_wan.page.spec import SpecError
 
-    (tmp_path / "rows.json").write_text(
-        '[{"version": 1.10, "size": 1e999, "count": 10.50, "n": 7}]'
-    )
+    (tmp_path / "rows.json").write_text('[{"version": 1.10, "size": 1e999, "count": 10.50, "n": 7}]')
     _name, rows = read_rows("rows.json", "index.md", tmp_path)
     assert rows == [{"version": "1.10", "size": "1e999", "count": "10.50", "n": "7"}]  # never 1.1 or inf
     (tmp_path / "nan.json").write_text('[{"x": NaN}]')

@@ -18,8 +18,16 @@ import yaml
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "example_site" / "docs"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-ERRORS = {"SpecError", "DirectiveError", "ModelLoadError", "CacheError", "GenerationError", "PluginError", "Refused",
-          "ServiceError"}
+ERRORS = {
+    "SpecError",
+    "DirectiveError",
+    "ModelLoadError",
+    "CacheError",
+    "GenerationError",
+    "PluginError",
+    "Refused",
+    "ServiceError",
+}
 ERRORS |= {"CredentialsError", "FamilyError"}
 
 

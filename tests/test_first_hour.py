@@ -131,7 +131,7 @@ def test_a_directive_never_closed_is_closed_for_the_reader_who_keeps_the_rest_of
     html = (site.site_dir / "index.html").read_text()
     assert '<h2 id="next-heading">Next heading</h2>' in html and "<p>Some text.</p>" in html
     assert "<p>More text.</p>" in html and 'aria-label="Clip not generated: A 2nd kite"' in html
-    notes = re.findall(r'<code>(index\.md:\d+)</code>: this directive&#x27;s comment is never closed', html)
+    notes = re.findall(r"<code>(index\.md:\d+)</code>: this directive&#x27;s comment is never closed", html)
     assert notes == ["index.md:3", "index.md:13"], html
     assert "A kite I forgot" not in html.replace("<!--", "")  # no clip, no placeholder of it
     assert summary("1 clip (MB), 0 generated, 0 cached, 1 missing (generate: never)", result.stderr), result.stderr

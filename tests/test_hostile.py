@@ -28,6 +28,8 @@ def fence(body: str) -> dict:
     ("body", "message"),
     [
         ("a: &x [1, 2]\nb: *x\n", "anchors and aliases"),
+        ("prompt: a\n<<: {seed: 1}\n", r"merge keys \(<<\) are not allowed in a video-gen block: write the keys out"),
+        ("prompt: <<\n", "quote '<<' in a video-gen block"),
         ("segments:\n  - prompt: a\n    frames: [[[[1]]]]\n", "nests deeper than 4"),
         ("[" * 10_000, "nests deeper than 4"),
         ("prompt: a\nseed: " + "9" * 5_000 + "\n", "invalid value"),

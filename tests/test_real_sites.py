@@ -368,10 +368,11 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
     with no empty paragraph left, and a footnote's ↩ link stays in its footnote; one in a heading
     comes right after the heading."""
     site.options.update({**TINY, "generate": "never"})
-    site.config["markdown_extensions"] = ["footnotes"]
+    site.config["markdown_extensions"] = ["footnotes", "attr_list"]
     site.page(
         "index.md",
-        "# Notes\n\nA claim[^1] and <!-- @video-gen A kite in running text --> in the middle.\n\n"
+        "# Notes\n\nA lead <!-- @video-gen A kite in a styled paragraph --> after.\n{: .lead #intro }\n\n"
+        "A claim[^1] and <!-- @video-gen A kite in running text --> in the middle.\n\n"
         "<!-- @video-gen A kite standing alone -->\n\n- An item with <!-- @video-gen A kite in a list item -->\n\n"
         "Starts <!-- @video-gen A kite {frames=ten} -->\n\n"
         "Start *emph <!-- @video-gen A kite in em --> more* end\n\n**bold <!-- @video-gen A kite in strong -->**\n\n"
@@ -387,12 +388,14 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
     checker.feed(article)
     assert checker.wrong == [], checker.wrong
     assert not re.search(r"<p>\s*</p>", article), article
-    assert article.count('class="wan-video') == 9 and "wan-video-error" in article
+    assert article.count('class="wan-video') == 10 and "wan-video-error" in article
     assert "<p>A claim" in article and "</p><figure" in article and "</figure><p> in the middle.</p>" in article
     # Inline elements open at the clip close and reopen with the paragraph; nothing is left empty.
     shown = re.sub(r"<figure.*?</figure>|<div class=\"admonition.*?</div>", "CLIP", article, flags=re.S)
     assert "<p>Start <em>emph </em></p>CLIP<p><em> more</em> end</p>" in shown, shown
     assert '<h2 id="kites">Kites </h2>CLIP' in shown, shown  # a heading holds text only: the clip follows it
+    # A styled paragraph goes on styled; its id stays on the first part (ids are unique).
+    assert '<p class="lead" id="intro">A lead </p>CLIP<p class="lead"> after.</p>' in shown, shown
     assert "<p><strong>bold </strong></p>CLIP\n" in shown and "<p>Two </p>CLIPCLIP<p> done.</p>" in shown, shown
     note = article[article.index('<li id="fn:1">') :]
     note = note[: note.index("</li>")]

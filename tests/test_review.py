@@ -146,6 +146,10 @@ def test_a_flagged_clip_is_held_under_serve_too_and_approving_it_plays_it(tmp_pa
         ("clipz: {}\n", "must hold `clips:`"),
         ("clips: [a]\n", "must hold `clips:`"),
         (f"clips:\n  {'a' * 64}: {{decision: maybe}}\n", "needs `decision: approved` or `rejected`"),
+        (
+            f"clips:\n  {'a' * 64}:\n    <<: {{decision: approved}}\n",
+            "merge keys (<<) are not allowed in a review file reviews.yml: write the keys out (line 3)",
+        ),
     ],
 )
 def test_a_review_file_that_could_mean_two_things_is_refused(tmp_path, text, message):
@@ -252,6 +256,30 @@ def test_a_dirty_build_follows_a_changed_decision(tmp_path):
     site.page("index.md", "# Kites\n\n<!-- @video-gen A blue kite -->\n")
     assert site.build("--dirty").returncode == 0
     assert sorted({p.name[:12] for p in videos.iterdir()}) == [blue]  # no page uses it: still never at its URL
+
+
+def test_a_decision_that_lands_during_a_dirty_build_is_applied_by_the_next(tmp_path):
+    """`mkdocs-wan approve` while `mkdocs serve --dirty` rebuilds: the build notes the decisions it
+    read, not the file as it is when it ends, or the next builds would skip the pages for good."""
+    site = Site(tmp_path, tmp_path / "cache")
+    site.page("index.md", "# Kites\n\n<!-- @video-gen A kite rejected mid-build -->\n")
+    assert site.build().returncode == 0
+    (key,) = re.findall(r'data-wan-key="(\w{64})"', (site.site_dir / "index.html").read_text())
+    # A hook that decides once, after the plugin read the decisions and before the build ends.
+    (tmp_path / "late.py").write_text(
+        "from pathlib import Path\nfrom mkdocs_wan.store.reviews import record_decision\n\n\n"
+        "def on_nav(nav, config, files):\n"
+        "    path = Path(config.config_file_path).parent / 'mkdocs-wan-reviews.yml'\n"
+        "    if not path.exists():\n"
+        f"        record_decision(path, {key!r}, 'rejected', 'Ada', 'decided mid-build')\n"
+    )
+    site.config["hooks"] = ["late.py"]
+    assert site.build("--dirty").returncode == 0
+    assert (tmp_path / "mkdocs-wan-reviews.yml").is_file()
+    result = site.build("--dirty")
+    assert result.returncode == 0, result.stderr
+    page = (site.site_dir / "index.html").read_text()
+    assert "<video" not in page and "Video not available" in page, result.stderr
 
 
 def test_a_clip_another_site_made_while_this_build_waited_gets_this_sites_safety_verdict(tmp_path, classifier):

@@ -128,6 +128,19 @@ def test_a_clip_through_the_api_with_progress_events_cached_at_once_and_cancelle
     assert not list((service.site.cache_dir / "clips").glob(f"{slow}*"))
 
 
+def test_the_docs_batch_script_makes_its_clips_through_the_service(service):
+    """The Python script the Local service page gives, run as written against a real service."""
+    page = (Path(__file__).parent.parent / "example_site" / "docs" / "service.md").read_text()
+    script = page.split("From Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert ".cache/mkdocs-wan/service.json" in script  # the default cache, where this site's is elsewhere
+    script = script.replace(".cache/mkdocs-wan/service.json", str(service.info_path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["succeeded", "succeeded"], done.stdout
+    assert all(Path(line.split(" ", 1)[1]).is_file() for line in lines), done.stdout
+
+
 def test_a_bad_directive_gets_the_builds_message_and_a_bad_request_one_line(service):
     refused = service.submit("<!-- @video-gen A kite {frames=7} -->", page="guide/x.md", line=12)
     assert refused.status_code == 422

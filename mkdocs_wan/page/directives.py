@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import yaml
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, ScalarEvent
 
 from mkdocs_wan.page.unclosed import MARKER, never_closed
 
@@ -256,8 +256,8 @@ def _parse_pairs(text: str) -> dict[str, str]:
 
 class _Flat:
     """A YAML loader part refusing what a clip spec never needs: anchors and aliases (a few
-    hundred bytes of them expand to gigabytes), nesting deeper than `MAX_YAML_DEPTH`, and a key
-    given twice (YAML would let the later one win without a word)."""
+    hundred bytes of them expand to gigabytes) and merge keys (their companion), nesting deeper
+    than `MAX_YAML_DEPTH`, and a key given twice (YAML would let the later one win without a word)."""
 
     what = "video-gen block"  # what the messages call the text being read
 
@@ -270,6 +270,11 @@ class _Flat:
         line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
             raise DirectiveError(f"YAML anchors and aliases (& and *) are not allowed in a {self.what}", line)
+        if isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None:
+            if index is None and isinstance(parent, yaml.MappingNode):
+                raise DirectiveError(f"YAML merge keys (<<) are not allowed in a {self.what}: write the keys out", line)
+            if isinstance(self, yaml.SafeLoader):  # a bare << is YAML's merge key, even as a value
+                raise DirectiveError(f"quote '<<' in a {self.what} (bare, YAML takes it for a merge key)", line)
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:

@@ -1,9 +1,10 @@
 """A clip is block content (a `<figure>`, a note's `<div>`): where its directive stands inside a
 paragraph — a comment in running text, in a footnote, in a list item's text, inside `<em>` or a
 link — the paragraph (and every inline element open at that point) is closed before the clip and
-opened again after it, so the page stays valid HTML and nothing else moves (a footnote's ↩ link
-stays in its footnote after an HTML minifier re-parses the page). A side left without content is
-not written: no empty `<p>` appears. A heading holds text only: a clip in one comes right after it.
+opened again after it, with its classes but not its id, so the page stays valid HTML and nothing
+else moves (a footnote's ↩ link stays in its footnote after an HTML minifier re-parses the page).
+A side left without content is not written: no empty `<p>` appears. A heading holds text only: a
+clip in one comes right after it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,19 @@ import re
 _P_TAG = re.compile(r"<(/?)p(?=[\s>])[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)\b[^>]*?(/?)>")
 _HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])[^>]*>", re.IGNORECASE)
+_NAME = re.compile(r"<[a-zA-Z][a-zA-Z0-9-]*")
+_ATTR = re.compile(r"""(\s+)([^\s"'>/=]+)(\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?""")  # left to right: quotes whole
 _VOID = frozenset({"br", "img", "wbr", "input", "area", "embed", "source", "track", "hr", "col"})
+
+
+def _again(start_tag: str) -> str:
+    """An element's start tag for its part after a clip: its classes and styles go on, its `id`
+    stays with the first part (an id names one element)."""
+    name = _NAME.match(start_tag)
+    if name is None:
+        return start_tag
+    attributes = _ATTR.sub(lambda a: "" if a[2].lower() == "id" else a[0], start_tag[name.end() :])
+    return start_tag[: name.end()] + attributes
 
 
 def _empty(html: str) -> bool:
@@ -94,7 +107,8 @@ class Splitter:
         ending = ends.match(html, end)
         if ending is not None:  # nothing of it after the clip
             return chunk + clip, ending.end()
-        self.reopen, self.reopen_p = "<p>" + "".join(tag for _, tag in stack), paragraph
+        self.reopen = _again(html[paragraph:inside]) + "".join(_again(tag) for _, tag in stack)
+        self.reopen_p = paragraph
         return chunk + clip, end
 
     def rest(self, resume: int) -> str:
