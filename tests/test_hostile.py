@@ -10,7 +10,7 @@ import pytest
 from conftest import summary
 from PIL import Image
 
-from mkdocs_wan.page.directives import Directive, DirectiveError, parse_options
+from mkdocs_wan.page.directives import Directive, DirectiveError, load_flat_yaml, parse_options
 from mkdocs_wan.store.cache import ClipCache
 
 pytestmark = pytest.mark.timeout(300)
@@ -30,6 +30,8 @@ def fence(body: str) -> dict:
         ("a: &x [1, 2]\nb: *x\n", "anchors and aliases"),
         ("prompt: a\n<<: {seed: 1}\n", r"merge keys \(<<\) are not allowed in a video-gen block: write the keys out"),
         ("prompt: <<\n", "quote '<<' in a video-gen block"),
+        ("prompt: A\nseed: 2\n!!merge x: {seed: 1}\n", r"merge keys \(<<\) are not allowed"),  # by tag: no quiet merge
+        ("%TAG !m! tag:yaml.org,2002:\n---\nprompt: A\n!m!merge x: {seed: 1}\n", r"merge keys \(<<\) are not allowed"),
         ("segments:\n  - prompt: a\n    frames: [[[[1]]]]\n", "nests deeper than 4"),
         ("[" * 10_000, "nests deeper than 4"),
         ("prompt: a\nseed: " + "9" * 5_000 + "\n", "invalid value"),
@@ -49,6 +51,13 @@ def test_a_billion_laughs_stays_small():
     )
     with pytest.raises(DirectiveError, match="anchors and aliases"):
         fence(laughs)
+
+
+def test_a_quoted_or_tagged_double_angle_is_text_and_a_data_file_keeps_it():
+    """Only YAML's merge key is refused: `<<` written as text stays text (a data file's scalars
+    are all text, so there a bare `<<` is text too)."""
+    assert fence('prompt: "<<"\ncaption: !!str <<\n') == {"prompt": "<<", "caption": "<<"}
+    assert load_flat_yaml("- {<<: x, name: a}\n", "data file rows.yml", text=True) == [{"<<": "x", "name": "a"}]
 
 
 def test_quoted_option_values_may_hold_braces_and_equals():

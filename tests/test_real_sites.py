@@ -402,6 +402,41 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
     assert "A kite in a footnote" in note and "footnote-backref" in note, note  # the ↩ stays in its footnote
 
 
+def test_a_split_paragraph_keeps_its_attributes_its_ids_once_and_every_picture(site: Site):
+    """Where a clip splits a paragraph, each part keeps the paragraph's (and open elements')
+    attributes; an id goes on the first part written, wherever that is; a `>` in an attribute
+    value does not end its tag; a picture is content (never dropped as "empty"); a trailing
+    line break leaves no empty paragraph behind."""
+    site.options.update({**TINY, "generate": "never"})
+    site.config["markdown_extensions"] = ["attr_list"]
+    site.page(
+        "index.md",
+        "# T\n\n"
+        '<p data-x=">" id="z" class="q">dq <!-- @video-gen A kite in a quoted bracket --> after</p>\n\n'
+        "[<!-- @video-gen A kite starting a link --> link](http://e.com){: #lnk .c } rest\n\n"
+        "**<!-- @video-gen A kite starting bold --> bold** rest\n{: .b #pb }\n\n"
+        "A <!-- @video-gen A kite before a picture --> ![i](x.png) <!-- @video-gen A kite after a picture --> B\n"
+        "{: .ii #iid }\n\n"
+        "Text <!-- @video-gen A kite before a line break -->  \n{: .br }\n\n"
+        '<p class="a"id="glued">g <!-- @video-gen A kite in a glued tag --> h</p>\n',
+    )
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    html = (site.root / "site" / "index.html").read_text()
+    article = html[html.index("<h1") : html.index(" h</p>") + 6]
+    shown = re.sub(r"<(figure|div) class=\"(?:wan-video|admonition)[^\"]*\".*?</\1>", "CLIP", article, flags=re.S)
+    assert shown.count("CLIP") == 7, shown
+    assert '<p data-x=">" id="z" class="q">dq </p>CLIP<p data-x=">" class="q"> after</p>' in shown, shown
+    assert 'CLIP<p><a class="c" href="http://e.com" id="lnk"> link</a> rest</p>' in shown, shown
+    assert 'CLIP<p class="b" id="pb"><strong> bold</strong> rest</p>' in shown, shown
+    picture = '<p class="ii" id="iid">A </p>CLIP<p class="ii"> <img alt="i" src="x.png" /> </p>CLIP<p class="ii"> B</p>'
+    assert picture in shown, shown
+    assert '<p class="br">Text </p>CLIP\n' in shown, shown
+    assert '<p class="a"id="glued">g </p>CLIP<p class="a"> h</p>' in shown, shown
+    ids = re.findall(r'\bid="([^"]+)"', article)
+    assert len(ids) == len(set(ids)), ids
+
+
 def test_only_pages_with_a_clip_link_the_assets_unless_material_navigates_instantly(site: Site):
     """A page without a clip (the 404 page too) is byte for byte what it is without the plugin.
     Material's instant navigation loads a page's content without its `<head>`: there every page

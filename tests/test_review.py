@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -258,6 +259,23 @@ def test_a_dirty_build_follows_a_changed_decision(tmp_path):
     assert sorted({p.name[:12] for p in videos.iterdir()}) == [blue]  # no page uses it: still never at its URL
 
 
+def test_a_dirty_build_follows_a_decision_on_a_clip_a_snippet_brings(tmp_path):
+    """A page whose directive comes from a pymdownx.snippets file has no directive of its own: its
+    output (our markup) says it must be redone when a decision changes."""
+    site = Site(tmp_path, tmp_path / "cache")
+    site.config["markdown_extensions"] = [{"pymdownx.snippets": {"base_path": ["snippets"]}}]
+    (tmp_path / "snippets").mkdir()
+    (tmp_path / "snippets" / "part.md").write_text("<!-- @video-gen A kite a snippet brings -->\n")
+    site.page("inc.md", '# Included\n\n--8<-- "part.md"\n')
+    assert site.build().returncode == 0
+    page = site.site_dir / "inc" / "index.html"
+    (key,) = re.findall(r'data-wan-key="(\w{12})', page.read_text())
+    assert site.cli("reject", key, "--by", "Ada").returncode == 0
+    result = site.build("--dirty")
+    assert result.returncode == 0, result.stderr
+    assert "<video" not in page.read_text() and "Video not available" in page.read_text(), result.stderr
+
+
 def test_a_decision_that_lands_during_a_dirty_build_is_applied_by_the_next(tmp_path):
     """`mkdocs-wan approve` while `mkdocs serve --dirty` rebuilds: the build notes the decisions it
     read, not the file as it is when it ends, or the next builds would skip the pages for good."""
@@ -280,6 +298,26 @@ def test_a_decision_that_lands_during_a_dirty_build_is_applied_by_the_next(tmp_p
     assert result.returncode == 0, result.stderr
     page = (site.site_dir / "index.html").read_text()
     assert "<video" not in page and "Video not available" in page, result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_a_review_file_that_never_ends_stops_the_build_in_one_line(tmp_path, kind):
+    """A FIFO (nobody writes to it) or a link to /dev/zero where the review file goes: one line, no
+    hang and no endless read — not in reading the decisions, nor in noting which were applied."""
+    site = Site(tmp_path, tmp_path / "cache")
+    site.options["generate"] = "never"
+    site.page("index.md", "# Kites\n\n<!-- @video-gen A kite no review file can hold up -->\n")
+    review_file = tmp_path / "mkdocs-wan-reviews.yml"
+    if kind == "fifo":
+        os.mkfifo(review_file)
+    else:
+        review_file.symlink_to(kind)
+    for args in ((), ("--dirty",)):
+        started = time.monotonic()
+        result = site.build(*args)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert "mkdocs-wan-reviews.yml is not a regular file of at most 4,000,000 bytes" in result.stderr
+        assert time.monotonic() - started < 60
 
 
 def test_a_clip_another_site_made_while_this_build_waited_gets_this_sites_safety_verdict(tmp_path, classifier):

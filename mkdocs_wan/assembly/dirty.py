@@ -10,8 +10,10 @@ directive loses its output (MkDocs renders it again) and the held clips' files l
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 from mkdocs_wan.store.layout import VIDEOS_DIR
@@ -21,11 +23,28 @@ if TYPE_CHECKING:
 
 
 def review_digest(review_file: Path) -> str:
-    """The review file's content digest ("absent" when there is none)."""
+    """The review file's content digest ("absent" when there is none, "unusable" when it is not a
+    regular file within the size the decisions are read up to: reading the decisions says why).
+    Opened without blocking and checked on the open file: a FIFO or /dev/zero there is never read."""
     try:
-        return hashlib.sha256(review_file.read_bytes()).hexdigest()
+        fd = os.open(review_file, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return "absent"
+    from mkdocs_wan.store.reviews import MAX_REVIEW_BYTES  # most sites have no review file
+
+    try:
+        info = os.fstat(fd)
+        if not S_ISREG(info.st_mode) or info.st_size > MAX_REVIEW_BYTES:
+            return "unusable"
+        digest, left = hashlib.sha256(), MAX_REVIEW_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            digest.update(chunk)
+            left -= len(chunk)
+        return digest.hexdigest()
+    except OSError:
+        return "unusable"
+    finally:
+        os.close(fd)
 
 
 def _stamp(cache_root: Path, site_dir: Path) -> Path:
@@ -34,8 +53,8 @@ def _stamp(cache_root: Path, site_dir: Path) -> Path:
 
 
 def redo_pages(files: Files, site_dir: Path, cache_root: Path, digest: str) -> int:
-    """Remove the output of every page with a directive when the decisions changed since the last
-    build of `site_dir`; return how many were removed."""
+    """Remove the output of every page with a directive (or a clip, a note of ours) when the
+    decisions changed since the last build of `site_dir`; return how many were removed."""
     try:
         if _stamp(cache_root, site_dir).read_text() == digest:
             return 0
@@ -46,8 +65,8 @@ def redo_pages(files: Files, site_dir: Path, cache_root: Path, digest: str) -> i
         dest = Path(file.abs_dest_path)
         if not dest.is_file() or not dest.resolve().is_relative_to(site_dir.resolve()):
             continue
-        try:
-            if b"video-gen" not in Path(file.abs_src_path or "").read_bytes():
+        try:  # a directive in the page, or markup of ours in its output (from a snippet, a macro)
+            if b"video-gen" not in Path(file.abs_src_path or "").read_bytes() and b"wan-video" not in dest.read_bytes():
                 continue
         except OSError:
             continue

@@ -254,6 +254,9 @@ def _parse_pairs(text: str) -> dict[str, str]:
     return options
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Flat:
     """A YAML loader part refusing what a clip spec never needs: anchors and aliases (a few
     hundred bytes of them expand to gigabytes) and merge keys (their companion), nesting deeper
@@ -265,16 +268,22 @@ class _Flat:
         super().__init__(stream)
         self._depth = 0
 
+    def _merge(self, event: ScalarEvent) -> bool:
+        """Is this scalar YAML's merge key: `!!merge` by tag (however spelt), or a bare `<<` where
+        the loader resolves types (text mode keeps every scalar as text, `<<` included)?"""
+        if event.tag == MERGE_TAG:
+            return True
+        return event.tag is None and event.style is None and event.value == "<<" and isinstance(self, yaml.SafeLoader)
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
             raise DirectiveError(f"YAML anchors and aliases (& and *) are not allowed in a {self.what}", line)
-        if isinstance(event, ScalarEvent) and event.value == "<<" and event.style is None:
-            if index is None and isinstance(parent, yaml.MappingNode):
+        if isinstance(event, ScalarEvent) and self._merge(event):
+            if event.tag == MERGE_TAG or (index is None and isinstance(parent, yaml.MappingNode)):
                 raise DirectiveError(f"YAML merge keys (<<) are not allowed in a {self.what}: write the keys out", line)
-            if isinstance(self, yaml.SafeLoader):  # a bare << is YAML's merge key, even as a value
-                raise DirectiveError(f"quote '<<' in a {self.what} (bare, YAML takes it for a merge key)", line)
+            raise DirectiveError(f"quote '<<' in a {self.what} (bare, YAML takes it for a merge key)", line)
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:

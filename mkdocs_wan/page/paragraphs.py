@@ -12,17 +12,29 @@ from __future__ import annotations
 import bisect
 import re
 
+# A start tag's attributes, quoted values whole (a `>` in one does not end the tag); an attribute
+# starts after whitespace or right after a quoted value (`class="a"id="b"`, which browsers accept).
+_ATTRS = r"""(?:(?:\s+|(?<=["']))[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*"""
 _P_TAG = re.compile(r"<(/?)p(?=[\s>])[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)\b[^>]*?(/?)>")
+_START = re.compile(rf"<[a-zA-Z][a-zA-Z0-9-]*(?:{_ATTRS}\s*|[^>]*?)/?>")
+_TAG = re.compile(rf"<(/?)([a-zA-Z][a-zA-Z0-9-]*)\b(?:{_ATTRS}\s*|[^>]*?)(/?)>")
 _HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])[^>]*>", re.IGNORECASE)
 _NAME = re.compile(r"<[a-zA-Z][a-zA-Z0-9-]*")
-_ATTR = re.compile(r"""(\s+)([^\s"'>/=]+)(\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?""")  # left to right: quotes whole
+_ATTR = re.compile(r"""((?:\s+|(?<=["'])))([^\s"'>/=]+)(\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?""")
 _VOID = frozenset({"br", "img", "wbr", "input", "area", "embed", "source", "track", "hr", "col"})
+# What does not count as a paragraph part's content: comments, line breaks and the tags of
+# text-level elements (an `<img>`, an `<input>` or an `<svg>` are content, like text).
+_NOT_CONTENT = re.compile(
+    r"<!--.*?-->|</?(?:a|abbr|b|bdi|bdo|br|cite|code|data|del|dfn|em|i|ins|kbd|mark|p|q|s|samp|small|span|strong"
+    r"|sub|sup|time|u|var|wbr)(?=[\s/>])(?:" + _ATTRS + r"\s*|[^>]*?)/?>",
+    re.IGNORECASE | re.DOTALL,
+)
+_BLANK = r"(?:\s|<br\s*/?>)*"  # what may stand between a clip and its paragraph's end
 
 
 def _again(start_tag: str) -> str:
     """An element's start tag for its part after a clip: its classes and styles go on, its `id`
-    stays with the first part (an id names one element)."""
+    stays with the part written first (an id names one element)."""
     name = _NAME.match(start_tag)
     if name is None:
         return start_tag
@@ -31,8 +43,8 @@ def _again(start_tag: str) -> str:
 
 
 def _empty(html: str) -> bool:
-    """No content but tags and whitespace."""
-    return not re.sub(r"<[^>]*>", "", html).strip()
+    """Nothing a reader sees: no text and no element but text-level tags, line breaks, comments."""
+    return not _NOT_CONTENT.sub("", html).strip()
 
 
 class Splitter:
@@ -48,6 +60,7 @@ class Splitter:
                 self.at.append(match.start())
                 self.opens.append(not match[1])
         self.reopen, self.reopen_p = "", -1  # a split paragraph's opening, written once it has content
+        self.ids_out = -1  # the paragraph whose start tags (ids included) are written already
         self.after: list[tuple[int, str]] = []  # (where a heading ends, a clip its text stood in)
         self.headings: list[tuple[int, int]] | None = None  # (start, end) of each <h1>…</h6>
 
@@ -88,7 +101,10 @@ class Splitter:
         closed = False
         if self.reopen:  # the paragraph a clip split goes on here
             closed = paragraph == self.reopen_p and _empty(chunk)  # clip after clip: it stays closed
-            chunk = "" if closed else self.reopen + chunk
+            if not closed:
+                chunk, self.ids_out = self.reopen + chunk, self.reopen_p
+            else:
+                chunk = ""
             self.reopen = ""
         heading = self._heading_end(start)
         if heading is not None:  # a heading holds text only: its clip comes right after it
@@ -96,18 +112,21 @@ class Splitter:
             return chunk, end
         if paragraph is None:
             return chunk + clip, end
-        inside = html.index(">", paragraph) + 1
+        opening = _START.match(html, paragraph)
+        inside = opening.end() if opening else html.index(">", paragraph) + 1
         stack = _open_tags(html[inside:start])
         if not closed:
             if paragraph >= resume and _empty(html[inside:start]):  # nothing of it before the clip
                 chunk = chunk[: len(chunk) - (start - paragraph)]
             else:
                 chunk += "".join(f"</{name}>" for name, _ in reversed(stack)) + "</p>"
-        ends = re.compile(r"\s*" + "".join(rf"</{name}>\s*" for name, _ in reversed(stack)) + "</p>", re.IGNORECASE)
-        ending = ends.match(html, end)
+                self.ids_out = paragraph if paragraph >= resume else self.ids_out
+        closers = "".join(rf"</{name}>{_BLANK}" for name, _ in reversed(stack))
+        ending = re.compile(_BLANK + closers + "</p>", re.IGNORECASE).match(html, end)
         if ending is not None:  # nothing of it after the clip
             return chunk + clip, ending.end()
-        self.reopen = _again(html[paragraph:inside]) + "".join(_again(tag) for _, tag in stack)
+        again = _again if self.ids_out == paragraph else str  # an id is written once, wherever first
+        self.reopen = again(html[paragraph:inside]) + "".join(again(tag) for _, tag in stack)
         self.reopen_p = paragraph
         return chunk + clip, end
 
