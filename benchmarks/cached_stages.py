@@ -28,10 +28,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cpu import cpu_name, generated_site
 from record import write_results
-
-WAN = {"model": "tiny", "size": "32x32", "frames": 5, "steps": 1, "guidance": 1.0}
 
 
 def stages() -> list[tuple[str, Any, str]]:
@@ -106,13 +104,7 @@ def main() -> None:
         labels.append(label)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "docs").mkdir()
-        for i in range(args.pages):
-            text = f"# Page {i}\n\nText.\n\n<!-- @video-gen Clip {i}a -->\n\nMore.\n\n<!-- @video-gen Clip {i}b -->\n"
-            (root / "docs" / f"page{i:03d}.md").write_text(text)
-        base = {"site_name": "Bench", "theme": {"name": "mkdocs"}}
-        (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": [{"wan": WAN}]}))
-        (root / "without.yml").write_text(yaml.safe_dump({**base, "plugins": []}))
+        generated_site(root, args.pages)
         os.chdir(root)
         build_once(root / "with.yml", totals)  # fills the cache
         runs: dict[str, list[float]] = {label: [] for label in labels}
@@ -125,7 +117,7 @@ def main() -> None:
     result = {
         "benchmark": "cached_stages",
         "date": date.today().isoformat(),
-        "device": platform_name(),
+        "device": cpu_name(),
         "pages": args.pages,
         "directives": 2 * args.pages,
         "runs": args.runs,
@@ -136,12 +128,6 @@ def main() -> None:
         "command": "python benchmarks/cached_stages.py " + " ".join(sys.argv[1:]),
     }
     write_results(result, "cached-stages")
-
-
-def platform_name() -> str:
-    from cpu import cpu_name
-
-    return cpu_name()
 
 
 if __name__ == "__main__":

@@ -70,6 +70,17 @@ def real_site(root: Path) -> dict[str, int]:
     return {"pages": pages, "markdown_bytes": size, "directives": 2 * pages}
 
 
+def generated_site(root: Path, pages: int) -> None:
+    """`pages` pages of two directives each, and a config with the plugin and one without."""
+    (root / "docs").mkdir()
+    for i in range(pages):
+        text = f"# Page {i}\n\nText.\n\n<!-- @video-gen Clip {i}a -->\n\nMore.\n\n<!-- @video-gen Clip {i}b -->\n"
+        (root / "docs" / f"page{i:03d}.md").write_text(text)
+    base = {"site_name": "Bench", "theme": {"name": "mkdocs"}}
+    (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": [{"wan": WAN}]}))
+    (root / "without.yml").write_text(yaml.safe_dump({**base, "plugins": []}))
+
+
 def cached_ratio(root: Path, base: dict[str, object], runs: int) -> dict[str, float]:
     """Median cached build with the plugin over the same site without it, interleaved."""
     (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": ["search", {"wan": WAN}]}))
@@ -176,13 +187,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "docs").mkdir()
-        for i in range(args.pages):
-            text = f"# Page {i}\n\nText.\n\n<!-- @video-gen Clip {i}a -->\n\nMore.\n\n<!-- @video-gen Clip {i}b -->\n"
-            (root / "docs" / f"page{i:03d}.md").write_text(text)
-        base = {"site_name": "Bench", "theme": {"name": "mkdocs"}}
-        (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": [{"wan": WAN}]}))
-        (root / "without.yml").write_text(yaml.safe_dump({**base, "plugins": []}))
+        generated_site(root, args.pages)
         cold = build(root, "with.yml")
         with_plugin, without_plugin = [], []
         for _ in range(args.runs):  # interleaved, so drift in machine load hits both alike
