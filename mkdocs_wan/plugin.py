@@ -53,7 +53,6 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         self.published: dict[str, Path] = {}
         self.records: dict[str, Path | str] = {}
         self.dirty = False
-        self.review_digest = "absent"  # the review file this build's decisions were read from
         self.marked: set[str] = set()  # pages showing the plugin's markup (src_uri)
         self.in_titles: set[str] = set()  # directive texts in page titles (front matter): not clips
 
@@ -87,9 +86,6 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             self.cache = ClipCache(settings.cache_root)
         self.engine = PageEngine(settings, self.cache)
         self.engine.writer_view = self.serve is not None  # the writer's preview says why a clip is held
-        # Digest first, decisions second: a decision landing in between (`mkdocs-wan approve` while
-        # serving) leaves the stamp older than what was applied, so the next build redoes its pages.
-        self.review_digest = dirty.review_digest(settings.review_path)
         try:
             self.engine.reviews  # noqa: B018 — a broken review file stops the build here, in one line
         except CacheError as err:
@@ -105,7 +101,7 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         site.add_asset_files(files, config)
         if self.dirty and self.engine is not None:  # a review decision re-renders its pages
             settings = self.engine.settings
-            dirty.redo_pages(files, Path(config.site_dir), settings.cache_root, self.review_digest)
+            dirty.redo_pages(files, Path(config.site_dir), settings.cache_root, self.engine.build.review_digest)
         if self.serve is not None:
             self.serve.forget_pending(files)
         return files
@@ -178,7 +174,8 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
             settings, site_dir = self.engine.settings, Path(config.site_dir)
             withdrawn = self.engine.build.held.keys() | self.engine.gate.rejected()
             dirty.withdraw(site_dir, withdrawn)  # `--dirty` keeps the last build's files
-            dirty.remember(settings.cache_root, site_dir, self.review_digest)  # not the file as it is now
+            # The decisions this build applied (read in on_config), not the file as it is now.
+            dirty.remember(settings.cache_root, site_dir, self.engine.build.review_digest)
         if self.serve is not None:
             self.serve.retain()
         if self.engine is not None:

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -362,6 +363,14 @@ class _BlockInParagraph(HTMLParser):
                 pass
 
 
+def _built_article(site: Site, end: Callable[[str], int]) -> str:
+    """The built index page from its `<h1>` up to `end(html)`."""
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    html = (site.root / "site" / "index.html").read_text()
+    return html[html.index("<h1") : end(html)]
+
+
 def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(site: Site):
     """A clip is block content: where its directive stands inside a paragraph (running text, a list
     item's text, a footnote, inside <em>) the paragraph closes before it and opens again after it,
@@ -380,10 +389,7 @@ def test_a_clip_in_running_text_or_a_footnote_is_valid_html_and_moves_nothing(si
         "## Kites <!-- @video-gen A kite in a heading -->\n\n"
         "[^1]: The note shows <!-- @video-gen A kite in a footnote -->\n",
     )
-    result = site.build()
-    assert result.returncode == 0, result.stderr
-    html = (site.root / "site" / "index.html").read_text()
-    article = html[html.index("<h1") : html.index('<div class="footnote">') + 2000]
+    article = _built_article(site, lambda html: html.index('<div class="footnote">') + 2000)
     checker = _BlockInParagraph()
     checker.feed(article)
     assert checker.wrong == [], checker.wrong
@@ -420,10 +426,7 @@ def test_a_split_paragraph_keeps_its_attributes_its_ids_once_and_every_picture(s
         "Text <!-- @video-gen A kite before a line break -->  \n{: .br }\n\n"
         '<p class="a"id="glued">g <!-- @video-gen A kite in a glued tag --> h</p>\n',
     )
-    result = site.build()
-    assert result.returncode == 0, result.stderr
-    html = (site.root / "site" / "index.html").read_text()
-    article = html[html.index("<h1") : html.index(" h</p>") + 6]
+    article = _built_article(site, lambda html: html.index(" h</p>") + 6)
     shown = re.sub(r"<(figure|div) class=\"(?:wan-video|admonition)[^\"]*\".*?</\1>", "CLIP", article, flags=re.S)
     assert shown.count("CLIP") == 7, shown
     assert '<p data-x=">" id="z" class="q">dq </p>CLIP<p data-x=">" class="q"> after</p>' in shown, shown

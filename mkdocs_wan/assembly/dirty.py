@@ -10,41 +10,14 @@ directive loses its output (MkDocs renders it again) and the held clips' files l
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 from pathlib import Path
-from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 from mkdocs_wan.store.layout import VIDEOS_DIR
 
 if TYPE_CHECKING:
     from mkdocs.structure.files import Files
-
-
-def review_digest(review_file: Path) -> str:
-    """The review file's content digest ("absent" when there is none, "unusable" when it is not a
-    regular file within the size the decisions are read up to: reading the decisions says why).
-    Opened without blocking and checked on the open file: a FIFO or /dev/zero there is never read."""
-    try:
-        fd = os.open(review_file, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return "absent"
-    from mkdocs_wan.store.reviews import MAX_REVIEW_BYTES  # most sites have no review file
-
-    try:
-        info = os.fstat(fd)
-        if not S_ISREG(info.st_mode) or info.st_size > MAX_REVIEW_BYTES:
-            return "unusable"
-        digest, left = hashlib.sha256(), MAX_REVIEW_BYTES + 1
-        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
-            digest.update(chunk)
-            left -= len(chunk)
-        return digest.hexdigest()
-    except OSError:
-        return "unusable"
-    finally:
-        os.close(fd)
 
 
 def _stamp(cache_root: Path, site_dir: Path) -> Path:

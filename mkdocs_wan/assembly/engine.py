@@ -373,11 +373,11 @@ class PageEngine(Settling, ShownAgain, Galleries):
         if self.build.reviews is None:
             path = self.settings.review_path
             if not os.path.lexists(path):  # most sites: no decisions, nothing to import
-                self.build.reviews = {}
+                self.build.reviews, self.build.review_digest = {}, "absent"
             else:
-                from mkdocs_wan.store.reviews import load_reviews
+                from mkdocs_wan.store.reviews import read_reviews
 
-                self.build.reviews = load_reviews(path)
+                self.build.reviews, self.build.review_digest = read_reviews(path)
         return self.build.reviews
 
     @cached_property

@@ -56,6 +56,7 @@ class BuildRecord:
     failed: dict[str, str] = field(default_factory=dict)
     held: dict[str, str] = field(default_factory=dict)  # made, but kept off the pages by review: why
     reviews: dict[str, Decision] | None = None  # the review file's decisions, once read
+    review_digest: str = "absent"  # the digest of the bytes `reviews` came from (`--dirty` notes it)
     sources: dict[str, tuple[str, Mapping[str, Any], str]] = field(default_factory=dict)  # key -> kind, options, page
     actors: int = 0  # Ray actors that rendered clips
 

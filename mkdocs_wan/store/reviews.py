@@ -21,8 +21,11 @@ and rename it over, so an interrupted write leaves the old file whole.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from mkdocs_wan.page.directives import DirectiveError, load_flat_yaml
@@ -67,23 +70,54 @@ def flags_of(record: dict[str, Any]) -> list[str]:
 
 def load_reviews(path: Path) -> dict[str, Decision]:
     """The decisions in `path` ({} if there is no such file)."""
+    return read_reviews(path)[0]
+
+
+def _review_bytes(path: Path) -> bytes | None:
+    """The review file's bytes (None: no such file). Opened without blocking and checked on the
+    open file, so a FIFO or a link to /dev/zero there is refused, never waited on or read."""
+    unfit = f"the review file {path.name} is not a regular file of at most {MAX_REVIEW_BYTES:,} bytes"
     try:
-        info = path.stat()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        return {}
+        return None
     except OSError as err:
         raise ReviewFileError(f"cannot read the review file {path.name}: {err.strerror or err}") from None
-    if not path.is_file() or info.st_size > MAX_REVIEW_BYTES:
-        raise ReviewFileError(
-            f"the review file {path.name} is not a regular file of at most {MAX_REVIEW_BYTES:,} bytes"
-        )
+    chunks, left = [], MAX_REVIEW_BYTES + 1
     try:
-        text = path.read_bytes().decode("utf-8")
-        data = load_flat_yaml(text, f"review file {path.name}")
-    except (OSError, UnicodeDecodeError) as err:
+        info = os.fstat(fd)
+        if not S_ISREG(info.st_mode) or info.st_size > MAX_REVIEW_BYTES:
+            raise ReviewFileError(unfit)
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except ReviewFileError:
+        raise  # an OSError too (CacheError): said as it is
+    except OSError as err:
+        raise ReviewFileError(f"cannot read the review file {path.name}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    if left <= 0:  # grew past the limit while it was read
+        raise ReviewFileError(unfit)
+    return b"".join(chunks)
+
+
+def read_reviews(path: Path) -> tuple[dict[str, Decision], str]:
+    """The decisions in `path` and the digest of the very bytes they were read from ("absent"
+    with no file): a `--dirty` build notes the decisions it applied, not the file as it is later."""
+    raw = _review_bytes(path)
+    if raw is None:
+        return {}, "absent"
+    try:
+        data = load_flat_yaml(raw.decode("utf-8"), f"review file {path.name}")
+    except UnicodeDecodeError as err:
         raise ReviewFileError(f"cannot read the review file {path.name}: {err}") from None
     except DirectiveError as err:
         raise ReviewFileError(f"{err} (line {err.line_offset})") from None
+    return _decisions(data, path), hashlib.sha256(raw).hexdigest()
+
+
+def _decisions(data: Any, path: Path) -> dict[str, Decision]:
     shape = f"the review file {path.name} must hold `clips:`, a mapping of clip keys to decisions"
     if data is None:
         data = {}
