@@ -200,14 +200,29 @@ async def test_lenses_answer_at_once_and_are_refreshed_when_the_analysis_lands(r
     update, the progress of a clip included. So it answers from what is known, and the server asks
     for lenses again when the analysis lands."""
     client = refreshing
-    page = _site(tmp_path / "site") / "docs" / "guide.md"
+    root = _site(tmp_path / "site")
+    # The site's load waits until the test lets it go (a `hooks:` file, as a slow plugin would): the
+    # first lens request is then surely asked while the analysis is under way, however fast it is.
+    release = tmp_path / "release"
+    (root / "slow.py").write_text(
+        "import pathlib, time\n"
+        "def on_config(config):\n"
+        "    deadline = time.monotonic() + 60\n"
+        f"    while not pathlib.Path({str(release)!r}).exists() and time.monotonic() < deadline:\n"
+        "        time.sleep(0.02)\n"
+    )
+    config = yaml.safe_load((root / "mkdocs.yml").read_text())
+    (root / "mkdocs.yml").write_text(yaml.safe_dump({**config, "hooks": ["slow.py"]}))
+    page = root / "docs" / "guide.md"
     page.write_text(PAGE)
     uri = page.as_uri()
     client.text_document_did_open(
         t.DidOpenTextDocumentParams(t.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=PAGE))
     )
-    first = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
-    assert not first and not client.diagnostics.get(uri)  # answered before the site had even loaded
+    async with asyncio.timeout(20):  # answered although the site has not even loaded
+        first = await client.text_document_code_lens_async(t.CodeLensParams(t.TextDocumentIdentifier(uri=uri)))
+    assert not first and not client.diagnostics.get(uri) and not client.refreshed
+    release.touch()
     await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     async with asyncio.timeout(10):
         while not client.refreshed:
