@@ -17,7 +17,7 @@ from mkdocs_wan.assembly.engine import Missing, PageEngine, UrlFor
 from mkdocs_wan.config import WanConfig
 from mkdocs_wan.errors import ModelLoadError
 from mkdocs_wan.logs import log
-from mkdocs_wan.page.directives import find_directives, has_directives
+from mkdocs_wan.page.directives import find_directives, has_directives, worth_reading
 from mkdocs_wan.page.spec import SpecError
 from mkdocs_wan.render import backends
 from mkdocs_wan.settings.options import Settings
@@ -119,6 +119,9 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         assert self.engine is not None
         src_uri = page.file.src_uri
         try:
+            if not worth_reading(html):  # most pages: nothing to do, and their source is not read again
+                self.marked.discard(src_uri)
+                return html
             url, missing = self._url(page), self._missing(page)
             out = self.engine.render(html, site.page_source(page), src_uri, url, missing, site.included(page, config))
             (self.marked.add if out != html else self.marked.discard)(src_uri)  # pages that link the assets

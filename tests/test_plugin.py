@@ -229,3 +229,33 @@ def test_an_overridden_controls_option_is_explained(site):
     assert "index.md:3: controls=false overridden: an autoplaying clip of 6.1 s keeps its controls" in result.stderr
     assert "index.md:5: controls=false overridden: an autoplaying clip that loops keeps its controls" in result.stderr
     assert "index.md:7: controls=false overridden" not in result.stderr
+
+
+def test_a_page_that_never_mentions_a_video_is_passed_through_unread(tmp_path, monkeypatch, caplog):
+    """Most pages of a site have no clip: the plugin hands their HTML back as it came, without
+    reading their source again. A page with a directive, or with a near miss it warns about, is
+    read. (A real build in this process, so the reads can be counted.)"""
+    import yaml
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    from mkdocs_wan import site
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# Home\n\nPlain text, a [link](other.md) and a table.\n\n| a | b |\n|---|---|\n")
+    (docs / "other.md").write_text("# Other\n\n<!-- a comment -->\n\nNothing to see.\n")
+    (docs / "clip.md").write_text("# Clip\n\n<!-- @video-gen A page-reading kite -->\n")
+    (docs / "typo.md").write_text("# Typo\n\n<!-- @Video-Gen A misspelt kite -->\n")
+    options = {"model": "tiny", "generate": "never", "cache_dir": str(tmp_path / "cache")}
+    config = {"site_name": "Reads", "plugins": [{"wan": options}], "markdown_extensions": ["tables"]}
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config))
+    read: list[str] = []
+    original = site.page_source
+    monkeypatch.setattr(site, "page_source", lambda page: read.append(page.file.src_uri) or original(page))
+    caplog.set_level("WARNING")
+    build(load_config(str(tmp_path / "mkdocs.yml")))
+    assert sorted(read) == ["clip.md", "typo.md"]
+    assert any("typo.md:3:" in record.getMessage() for record in caplog.records), caplog.text
+    plain = (tmp_path / "site" / "index.html").read_text()
+    assert "<table>" in plain and "wan-video" not in plain

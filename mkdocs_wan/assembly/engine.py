@@ -28,7 +28,14 @@ from mkdocs_wan.assembly.reshow import ShownAgain
 from mkdocs_wan.assembly.settle import Settling
 from mkdocs_wan.logs import log
 from mkdocs_wan.media.pictures import resolve_image
-from mkdocs_wan.page.directives import Directive, DirectiveError, find_directives, near_misses, parse_options
+from mkdocs_wan.page.directives import (
+    Directive,
+    DirectiveError,
+    find_directives,
+    near_misses,
+    parse_options,
+    worth_reading,
+)
 from mkdocs_wan.page.embed import (
     error_html,
     needs_pause_control,
@@ -111,6 +118,8 @@ class PageEngine(Settling, ShownAgain, Galleries):
     ) -> str:
         """`html` with each directive replaced; `markdown` is the page's source as an editor shows
         it (for line numbers), `included` the files it pulls in ({name: text}, e.g. snippets)."""
+        if not worth_reading(html):
+            return html
         directives = find_directives(html, markdown, included)
         labels: set[str] = set()  # ids of this page's AI labels, which describe the videos
         page_out = Splitter(html)  # block content never inside a <p>

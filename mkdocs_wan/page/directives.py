@@ -83,6 +83,16 @@ def has_directives(html: str) -> bool:
     return "@video-gen" in html or "<!--wan-fence:" in html
 
 
+_VIDEO = re.compile("video", re.IGNORECASE)
+
+
+def worth_reading(html: str) -> bool:
+    """Could `html` hold a directive, or a near miss the build warns about? Each has the word
+    "video" in some case, or is a fence's marker. Most pages of a site have neither: they are
+    left exactly as they are, without reading their source again."""
+    return "<!--wan-fence:" in html or _VIDEO.search(html) is not None
+
+
 _UNCLOSED = re.compile(r"&lt;!--\s*@video-gen\b[^<\n]{0,60}|<!--\s*@video-gen\b(?:(?!-->).)*?<!--", re.DOTALL)
 _NEAR_COMMENT = re.compile(r"<!--\s*(@?\s*video[\s_-]*gen\w*)", re.IGNORECASE)
 _NEAR_FENCE = re.compile(r'class="(?:[^"]*\s)?language-(video[\w-]*gen[\w-]*)"', re.IGNORECASE)
@@ -94,7 +104,7 @@ def near_misses(html: str) -> list[tuple[str, str]]:
     """Text in rendered `html` that a writer meant as a directive but that is not one — a comment
     never closed, a misspelt directive word, a misspelt fence name — as (source text to find its
     line by, problem). Code spans and blocks are documentation, not mistakes."""
-    if "video" not in html.lower():
+    if _VIDEO.search(html) is None:
         return []
     found: list[tuple[int, str, str]] = []
     in_code = _code_spans(html)
