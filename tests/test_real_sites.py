@@ -325,19 +325,26 @@ def test_mkdocs_static_i18n_gets_a_clip_in_every_language(site: Site):
 
 def test_a_directive_in_a_docstring_is_named_by_its_mkdocstrings_line(site: Site):
     """mkdocstrings renders a docstring where `::: object` stands: a directive in it is named by
-    that line (the page has no line of its own for it), and a live directive after it keeps its own."""
+    that line (the page has no line of its own for it), and a live directive after it keeps its own.
+    With several blocks, by the block it was rendered in: here `::: kites` renders both functions,
+    and `::: kites.land` renders `land` a second time."""
     pytest.importorskip("mkdocstrings", reason="mkdocstrings[python] is part of the test extra")
     site.options.update(TINY)
     (site.root / "kites.py").write_text(
         '"""Kites."""\n\n\ndef fly() -> None:\n    """Fly a kite.\n\n'
-        '    <!-- @video-gen A kite from a docstring {frames=ten} -->\n    """\n'
+        '    <!-- @video-gen A kite from a docstring {frames=ten} -->\n    """\n\n\n'
+        'def land() -> None:\n    """Land a kite.\n\n    <!-- @video-gen A landing kite {frames=eleven} -->\n\n'
+        '    <!-- @video-gen Another landing kite {frames=twelve} -->\n    """\n'
     )
     site.config["plugins"] = [{"mkdocstrings": {"handlers": {"python": {"paths": ["."]}}}}]
-    site.page("api.md", "# API\n\nIntro.\n\n::: kites.fly\n\n<!-- @video-gen A live kite {steps=0} -->\n")
+    blocks = "::: kites\n\nLanding again:\n\n::: kites.land"
+    site.page("api.md", f"# API\n\nIntro.\n\n{blocks}\n\n<!-- @video-gen A live kite {{steps=0}} -->\n")
     result = site.build()
     assert result.returncode == 0, result.stderr
-    assert "api.md:5: frames must be an integer, got 'ten'" in result.stderr, result.stderr
-    assert "api.md:7: steps must be between 1 and" in result.stderr, result.stderr
+    named = re.findall(r"api\.md:(\d+): (?:frames must be an integer, got '(\w+)'|(steps) must be)", result.stderr)
+    assert [(int(line), frames or steps) for line, frames, steps in named] == [
+        (5, "ten"), (5, "eleven"), (5, "twelve"), (9, "eleven"), (9, "twelve"), (11, "steps")
+    ], result.stderr  # fmt: skip
 
 
 class _BlockInParagraph(HTMLParser):

@@ -21,7 +21,8 @@ from typing import Any, Literal
 import yaml
 from yaml.events import AliasEvent, ScalarEvent
 
-from mkdocs_wan.page.unclosed import MARKER, never_closed
+from mkdocs_wan.page.sourcelines import match_key, source_lines
+from mkdocs_wan.page.unclosed import MARKER
 
 #: A directive's text is a prompt and a few options: more than this is a mistake, refused before
 #: any parsing (so no input can make parsing slow or memory-hungry).
@@ -38,12 +39,6 @@ _HTML_DIRECTIVE = re.compile(
     r"(?(p)\s*</p>)",
     re.DOTALL,
 )
-_RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
-#: Where a plugin writes Markdown of its own: mkdocstrings' `::: object`, a Jinja `{{ … }}` or `{% … %}`.
-_GENERATED = re.compile(r"^[ \t>]*::: *[\w.:-]+|\{\{|\{%", re.MULTILINE)
-_OPENER = re.compile(r"<!--\s*@video-gen")
-_RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
-_FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -186,7 +181,8 @@ def find_directives(html: str, markdown: str = "", included: Mapping[str, str] |
             found.append(("fence", text, match))
         else:
             found.append(("comment", match["comment"].replace(MARKER, ""), match))
-    lines = _source_lines([(kind, _key(kind, text)) for kind, text, _ in found], markdown, included or {})
+    keys = [(kind, match_key(kind, text), match.start()) for kind, text, match in found]
+    lines = source_lines(keys, markdown, included or {}, html)
     return [
         Directive(kind, text, match.start(), match.end(), line, origin, MARKER in (match["comment"] or ""))  # type: ignore[arg-type]
         for (kind, text, match), (origin, line) in zip(found, lines, strict=True)
@@ -349,118 +345,3 @@ def _parse_yaml(source: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
         raise DirectiveError("a video-gen block must be a YAML mapping (prompt: …, size: …)")
     return dict(data)
-
-
-def _key(kind: str, text: str) -> str:
-    """What a rendered directive and its source have in common, whitespace-insensitively."""
-    if kind == "comment":
-        return " ".join(text.split())
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return " ".join(first.split())
-
-
-def _source_lines(found: list[tuple[str, str]], markdown: str, included: Mapping[str, str]) -> list[tuple[str, int]]:
-    """Match rendered directives in order against raw-source candidates to recover (file, line).
-
-    The raw scan also sees directives shown inside code, which did not render; candidates that
-    look like code (inside a fence, or after an odd number of backticks on their line) are
-    tried last, so a syntax example followed by the same live directive reports the live line.
-    A directive the page's source lacks is looked up in the `included` files (file "" is the
-    page), then taken for a docstring's (mkdocstrings' `::: object` line before the next live
-    directive); if the text can't be matched anywhere, the next same-kind candidate is used.
-    """
-    candidates = _candidates(markdown)
-    elsewhere = {name: _candidates(text) for name, text in included.items()}
-    autodoc: list[int] = []  # lines whose output a plugin writes: `::: object`, `{{ macro() }}`
-    blocks: set[int] = set()  # of which `:::` lines
-    if ":::" in markdown or "{{" in markdown or "{%" in markdown:
-        code = _code_lines(markdown)
-        starts = (markdown.count("\n", 0, m.start()) + 1 for m in _GENERATED.finditer(markdown))
-        autodoc = sorted({line for line in starts if line not in code})
-        blocks = {markdown.count("\n", 0, m.start()) + 1 for m in _GENERATED.finditer(markdown) if ":::" in m[0]}
-
-    def docstring(cursor: int) -> int | None:
-        """The line a directive no source has came from (a `:::` docstring, a macro's output):
-        after the last one placed, before the next directive the page itself has."""
-        after = lines[-1][1] if lines and lines[-1][0] == "" else 0
-        before = candidates[cursor][0] if cursor < len(candidates) else len(markdown) + 1
-        # A docstring can hold several directives; a macro call is taken to write one.
-        return next((line for line in autodoc if after < line < before or line == after in blocks), None)
-
-    def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
-        for i in range(cursor, len(candidates)):
-            _, c_kind, c_key, in_code = candidates[i]
-            if c_kind == kind and key in (None, c_key) and (allow_code or not in_code):
-                return i
-        return None
-
-    lines: list[tuple[str, int]] = []
-    cursor = 0
-    for kind, key in found:
-        index = pick(cursor, kind, key, False)
-        if index is None:  # not live in the page: an included file's, or shown in the page's code
-            origin = next(
-                ((name, c[0]) for name, cands in elsewhere.items() for c in cands if c[1:3] == (kind, key)), None
-            )
-            if origin is not None:
-                lines.append(origin)
-                continue
-            templated = pick(cursor, kind, None, False) if autodoc else None
-            if templated is not None and ("{{" in candidates[templated][2] or "{%" in candidates[templated][2]):
-                index = templated  # its text is a template (mkdocs-macros) the page renders otherwise
-            block = docstring(cursor) if autodoc and index is None else None
-            if block is not None:
-                lines.append(("", block))
-                continue
-            index = index if index is not None else pick(cursor, kind, key, True)
-        if index is None:
-            index = pick(cursor, kind, None, True)
-        if index is None:
-            lines.append(lines[-1] if lines else ("", 1))
-        else:
-            lines.append(("", candidates[index][0]))
-            cursor = index + 1
-    return lines
-
-
-def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
-    """Every directive-looking spot in a Markdown source: (line, kind, key, looks like code)."""
-    code = _code_lines(markdown)
-    candidates: list[tuple[int, str, str, bool]] = []
-    line, counted = 1, 0  # newlines are counted once, from one match to the next: linear in the page
-    for m in _RAW_COMMENT.finditer(markdown):
-        line += markdown.count("\n", counted, m.start())
-        counted = m.start()
-        line_start = markdown.rfind("\n", 0, m.start()) + 1
-        in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
-        candidates.append((line, "comment", _key("comment", m[1]), in_code))
-    for start, stop, line in never_closed(markdown):  # closed for the reader where its paragraph ends
-        opener = _OPENER.match(markdown, start)
-        body = markdown[opener.end() if opener else start : stop]
-        candidates.append((line, "comment", _key("comment", body), False))
-    source_lines = markdown.splitlines()
-    line, counted = 1, 0
-    for m in _RAW_FENCE.finditer(markdown):
-        line += markdown.count("\n", counted, m.start())
-        counted = m.start()
-        body = (re.sub(r"^[ \t>]*", "", s) for s in source_lines[line:])
-        key = " ".join(next((s for s in body if s.strip()), "").split())
-        candidates.append((line, "fence", key, line in code))
-    candidates.sort()
-    return candidates
-
-
-def _code_lines(markdown: str) -> set[int]:
-    """1-based lines strictly inside fenced code blocks (backtick or tilde, any nesting depth)."""
-    inside: set[int] = set()
-    fence: str | None = None
-    for number, line in enumerate(markdown.splitlines(), start=1):
-        match = _FENCE_LINE.match(line)
-        if fence is None:
-            if match:
-                fence = match["fence"]
-        elif match and match["fence"].startswith(fence) and not match["info"].strip():
-            fence = None
-        else:
-            inside.add(number)
-    return inside

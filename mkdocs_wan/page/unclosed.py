@@ -32,7 +32,7 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
     Every marker is found once and looked up by bisection: linear in the page, however many."""
     if "@video-gen" not in text:
         return []
-    from mkdocs_wan.page.directives import _code_lines
+    from mkdocs_wan.page.sourcelines import code_lines
 
     closes = [m.start() for m in re.finditer("-->", text)]
     opens = [m.start() for m in re.finditer("<!--", text)]
@@ -53,7 +53,7 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
             continue
         line += text.count("\n", counted, match.start())
         counted = match.start()
-        code = _code_lines(text) if code is None else code
+        code = code_lines(text) if code is None else code
         line_start = text.rfind("\n", 0, match.start()) + 1
         indented = text[line_start : match.start()].replace("\t", "    ").startswith("    ")
         starts = bisect.bisect_right(paragraphs, match.start())

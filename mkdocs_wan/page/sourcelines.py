@@ -1,0 +1,168 @@
+"""Where each rendered directive stands in its source: `page.md:LINE` for every message.
+
+The HTML a page renders to has no line numbers, so the directives found there are matched in
+order against the directive-looking spots of the page's Markdown (and of the files it includes);
+what no source holds came from a plugin that writes Markdown of its own: a docstring that
+mkdocstrings renders where `::: object` stands, or a mkdocs-macros `{{ … }}`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Mapping
+
+from mkdocs_wan.page.unclosed import never_closed
+
+_RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
+#: Where a plugin writes Markdown of its own: mkdocstrings' `::: object`, a Jinja `{{ … }}` or `{% … %}`.
+_GENERATED = re.compile(r"^[ \t>]*::: *([\w.:-]+)|\{\{|\{%", re.MULTILINE)
+_OPENER = re.compile(r"<!--\s*@video-gen")
+_RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
+_FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+
+
+def match_key(kind: str, text: str) -> str:
+    """What a rendered directive and its source have in common, whitespace-insensitively."""
+    if kind == "comment":
+        return " ".join(text.split())
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return " ".join(first.split())
+
+
+def source_lines(
+    found: list[tuple[str, str, int]], markdown: str, included: Mapping[str, str], html: str = ""
+) -> list[tuple[str, int]]:
+    """Match rendered directives ((kind, key, place in `html`), in order) against raw-source
+    candidates to recover (file, line).
+
+    The raw scan also sees directives shown inside code, which did not render; candidates that
+    look like code (inside a fence, or after an odd number of backticks on their line) are
+    tried last, so a syntax example followed by the same live directive reports the live line.
+    A directive the page's source lacks is looked up in the `included` files (file "" is the
+    page), then taken for a docstring's (the `::: object` whose output it stands in, else the
+    `:::` line before the next live directive); if the text can't be matched anywhere, the next
+    same-kind candidate is used.
+    """
+    candidates = _candidates(markdown)
+    elsewhere = {name: _candidates(text) for name, text in included.items()}
+    autodoc: list[int] = []  # lines whose output a plugin writes: `::: object`, `{{ macro() }}`
+    blocks: dict[int, str] = {}  # of which `:::` lines, with the object each names
+    if ":::" in markdown or "{{" in markdown or "{%" in markdown:
+        code = code_lines(markdown)
+        generated = [(markdown.count("\n", 0, m.start()) + 1, m[1]) for m in _GENERATED.finditer(markdown)]
+        autodoc = sorted({line for line, _ in generated if line not in code})
+        blocks = {line: name for line, name in generated if name and line not in code}
+    rendered_in = _rendered_blocks(html, blocks) if blocks and html else None
+
+    def docstring(cursor: int, at: int) -> int | None:
+        """The line a directive no source has came from (a `:::` docstring, a macro's output):
+        after the last one placed, before the next directive the page itself has."""
+        after = lines[-1][1] if lines and lines[-1][0] == "" else 0
+        before = candidates[cursor][0] if cursor < len(candidates) else len(markdown) + 1
+        block = rendered_in(at) if rendered_in is not None else None
+        if block is not None and after <= block < before:
+            return block  # the `:::` whose output it stands in
+        # A docstring can hold several directives; a macro call is taken to write one.
+        return next((line for line in autodoc if after < line < before or line == after in blocks), None)
+
+    def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
+        for i in range(cursor, len(candidates)):
+            _, c_kind, c_key, in_code = candidates[i]
+            if c_kind == kind and key in (None, c_key) and (allow_code or not in_code):
+                return i
+        return None
+
+    lines: list[tuple[str, int]] = []
+    cursor = 0
+    for kind, key, at in found:
+        index = pick(cursor, kind, key, False)
+        if index is None:  # not live in the page: an included file's, or shown in the page's code
+            origin = next(
+                ((name, c[0]) for name, cands in elsewhere.items() for c in cands if c[1:3] == (kind, key)), None
+            )
+            if origin is not None:
+                lines.append(origin)
+                continue
+            templated = pick(cursor, kind, None, False) if autodoc else None
+            if templated is not None and ("{{" in candidates[templated][2] or "{%" in candidates[templated][2]):
+                index = templated  # its text is a template (mkdocs-macros) the page renders otherwise
+            block = docstring(cursor, at) if autodoc and index is None else None
+            if block is not None:
+                lines.append(("", block))
+                continue
+            index = index if index is not None else pick(cursor, kind, key, True)
+        if index is None:
+            index = pick(cursor, kind, None, True)
+        if index is None:
+            lines.append(lines[-1] if lines else ("", 1))
+        else:
+            lines.append(("", candidates[index][0]))
+            cursor = index + 1
+    return lines
+
+
+def _rendered_blocks(html: str, blocks: Mapping[int, str]) -> Callable[[int], int | None]:
+    """Which `::: object` line's output a place in `html` stands in. mkdocstrings marks where each
+    block's object begins with its path as an id (`<a id="pkg.mod">` or its heading's), and its
+    members carry ids below it, so a block's start is the last `id="path"` before the next
+    block's start (found from the last block back). A block whose id is not there (another
+    handler) is left to the line order."""
+    found: list[tuple[int, int]] = []  # (start in html, line)
+    limit = len(html)
+    for line, name in sorted(blocks.items(), reverse=True):
+        at = html.rfind(f'id="{name}"', 0, limit)
+        if at >= 0:
+            found.append((at, line))
+            limit = at
+    found.reverse()
+    starts = [at for at, _ in found]
+
+    def block_of(at: int) -> int | None:
+        index = bisect.bisect_right(starts, at)
+        return found[index - 1][1] if index else None
+
+    return block_of
+
+
+def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
+    """Every directive-looking spot in a Markdown source: (line, kind, key, looks like code)."""
+    code = code_lines(markdown)
+    candidates: list[tuple[int, str, str, bool]] = []
+    line, counted = 1, 0  # newlines are counted once, from one match to the next: linear in the page
+    for m in _RAW_COMMENT.finditer(markdown):
+        line += markdown.count("\n", counted, m.start())
+        counted = m.start()
+        line_start = markdown.rfind("\n", 0, m.start()) + 1
+        in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
+        candidates.append((line, "comment", match_key("comment", m[1]), in_code))
+    for start, stop, line in never_closed(markdown):  # closed for the reader where its paragraph ends
+        opener = _OPENER.match(markdown, start)
+        body = markdown[opener.end() if opener else start : stop]
+        candidates.append((line, "comment", match_key("comment", body), False))
+    rows = markdown.splitlines()
+    line, counted = 1, 0
+    for m in _RAW_FENCE.finditer(markdown):
+        line += markdown.count("\n", counted, m.start())
+        counted = m.start()
+        body = (re.sub(r"^[ \t>]*", "", s) for s in rows[line:])
+        key = " ".join(next((s for s in body if s.strip()), "").split())
+        candidates.append((line, "fence", key, line in code))
+    candidates.sort()
+    return candidates
+
+
+def code_lines(markdown: str) -> set[int]:
+    """1-based lines strictly inside fenced code blocks (backtick or tilde, any nesting depth)."""
+    inside: set[int] = set()
+    fence: str | None = None
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        match = _FENCE_LINE.match(line)
+        if fence is None:
+            if match:
+                fence = match["fence"]
+        elif match and match["fence"].startswith(fence) and not match["info"].strip():
+            fence = None
+        else:
+            inside.add(number)
+    return inside
