@@ -137,6 +137,25 @@ def test_a_directive_never_closed_is_closed_for_the_reader_who_keeps_the_rest_of
     assert summary("1 clip (MB), 0 generated, 0 cached, 1 missing (generate: never)", result.stderr), result.stderr
 
 
+def test_a_never_closed_directive_in_a_list_or_an_admonition_is_closed_there_but_indented_code_is_not(site):
+    """Lists and admonitions indent their content by 4 spaces, as an indented code block is: the
+    line above tells them apart (a list item, `!!!`, or a paragraph with a blank line after it)."""
+    site.options["generate"] = "never"
+    site.config["markdown_extensions"] = ["admonition"]
+    site.page("index.md", "# Home\n\n- A step:\n\n    <!-- @video-gen A kite in a list\n\n## Next\n\nText.\n\n"
+                          "!!! note\n\n    <!-- @video-gen A kite in a note\n\nAfter the note.\n\n"
+                          "Para.\n\n    <!-- @video-gen shown as code\n\nEnd.\n")  # fmt: skip
+    result = site.build()
+    assert result.returncode == 0, result.stderr
+    html = (site.site_dir / "index.html").read_text()
+    notes = re.findall(r"<code>(index\.md:\d+)</code>: this directive&#x27;s comment is never closed", html)
+    assert notes == ["index.md:5", "index.md:13"], html
+    assert re.search(r"<li>\s*<p>A step:</p>\s*<div class=\"admonition failure wan-video-error\"", html), html
+    assert '<h2 id="next">Next</h2>' in html and "<p>After the note.</p>" in html and "<p>End.</p>" in html
+    assert "<pre><code>&lt;!-- @video-gen shown as code\n</code></pre>" in html
+    assert result.stderr.count("never closed") == 2, result.stderr
+
+
 def test_never_closed_is_said_by_the_page_itself_and_never_touches_code(site):
     """The note goes to the directive that was never closed, not to a closed one on its line; a
     never-closed directive from a snippet is one too (no half-typed clip); the `-->` it gets never

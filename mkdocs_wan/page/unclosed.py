@@ -22,6 +22,9 @@ _FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})", re.MULTILINE)  # a code fence: n
 #: snippet, a docstring, a macro). Inside the comment, because Python-Markdown moves text that
 #: follows a comment on its line.
 MARKER = "\ue0ff"
+#: A line whose indented lines below are its content, not code: a list item, an admonition
+#: (`!!!`, `???`), a content tab (`===`), a footnote or a definition.
+_CONTAINER = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)]|!!!|\?\?\?\+?|===!?|:|\[\^[^\]\n]+\]:)(?:[ \t]|$)")
 _PRIORITY = 27  # before fenced_code (25) and the raw-HTML block reader (20) swallow the rest
 PROBLEM = "this directive's comment is never closed, so it would hide the rest of the page: end it with -->"
 
@@ -45,6 +48,7 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
         return points[index] if index < len(points) else len(text)
 
     code: set[int] | None = None
+    examples: set[int] | None = None  # indented code blocks
     found: list[tuple[int, int, int]] = []
     line, counted = 1, 0
     for match in _OPEN.finditer(text):
@@ -55,16 +59,38 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
         counted = match.start()
         code = code_lines(text) if code is None else code
         line_start = text.rfind("\n", 0, match.start()) + 1
-        indented = text[line_start : match.start()].replace("\t", "    ").startswith("    ")
+        if text[line_start : match.start()].replace("\t", "    ").startswith("    "):
+            examples = _indented_code(text) if examples is None else examples
         starts = bisect.bisect_right(paragraphs, match.start())
         paragraph = paragraphs[starts - 1] if starts else 0  # a code span can run over lines of it
-        if line in code or indented or text.count("`", paragraph, match.start()) % 2:
+        if line in code or line in (examples or ()) or text.count("`", paragraph, match.start()) % 2:
             continue  # shown as code: an example, not a directive
         stop = min(reopens, after(blanks, match.end()), after(fences, match.end()))
         while stop > match.end() and text[stop - 1].isspace():
             stop -= 1
         found.append((match.start(), stop, line))
     return found
+
+
+def _indented_code(text: str) -> set[int]:
+    """The 1-based lines, indented 4 or more, that are an indented code block (an example, left
+    alone): not those going on a paragraph (no blank line since the last line indented less), nor
+    those under a line that opens a container indenting its content (a list item, an admonition).
+    One pass over the page."""
+    code: set[int] = set()
+    container, blank = False, True  # the page's start counts as a blank line
+    for number, row in enumerate(text.split("\n"), start=1):
+        if not row.strip():
+            blank = True
+            continue
+        opens = _CONTAINER.match(row) is not None
+        if row.replace("\t", "    ").startswith("    "):
+            if blank and not container and not opens:
+                code.add(number)
+            container = container or opens
+        else:
+            container, blank = opens, False
+    return code
 
 
 class _CloseComments(Preprocessor):
