@@ -18,6 +18,7 @@ _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re
 #: Where a plugin writes Markdown of its own: mkdocstrings' `::: object`, a Jinja `{{ … }}` or `{% … %}`.
 _GENERATED = re.compile(r"^[ \t>]*::: *([\w.:-]+)|\{\{|\{%", re.MULTILINE)
 _OPENER = re.compile(r"<!--\s*@video-gen")
+_ID = re.compile(r'\bid="([^"<>]*)"')
 _RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
 _FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 
@@ -50,17 +51,23 @@ def source_lines(
     blocks: dict[int, str] = {}  # of which `:::` lines, with the object each names
     if ":::" in markdown or "{{" in markdown or "{%" in markdown:
         code = code_lines(markdown)
-        generated = [(markdown.count("\n", 0, m.start()) + 1, m[1]) for m in _GENERATED.finditer(markdown)]
+        generated, line, counted = [], 1, 0  # newlines counted once, from one match to the next
+        for m in _GENERATED.finditer(markdown):
+            line += markdown.count("\n", counted, m.start())
+            counted = m.start()
+            generated.append((line, m[1]))
         autodoc = sorted({line for line, _ in generated if line not in code})
         blocks = {line: name for line, name in generated if name and line not in code}
-    rendered_in = _rendered_blocks(html, blocks) if blocks and html else None
+    rendered: list[Callable[[int], int | None]] = []  # found on the first question: most pages ask none
 
     def docstring(cursor: int, at: int) -> int | None:
         """The line a directive no source has came from (a `:::` docstring, a macro's output):
         after the last one placed, before the next directive the page itself has."""
         after = lines[-1][1] if lines and lines[-1][0] == "" else 0
         before = candidates[cursor][0] if cursor < len(candidates) else len(markdown) + 1
-        block = rendered_in(at) if rendered_in is not None else None
+        if blocks and html and not rendered:
+            rendered.append(_rendered_blocks(html, blocks))
+        block = rendered[0](at) if rendered else None
         if block is not None and after <= block < before:
             return block  # the `:::` whose output it stands in
         # A docstring can hold several directives; a macro call is taken to write one.
@@ -108,13 +115,17 @@ def _rendered_blocks(html: str, blocks: Mapping[int, str]) -> Callable[[int], in
     members carry ids below it, so a block's start is the last `id="path"` before the next
     block's start (found from the last block back). A block whose id is not there (another
     handler) is left to the line order."""
+    ids: dict[str, list[int]] = {}  # every id on the page, found once: linear however many blocks
+    for match in _ID.finditer(html):
+        ids.setdefault(match[1], []).append(match.start())
     found: list[tuple[int, int]] = []  # (start in html, line)
-    limit = len(html)
+    limit = len(html) + 1
     for line, name in sorted(blocks.items(), reverse=True):
-        at = html.rfind(f'id="{name}"', 0, limit)
-        if at >= 0:
-            found.append((at, line))
-            limit = at
+        places = ids.get(name, [])
+        before = bisect.bisect_left(places, limit)
+        if before:
+            limit = places[before - 1]
+            found.append((limit, line))
     found.reverse()
     starts = [at for at, _ in found]
 
