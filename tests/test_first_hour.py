@@ -144,7 +144,13 @@ def test_a_never_closed_directive_in_a_list_or_an_admonition_is_closed_there_but
     site.config["markdown_extensions"] = ["admonition"]
     site.page("index.md", "# Home\n\n- A step:\n\n    <!-- @video-gen A kite in a list\n\n## Next\n\nText.\n\n"
                           "!!! note\n\n    <!-- @video-gen A kite in a note\n\nAfter the note.\n\n"
-                          "Para.\n\n    <!-- @video-gen shown as code\n\nEnd.\n")  # fmt: skip
+                          "Para.\n\n    <!-- @video-gen shown as code\n\nEnd.\n\n"
+                          "- In a list:\n\n        <!-- @video-gen code in a list\n\n"  # 8 spaces: code there
+                          "# A heading\n    <!-- @video-gen code under a heading\n\n"
+                          "Configure:\n\n    nav:\n      - Home: index.md\n\n"
+                          "    <!-- @video-gen code after a list line\n\n"
+                          "1) Not a list\n\n    <!-- @video-gen code after 1)\n\n"
+                          "> Quoted:\n>\n>     <!-- @video-gen code in a quote\n")  # fmt: skip
     result = site.build()
     assert result.returncode == 0, result.stderr
     html = (site.site_dir / "index.html").read_text()
@@ -153,6 +159,9 @@ def test_a_never_closed_directive_in_a_list_or_an_admonition_is_closed_there_but
     assert re.search(r"<li>\s*<p>A step:</p>\s*<div class=\"admonition failure wan-video-error\"", html), html
     assert '<h2 id="next">Next</h2>' in html and "<p>After the note.</p>" in html and "<p>End.</p>" in html
     assert "<pre><code>&lt;!-- @video-gen shown as code\n</code></pre>" in html
+    for example in ("in a list", "under a heading", "after a list line", "after 1)", "in a quote"):
+        assert f"&lt;!-- @video-gen code {example}\n</code></pre>" in html, example  # code untouched
+    assert "\ue0ff" not in html
     assert result.stderr.count("never closed") == 2, result.stderr
 
 

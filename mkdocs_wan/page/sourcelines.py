@@ -12,7 +12,7 @@ import bisect
 import re
 from collections.abc import Callable, Mapping
 
-from mkdocs_wan.page.unclosed import never_closed
+from mkdocs_wan.page.unclosed import indented_code, never_closed
 
 _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
 #: Where a plugin writes Markdown of its own: mkdocstrings' `::: object`, a Jinja `{{ … }}` or `{% … %}`.
@@ -50,7 +50,7 @@ def source_lines(
     autodoc: list[int] = []  # lines whose output a plugin writes: `::: object`, `{{ macro() }}`
     blocks: dict[int, str] = {}  # of which `:::` lines, with the object each names
     if ":::" in markdown or "{{" in markdown or "{%" in markdown:
-        code = code_lines(markdown)
+        code = code_lines(markdown) | indented_code(markdown)  # an example of a `:::` line is no block
         generated, line, counted = [], 1, 0  # newlines counted once, from one match to the next
         for m in _GENERATED.finditer(markdown):
             line += markdown.count("\n", counted, m.start())

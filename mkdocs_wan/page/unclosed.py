@@ -22,17 +22,28 @@ _FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})", re.MULTILINE)  # a code fence: n
 #: snippet, a docstring, a macro). Inside the comment, because Python-Markdown moves text that
 #: follows a comment on its line.
 MARKER = "\ue0ff"
-#: A line whose indented lines below are its content, not code: a list item, an admonition
-#: (`!!!`, `???`), a content tab (`===`), a footnote or a definition.
-_CONTAINER = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)]|!!!|\?\?\?\+?|===!?|:|\[\^[^\]\n]+\]:)(?:[ \t]|$)")
+#: Lines whose content is indented as code is (4 spaces), by the block processor that reads them
+#: (Python-Markdown's names): list items always; the others where their extension is loaded.
+_CONTAINERS = {
+    "": r"[-*+]|\d{1,9}\.",
+    "admonition": r"!!!|\?\?\?\+?",
+    "details": r"\?\?\?\+?",
+    "tabbed": r"===!?\+?",
+    "footnote": r"\[\^[^\]\n]+\]:",
+    "deflist": r":",
+}
+ALL_CONTAINERS = tuple(_CONTAINERS)
+_QUOTED = re.compile(r"^(?:[ \t]{0,3}>[ ]?)+")  # a blockquote's `>`s: its lines are read without them
 _PRIORITY = 27  # before fenced_code (25) and the raw-HTML block reader (20) swallow the rest
 PROBLEM = "this directive's comment is never closed, so it would hide the rest of the page: end it with -->"
 
 
-def never_closed(text: str) -> list[tuple[int, int, int]]:
+def never_closed(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> list[tuple[int, int, int]]:
     """(start, end, line) of every directive comment in `text` that no `-->` closes before the next
     `<!--` or the end, outside code; `end` is where its paragraph ends (where it gets closed).
-    Every marker is found once and looked up by bisection: linear in the page, however many."""
+    `containers` names the block processors loaded (see `_CONTAINERS`), which tell an indented
+    line's content from code. Every marker is found once and looked up by bisection: linear in
+    the page, however many."""
     if "@video-gen" not in text:
         return []
     from mkdocs_wan.page.sourcelines import code_lines
@@ -42,6 +53,7 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
     blanks = [m.start() for m in _BLANK.finditer(text)]
     paragraphs = [m.end() for m in _BLANK.finditer(text)]  # where each paragraph after the first starts
     fences = [m.start() for m in _FENCE.finditer(text)]
+    ticks = [m.start() for m in re.finditer("`", text)]
 
     def after(points: list[int], at: int) -> int:
         index = bisect.bisect_left(points, at)
@@ -59,11 +71,12 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
         counted = match.start()
         code = code_lines(text) if code is None else code
         line_start = text.rfind("\n", 0, match.start()) + 1
-        if text[line_start : match.start()].replace("\t", "    ").startswith("    "):
-            examples = _indented_code(text) if examples is None else examples
+        if _QUOTED.sub("", text[line_start : match.start()]).expandtabs(4).startswith("    "):
+            examples = indented_code(text, containers) if examples is None else examples
         starts = bisect.bisect_right(paragraphs, match.start())
         paragraph = paragraphs[starts - 1] if starts else 0  # a code span can run over lines of it
-        if line in code or line in (examples or ()) or text.count("`", paragraph, match.start()) % 2:
+        in_span = (bisect.bisect_left(ticks, match.start()) - bisect.bisect_left(ticks, paragraph)) % 2
+        if line in code or line in (examples or ()) or in_span:
             continue  # shown as code: an example, not a directive
         stop = min(reopens, after(blanks, match.end()), after(fences, match.end()))
         while stop > match.end() and text[stop - 1].isspace():
@@ -72,31 +85,33 @@ def never_closed(text: str) -> list[tuple[int, int, int]]:
     return found
 
 
-def _indented_code(text: str) -> set[int]:
-    """The 1-based lines, indented 4 or more, that are an indented code block (an example, left
-    alone): not those going on a paragraph (no blank line since the last line indented less), nor
-    those under a line that opens a container indenting its content (a list item, an admonition).
-    One pass over the page."""
+def indented_code(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> set[int]:
+    """The 1-based lines indented 4 or more that are an indented code block (an example, left
+    alone), in one pass. Only a line under a container (a list item, an admonition, … of the
+    `containers` loaded) is its content, up to 7 spaces deeper than the container's own line;
+    deeper, or under anything else (a paragraph, a heading), it is code, as it always was."""
+    opener = re.compile(rf"[ \t]*(?:{'|'.join(_CONTAINERS[name] for name in containers)})(?:[ \t]|$)")
     code: set[int] = set()
-    container, blank = False, True  # the page's start counts as a blank line
+    inside: int | None = None  # the indent of the container whose content the lines are
     for number, row in enumerate(text.split("\n"), start=1):
+        row = _QUOTED.sub("", row)
         if not row.strip():
-            blank = True
             continue
-        opens = _CONTAINER.match(row) is not None
-        if row.replace("\t", "    ").startswith("    "):
-            if blank and not container and not opens:
-                code.add(number)
-            container = container or opens
-        else:
-            container, blank = opens, False
+        indent = len(row.expandtabs(4)) - len(row.expandtabs(4).lstrip())
+        if indent < 4:
+            inside = 0 if opener.match(row) else None
+        elif inside is None or indent >= inside + 8:
+            code.add(number)  # code: it opens nothing
+        elif opener.match(row):
+            inside = indent
     return code
 
 
 class _CloseComments(Preprocessor):
     def run(self, lines: list[str]) -> list[str]:
         text = "\n".join(lines)
-        spans = never_closed(text)
+        names = {processor.name for processor in self.md.parser.blockprocessors._priority}
+        spans = never_closed(text, tuple(name for name in _CONTAINERS if not name or name in names))
         if not spans:
             return lines
         out, end = [], 0
