@@ -327,7 +327,7 @@ def test_a_directive_in_a_docstring_is_named_by_its_mkdocstrings_line(site: Site
     """mkdocstrings renders a docstring where `::: object` stands: a directive in it is named by
     that line (the page has no line of its own for it), and a live directive after it keeps its own.
     With several blocks, by the block it was rendered in: here `::: kites` renders both functions,
-    and `::: kites.land` renders `land` a second time; a `:::` line shown as code is no block."""
+    and `## ::: kites.land` renders `land` a second time; a `:::` line shown as code is no block."""
     pytest.importorskip("mkdocstrings", reason="mkdocstrings[python] is part of the test extra")
     site.options.update(TINY)
     (site.root / "kites.py").write_text(
@@ -337,7 +337,7 @@ def test_a_directive_in_a_docstring_is_named_by_its_mkdocstrings_line(site: Site
         '    <!-- @video-gen Another landing kite {frames=twelve} -->\n    """\n'
     )
     site.config["plugins"] = [{"mkdocstrings": {"handlers": {"python": {"paths": ["."]}}}}]
-    blocks = "::: kites\n\nLanding again:\n\n::: kites.land"
+    blocks = "::: kites\n\nLanding again:\n\n## ::: kites.land"  # the heading form too
     example = "To show `fly` alone, write:\n\n    ::: kites.fly\n"  # an indented code block: not a block
     site.page("api.md", f"# API\n\nIntro.\n\n{blocks}\n\n<!-- @video-gen A live kite {{steps=0}} -->\n\n{example}")
     result = site.build()

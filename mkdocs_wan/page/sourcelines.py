@@ -16,7 +16,7 @@ from mkdocs_wan.page.unclosed import indented_code, never_closed
 
 _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re.DOTALL)
 #: Where a plugin writes Markdown of its own: mkdocstrings' `::: object`, a Jinja `{{ … }}` or `{% … %}`.
-_GENERATED = re.compile(r"^[ \t>]*::: *([\w.:-]+)|\{\{|\{%", re.MULTILINE)
+_GENERATED = re.compile(r"^[ \t>]*(?:#{1,6}[ \t]*)?::: *([\w.:-]+)|\{\{|\{%", re.MULTILINE)
 _OPENER = re.compile(r"<!--\s*@video-gen")
 _ID = re.compile(r'\bid="([^"<>]*)"')
 _RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
