@@ -26,8 +26,8 @@ MARKER = "\ue0ff"
 #: (Python-Markdown's names): list items always; the others where their extension is loaded.
 _CONTAINERS = {
     "": r"[-*+]|\d{1,9}\.",
-    "admonition": r"!!!|\?\?\?\+?",
-    "details": r"\?\?\?\+?",
+    "admonition": r"!!! ?[\w-]+",  # `!!!note` too, as the extension reads it
+    "details": r"\?\?\?\+? ?[\w-]+",
     "tabbed": r"===!?\+?",
     "footnote": r"\[\^[^\]\n]+\]:",
     "deflist": r":",
