@@ -32,6 +32,22 @@ _NOT_CONTENT = re.compile(
 _BLANK = r"(?:\s|<br\s*/?>)*"  # what may stand between a clip and its paragraph's end
 
 
+def _tags(pattern: re.Pattern[str], html: str) -> list[re.Match[str]]:
+    """`pattern`'s matches outside comments: a tag written in one (`<!-- @video-gen <P -->`) is
+    text, as a browser reads it. A comment never closed runs to the end, as it does there."""
+    found, at = [], 0
+    while True:
+        opened = html.find("<!--", at)
+        stop = len(html) if opened < 0 else opened
+        found += pattern.finditer(html, at, stop)
+        if opened < 0:
+            return found
+        closed = html.find("-->", opened + 4)
+        if closed < 0:
+            return found
+        at = closed + 3
+
+
 def _again(start_tag: str) -> str:
     """An element's start tag for its part after a clip: its classes and styles go on, its `id`
     stays with the part written first (an id names one element)."""
@@ -56,7 +72,7 @@ class Splitter:
         self.at: list[int] = []
         self.opens: list[bool] = []
         if "<p" in html or "<P" in html:
-            for match in _P_TAG.finditer(html):
+            for match in _tags(_P_TAG, html):
                 self.at.append(match.start())
                 self.opens.append(not match[1])
         self.reopen, self.reopen_p = "", -1  # a split paragraph's opening, written once it has content
@@ -68,7 +84,7 @@ class Splitter:
         """Where the heading that `position` stands in ends (after its `</hN>`), if it does."""
         if self.headings is None:  # found once per page, on the first question: one pass
             self.headings, opened = [], None
-            for tag in _HEADING.finditer(self.html):
+            for tag in _tags(_HEADING, self.html):
                 if not tag[1]:
                     opened = opened or (tag.start(), tag[2])
                 elif opened is not None and opened[1] == tag[2]:
@@ -138,7 +154,7 @@ class Splitter:
 def _open_tags(html: str) -> list[tuple[str, str]]:
     """The inline elements left open at the end of `html`, outermost first: (name, start tag)."""
     stack: list[tuple[str, str]] = []
-    for match in _TAG.finditer(html):
+    for match in _tags(_TAG, html):
         name = match[2].lower()
         if name in _VOID or match[3]:
             continue
