@@ -33,12 +33,11 @@ MAX_YAML_DEPTH = 4
 FENCE_NAME = "video-gen"
 
 _FENCE_MARKER = "<!--wan-fence:{}-->"
+#: Both forms begin with `<!--`, so the regex engine skips to each one at string-search speed.
 _HTML_DIRECTIVE = re.compile(
-    r"(?P<p><p>\s*)?"
-    r"(?:<!--\s*@video-gen(?=\s|-->)(?P<comment>(?:(?!<!--).)*?)-->|<!--wan-fence:(?P<fence>[\w=-]*)-->)"
-    r"(?(p)\s*</p>)",
-    re.DOTALL,
+    r"<!--(?:\s*@video-gen(?=\s|-->)(?P<comment>(?:(?!<!--).)*?)|wan-fence:(?P<fence>[\w=-]*))-->", re.DOTALL
 )
+_CLOSE_P = re.compile(r"\s*</p>")
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -88,9 +87,14 @@ def worth_reading(html: str) -> bool:
     return "<!--wan-fence:" in html or _VIDEO.search(html) is not None
 
 
-_UNCLOSED = re.compile(r"&lt;!--\s*@video-gen\b[^<\n]{0,60}|<!--\s*@video-gen\b(?:(?!-->).)*?<!--", re.DOTALL)
-_NEAR_COMMENT = re.compile(r"<!--\s*(@?\s*video[\s_-]*gen\w*)", re.IGNORECASE)
-_NEAR_FENCE = re.compile(r'class="(?:[^"]*\s)?language-(video[\w-]*gen[\w-]*)"', re.IGNORECASE)
+# Each begins with a literal the regex engine skips to at string-search speed: a page costs little more
+# than a search for `<!--`. A Markdown fence's class is written `language-…`, in the case of its name.
+_UNCLOSED = (
+    re.compile(r"&lt;!--\s*@video-gen\b[^<\n]{0,60}"),
+    re.compile(r"<!--\s*@video-gen\b(?:(?!-->).)*?<!--", re.DOTALL),
+)
+_NEAR_COMMENT = re.compile(r"<!--\s*((?i:@?\s*video[\s_-]*gen\w*))")
+_NEAR_FENCE = re.compile(r'class="(?:[^"]*\s)?language-((?i:video[\w-]*gen[\w-]*))"')
 _CODE_OPEN = re.compile(r"<(?:code|pre)\b")
 _CODE_CLOSE = re.compile(r"</(?:code|pre)>")
 
@@ -103,7 +107,7 @@ def near_misses(html: str) -> list[tuple[str, str]]:
         return []
     found: list[tuple[int, str, str]] = []
     in_code = _code_spans(html)
-    for match in _UNCLOSED.finditer(html):
+    for match in itertools.chain.from_iterable(pattern.finditer(html) for pattern in _UNCLOSED):
         if not in_code(match.start()):
             text = match[0].replace("&lt;", "<").split("\n", 1)[0].strip()
             problem = "this directive's comment is never closed, so the page shows it as text (or hides what follows)"
@@ -121,44 +125,45 @@ def near_misses(html: str) -> list[tuple[str, str]]:
 
 
 _RAW_TEXT = ("script", "style", "textarea", "title")
+_RAW_TEXT_TAG = re.compile(r"<(?i:script|style|textarea|title)")
 
 
 def _markup_places(html: str) -> Callable[[int], bool]:
     """Is a position where a tag or comment can start — not inside another tag (an attribute
     value) nor inside an element whose content is text (`<script>`, `<style>`, `<textarea>`,
-    `<title>`)? Every bracket and raw-text tag is found once per page and looked up by bisection,
-    so a page with thousands of directives costs a linear scan."""
-    found: list[list[int]] = []  # filled on the first question: most pages ask none
-
-    def places() -> list[list[int]]:
-        if not found:
-            lower = html.lower()
-            found.extend([m.start() for m in re.finditer(c, html)] for c in "<>")
-            for tag in _RAW_TEXT:
-                found.extend([m.start() for m in re.finditer(p, lower)] for p in (f"<{tag}", f"</{tag}"))
-        return found
+    `<title>`)? The nearest `<` and `>` before it are searched back from it (each search stops at
+    the directive before: linear in the page); raw-text tags, which most pages lack, are found
+    once and looked up by bisection, so a page with thousands of directives costs a linear scan."""
+    raw: list[list[int]] = []  # filled on the first question, where the page has such a tag
 
     def last(positions: list[int], at: int) -> int:
         index = bisect.bisect_left(positions, at)
         return positions[index - 1] if index else -1
 
     def markup(at: int) -> bool:
-        opens, closes, *raw = places()
-        if last(opens, at) > last(closes, at):
+        if html.rfind("<", 0, at) > html.rfind(">", 0, at):
             return False
-        return all(last(raw[i], at) <= last(raw[i + 1], at) for i in range(0, len(raw), 2))
+        if not raw:
+            raw.append([])  # asked once
+            if _RAW_TEXT_TAG.search(html):
+                lower = html.lower()
+                for tag in _RAW_TEXT:
+                    raw.extend([m.start() for m in re.finditer(p, lower)] for p in (f"<{tag}", f"</{tag}"))
+        return all(last(raw[i], at) <= last(raw[i + 1], at) for i in range(1, len(raw), 2))
 
     return markup
 
 
 def _code_spans(html: str) -> Callable[[int], bool]:
     """Is a position inside a `<code>` or `<pre>` element (the last one opened before it is still
-    open)? The tags are found once per page and looked up by bisection: a page with thousands of
-    near misses costs a linear scan, not one per miss."""
-    opens = [m.start() for m in _CODE_OPEN.finditer(html)]
-    closes = [m.start() for m in _CODE_CLOSE.finditer(html)]
+    open)? The tags are found once per page, on the first question (most pages ask none), and
+    looked up by bisection: a page with thousands of near misses costs a linear scan."""
+    tags: list[list[int]] = []
 
     def inside(at: int) -> bool:
+        if not tags:
+            tags.extend([m.start() for m in pattern.finditer(html)] for pattern in (_CODE_OPEN, _CODE_CLOSE))
+        opens, closes = tags
         opened, closed = bisect.bisect_left(opens, at), bisect.bisect_left(closes, at)
         return (opens[opened - 1] if opened else -1) > (closes[closed - 1] if closed else -1)
 
@@ -184,9 +189,21 @@ def find_directives(html: str, markdown: str = "", included: Mapping[str, str] |
     keys = [(kind, match_key(kind, text), match.start()) for kind, text, match in found]
     lines = source_lines(keys, markdown, included or {}, html)
     return [
-        Directive(kind, text, match.start(), match.end(), line, origin, MARKER in (match["comment"] or ""))  # type: ignore[arg-type]
+        Directive(kind, text, *_paragraph(html, match), line, origin, MARKER in (match["comment"] or ""))  # type: ignore[arg-type]
         for (kind, text, match), (origin, line) in zip(found, lines, strict=True)
     ]
+
+
+def _paragraph(html: str, match: re.Match[str]) -> tuple[int, int]:
+    """The span the embed replaces: the directive, with the `<p>` around it if it stands alone in
+    one (Python-Markdown wraps a comment that shares a paragraph's lines in it)."""
+    start, end = match.span()
+    opened = start
+    while opened and html[opened - 1].isspace():  # back over the spaces since the last directive at most
+        opened -= 1
+    if html.endswith("<p>", 0, opened) and (after := _CLOSE_P.match(html, end)):
+        return opened - 3, after.end()
+    return start, end
 
 
 def parse_options(directive: Directive) -> dict[str, Any]:

@@ -9,8 +9,9 @@ mkdocstrings renders where `::: object` stands, or a mkdocs-macros `{{ … }}`.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from mkdocs_wan.page.unclosed import indented_code, never_closed
 
@@ -19,8 +20,10 @@ _RAW_COMMENT = re.compile(r"<!--\s*@video-gen(?=\s|-->)((?:(?!<!--).)*?)-->", re
 _GENERATED = re.compile(r"^[ \t>]*(?:#{1,6}[ \t]*)?::: *([\w.:-]+)|\{\{|\{%", re.MULTILINE)
 _OPENER = re.compile(r"<!--\s*@video-gen")
 _ID = re.compile(r'\bid="([^"<>]*)"')
-_RAW_FENCE = re.compile(r"^[ \t>]*(?:`{3,}|~{3,})[ \t]*\{?[ \t]*\.?video-gen\b.*$", re.MULTILINE)
-_FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
+_VIDEO_GEN_INFO = re.compile(r"[ \t]*\{?[ \t]*\.?video-gen\b")  # a fence line's info: ```video-gen, ``` {.video-gen}
+_QUOTE_INDENT = re.compile(r"^[ \t>]*")
+_FENCE_MARK = re.compile(r"```|~~~")
+_FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$", re.MULTILINE)
 
 
 def match_key(kind: str, text: str) -> str:
@@ -151,12 +154,15 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
         opener = _OPENER.match(markdown, start)
         body = markdown[opener.end() if opener else start : stop]
         candidates.append((line, "comment", match_key("comment", body), False))
-    rows = markdown.splitlines()
+    rows: list[str] = []
     line, counted = 1, 0
-    for m in _RAW_FENCE.finditer(markdown):
+    for m in _fence_lines(markdown):
         line += markdown.count("\n", counted, m.start())
         counted = m.start()
-        body = (re.sub(r"^[ \t>]*", "", s) for s in rows[line:])
+        if not _VIDEO_GEN_INFO.match(m["info"]):
+            continue
+        rows = rows or markdown.split("\n")
+        body = (_QUOTE_INDENT.sub("", s) for s in itertools.islice(rows, line, None))
         key = " ".join(next((s for s in body if s.strip()), "").split())
         candidates.append((line, "fence", key, line in code))
     candidates.sort()
@@ -164,16 +170,34 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
 
 
 def code_lines(markdown: str) -> set[int]:
-    """1-based lines strictly inside fenced code blocks (backtick or tilde, any nesting depth)."""
+    """1-based lines strictly inside fenced code blocks (backtick or tilde, any nesting depth).
+    Only fence lines are visited, their newlines counted once: no Python loop over every line."""
     inside: set[int] = set()
     fence: str | None = None
-    for number, line in enumerate(markdown.splitlines(), start=1):
-        match = _FENCE_LINE.match(line)
+    opened = 0
+    line, counted = 1, 0
+    for match in _fence_lines(markdown):
+        line += markdown.count("\n", counted, match.start())
+        counted = match.start()
         if fence is None:
-            if match:
-                fence = match["fence"]
-        elif match and match["fence"].startswith(fence) and not match["info"].strip():
+            fence, opened = match["fence"], line
+        elif match["fence"].startswith(fence) and not match["info"].strip():
+            inside.update(range(opened + 1, line))
             fence = None
-        else:
-            inside.add(number)
+    if fence is not None:  # never closed: code to the end
+        inside.update(range(opened + 1, markdown.count("\n") + 2))
     return inside
+
+
+def _fence_lines(markdown: str) -> Iterator[re.Match[str]]:
+    """Each line that opens or closes a fence: found from its three backticks or tildes (a search
+    at string speed), then read whole."""
+    at = 0
+    while (hit := _FENCE_MARK.search(markdown, at)) is not None:
+        start = markdown.rfind("\n", 0, hit.start()) + 1
+        end = markdown.find("\n", hit.end())
+        end = len(markdown) if end < 0 else end
+        match = _FENCE_LINE.match(markdown, start, end)
+        if match is not None:
+            yield match
+        at = end + 1

@@ -43,19 +43,23 @@ def never_closed(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> lis
     `<!--` or the end, outside code; `end` is where its paragraph ends (where it gets closed).
     `containers` names the block processors loaded (see `_CONTAINERS`), which tell an indented
     line's content from code. Every marker is found once and looked up by bisection: linear in
-    the page, however many."""
+    the page, however many; a page whose openers are all closed only searches for their ends."""
     if "@video-gen" not in text:
         return []
     from mkdocs_wan.page.sourcelines import code_lines
 
-    closes = [m.start() for m in re.finditer("-->", text)]
-    opens = [m.start() for m in re.finditer("<!--", text)]
-    blanks = [m.start() for m in _BLANK.finditer(text)]
-    paragraphs = [m.end() for m in _BLANK.finditer(text)]  # where each paragraph after the first starts
-    fences = [m.start() for m in _FENCE.finditer(text)]
-    ticks = [m.start() for m in re.finditer("`", text)]
+    marks: dict[str, list[int]] = {}  # every marker's places, found at the first unclosed opener
 
-    def after(points: list[int], at: int) -> int:
+    def marked(kind: str) -> list[int]:
+        if not marks:
+            marks["blanks"] = [m.start() for m in _BLANK.finditer(text)]
+            marks["paragraphs"] = [m.end() for m in _BLANK.finditer(text)]  # where paragraphs 2, 3, … start
+            marks["fences"] = [m.start() for m in _FENCE.finditer(text)]
+            marks["ticks"] = [m.start() for m in re.finditer("`", text)]
+        return marks[kind]
+
+    def after(kind: str, at: int) -> int:
+        points = marked(kind)
         index = bisect.bisect_left(points, at)
         return points[index] if index < len(points) else len(text)
 
@@ -64,8 +68,11 @@ def never_closed(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> lis
     found: list[tuple[int, int, int]] = []
     line, counted = 1, 0
     for match in _OPEN.finditer(text):
-        reopens = after(opens, match.end())
-        if after(closes, match.end()) < reopens:
+        # Closed if a `-->` comes before the next `<!--`. Each search stops at the next opener at
+        # the latest, so however many openers a page has, they add up to one pass over it.
+        reopens = text.find("<!--", match.end())
+        reopens = len(text) if reopens < 0 else reopens
+        if text.find("-->", match.end(), reopens) >= 0:
             continue
         line += text.count("\n", counted, match.start())
         counted = match.start()
@@ -73,12 +80,13 @@ def never_closed(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> lis
         line_start = text.rfind("\n", 0, match.start()) + 1
         if _QUOTED.sub("", text[line_start : match.start()]).expandtabs(4).startswith("    "):
             examples = indented_code(text, containers) if examples is None else examples
+        paragraphs, ticks = marked("paragraphs"), marked("ticks")
         starts = bisect.bisect_right(paragraphs, match.start())
         paragraph = paragraphs[starts - 1] if starts else 0  # a code span can run over lines of it
         in_span = (bisect.bisect_left(ticks, match.start()) - bisect.bisect_left(ticks, paragraph)) % 2
         if line in code or line in (examples or ()) or in_span:
             continue  # shown as code: an example, not a directive
-        stop = min(reopens, after(blanks, match.end()), after(fences, match.end()))
+        stop = min(reopens, after("blanks", match.end()), after("fences", match.end()))
         while stop > match.end() and text[stop - 1].isspace():
             stop -= 1
         found.append((match.start(), stop, line))
