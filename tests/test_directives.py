@@ -153,3 +153,36 @@ def test_yaml_must_be_a_mapping(directives):
 
 def test_not_a_directive_without_separator(directives):
     assert directives("<!-- @video-generator nope -->\n<!-- video-gen nope -->\n") == []
+
+
+def _split(html: str) -> str:
+    """The page as the engine writes it around its clips ("[C]"), from the engine's own pieces."""
+    from mkdocs_wan.page.directives import find_directives
+    from mkdocs_wan.page.paragraphs import Splitter
+
+    splitter, out, end = Splitter(html), [], 0
+    for directive in find_directives(html):
+        placed, end = splitter.place(end, directive.start, directive.end, "[C]")
+        out.append(placed)
+    return "".join(out) + splitter.rest(end)
+
+
+#: (page, the page written around its clips): a tag written inside a comment is text, nothing to
+#: close before the clip or open after it; but a `<!--` in an attribute value, in a <textarea> or as
+#: the empty comment `<!-->` opens no comment; and a paragraph in an attribute value is no paragraph.
+SPLITS = [
+    ("<p>text <!-- TODO: <b> --> more <!-- @video-gen x --> end</p>",
+     "<p>text <!-- TODO: <b> --> more </p>[C]<p> end</p>"),
+    ("<!-- @video-gen <P -->\n\n<!-- @video-gen b -->", "[C]\n\n[C]"),
+    ('<p>a <em title="<!--">b <!-- @video-gen k --> c</em></p>',
+     '<p>a <em title="<!--">b </em></p>[C]<p><em title="<!--"> c</em></p>'),
+    ("<p><textarea><!--</textarea> x <em>y <!-- @video-gen k --> z</em></p>",
+     "<p><textarea><!--</textarea> x <em>y </em></p>[C]<p><em> z</em></p>"),
+    ("<p><!--> <em>y <!-- @video-gen k --> z</em></p>", "<p><!--> <em>y </em></p>[C]<p><em> z</em></p>"),
+    ('<img alt="<p><!-- @video-gen x --></p>">', '<img alt="<p><!-- @video-gen x --></p>">'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("html", "expected"), SPLITS)
+def test_a_clip_splits_only_the_paragraph_and_elements_a_browser_sees(html: str, expected: str) -> None:
+    assert _split(html) == expected

@@ -87,14 +87,10 @@ def worth_reading(html: str) -> bool:
     return "<!--wan-fence:" in html or _VIDEO.search(html) is not None
 
 
-# Each begins with a literal the regex engine skips to at string-search speed: a page costs little more
-# than a search for `<!--`. A Markdown fence's class is written `language-…`, in the case of its name.
-_UNCLOSED = (
-    re.compile(r"&lt;!--\s*@video-gen\b[^<\n]{0,60}"),
-    re.compile(r"<!--\s*@video-gen\b(?:(?!-->).)*?<!--", re.DOTALL),
-)
+_UNCLOSED = re.compile(r"&lt;!--\s*@video-gen\b[^<\n]{0,60}|<!--\s*@video-gen\b(?:(?!-->).)*?<!--", re.DOTALL)
+# Begins with a literal the regex engine skips to at string-search speed.
 _NEAR_COMMENT = re.compile(r"<!--\s*((?i:@?\s*video[\s_-]*gen\w*))")
-_NEAR_FENCE = re.compile(r'class="(?:[^"]*\s)?language-((?i:video[\w-]*gen[\w-]*))"')
+_NEAR_FENCE = re.compile(r'class="(?:[^"]*\s)?language-(video[\w-]*gen[\w-]*)"', re.IGNORECASE)
 _CODE_OPEN = re.compile(r"<(?:code|pre)\b")
 _CODE_CLOSE = re.compile(r"</(?:code|pre)>")
 
@@ -107,7 +103,7 @@ def near_misses(html: str) -> list[tuple[str, str]]:
         return []
     found: list[tuple[int, str, str]] = []
     in_code = _code_spans(html)
-    for match in itertools.chain.from_iterable(pattern.finditer(html) for pattern in _UNCLOSED):
+    for match in _UNCLOSED.finditer(html):
         if not in_code(match.start()):
             text = match[0].replace("&lt;", "<").split("\n", 1)[0].strip()
             problem = "this directive's comment is never closed, so the page shows it as text (or hides what follows)"
@@ -173,24 +169,25 @@ def _code_spans(html: str) -> Callable[[int], bool]:
 def find_directives(html: str, markdown: str = "", included: Mapping[str, str] | None = None) -> list[Directive]:
     """Every directive in rendered `html`, in order, with lines taken from its `markdown` source,
     or from one of the `included` files ({name: text}, e.g. snippets) where the page lacks it."""
-    found: list[tuple[str, str, re.Match[str]]] = []
+    found: list[tuple[str, str, re.Match[str], tuple[int, int]]] = []
     markup = _markup_places(html)
     for match in _HTML_DIRECTIVE.finditer(html):
-        if not markup(match.start()):
+        span = _paragraph(html, match)
+        if not markup(span[0]):
             continue  # text that only looks like a comment: in a script, a textarea, a title, an attribute
         if match["fence"] is not None:
             try:
                 text = base64.urlsafe_b64decode(match["fence"]).decode()
             except ValueError:  # a hand-written marker, not ours
                 continue
-            found.append(("fence", text, match))
+            found.append(("fence", text, match, span))
         else:
-            found.append(("comment", match["comment"].replace(MARKER, ""), match))
-    keys = [(kind, match_key(kind, text), match.start()) for kind, text, match in found]
+            found.append(("comment", match["comment"].replace(MARKER, ""), match, span))
+    keys = [(kind, match_key(kind, text), match.start()) for kind, text, match, _ in found]
     lines = source_lines(keys, markdown, included or {}, html)
     return [
-        Directive(kind, text, *_paragraph(html, match), line, origin, MARKER in (match["comment"] or ""))  # type: ignore[arg-type]
-        for (kind, text, match), (origin, line) in zip(found, lines, strict=True)
+        Directive(kind, text, *span, line, origin, MARKER in (match["comment"] or ""))  # type: ignore[arg-type]
+        for (kind, text, match, span), (origin, line) in zip(found, lines, strict=True)
     ]
 
 
@@ -198,9 +195,13 @@ def _paragraph(html: str, match: re.Match[str]) -> tuple[int, int]:
     """The span the embed replaces: the directive, with the `<p>` around it if it stands alone in
     one (Python-Markdown wraps a comment that shares a paragraph's lines in it)."""
     start, end = match.span()
-    opened = start
-    while opened and html[opened - 1].isspace():  # back over the spaces since the last directive at most
-        opened -= 1
+    size = 64
+    while True:  # back over the spaces before it, in growing steps: linear in the run, which ends
+        window = max(0, start - size)  # at the last directive at the latest
+        opened = window + len(html[window:start].rstrip())
+        if opened > window or not window:
+            break
+        size *= 4
     if html.endswith("<p>", 0, opened) and (after := _CLOSE_P.match(html, end)):
         return opened - 3, after.end()
     return start, end

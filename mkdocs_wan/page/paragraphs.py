@@ -32,20 +32,50 @@ _NOT_CONTENT = re.compile(
 _BLANK = r"(?:\s|<br\s*/?>)*"  # what may stand between a clip and its paragraph's end
 
 
-def _tags(pattern: re.Pattern[str], html: str) -> list[re.Match[str]]:
-    """`pattern`'s matches outside comments: a tag written in one (`<!-- @video-gen <P -->`) is
-    text, as a browser reads it. A comment never closed runs to the end, as it does there."""
-    found, at = [], 0
-    while True:
-        opened = html.find("<!--", at)
-        stop = len(html) if opened < 0 else opened
-        found += pattern.finditer(html, at, stop)
-        if opened < 0:
-            return found
-        closed = html.find("-->", opened + 4)
-        if closed < 0:
-            return found
-        at = closed + 3
+_SKIPPED = re.compile(r"<!--|<(script|style|textarea|title)(?=[\s/>])", re.IGNORECASE)
+_Skipped = tuple[list[int], list[int]]
+
+
+def _skipped(html: str) -> _Skipped:
+    """The spans (their starts, their ends) whose `<`s a browser does not read as tags: comments
+    (a tag written in one, `<!-- @video-gen <P -->`, is text) and raw-text elements (`<textarea>`,
+    `<script>`, …). A `<!--` inside a tag (an attribute's value) opens nothing; `<!-->` and
+    `<!--->` are empty comments; one never closed runs to the end, as in a browser. One pass: each
+    backward search stops at the span or tag before."""
+    starts: list[int] = []
+    ends: list[int] = []
+    at = 0
+    while (found := _SKIPPED.search(html, at)) is not None:
+        start = found.start()
+        if html.rfind("<", 0, start) > html.rfind(">", 0, start):  # inside a tag: go on after it
+            end = html.find(">", start)
+            at = len(html) if end < 0 else end + 1
+            continue
+        if found[1] is None:
+            if html.startswith(">", start + 4) or html.startswith("->", start + 4):
+                end = html.index(">", start + 4) + 1
+            else:
+                closed = html.find("-->", start + 4)
+                end = len(html) if closed < 0 else closed + 3
+        else:
+            closed = re.compile(rf"</{found[1]}\s*>", re.IGNORECASE).search(html, found.end())
+            end = len(html) if closed is None else closed.end()
+        starts.append(start)
+        ends.append(end)
+        at = end
+    return starts, ends
+
+
+def _tags(pattern: re.Pattern[str], html: str, skipped: _Skipped, offset: int = 0) -> list[re.Match[str]]:
+    """`pattern`'s matches in `html` (which starts at `offset` of the page) outside the page's
+    `skipped` spans."""
+    starts, ends = skipped
+    found = []
+    for match in pattern.finditer(html):
+        index = bisect.bisect_right(starts, match.start() + offset)
+        if not index or ends[index - 1] <= match.start() + offset:
+            found.append(match)
+    return found
 
 
 def _again(start_tag: str) -> str:
@@ -71,8 +101,9 @@ class Splitter:
         self.html = html
         self.at: list[int] = []
         self.opens: list[bool] = []
+        self.skipped = _skipped(html)
         if "<p" in html or "<P" in html:
-            for match in _tags(_P_TAG, html):
+            for match in _tags(_P_TAG, html, self.skipped):
                 self.at.append(match.start())
                 self.opens.append(not match[1])
         self.reopen, self.reopen_p = "", -1  # a split paragraph's opening, written once it has content
@@ -84,7 +115,7 @@ class Splitter:
         """Where the heading that `position` stands in ends (after its `</hN>`), if it does."""
         if self.headings is None:  # found once per page, on the first question: one pass
             self.headings, opened = [], None
-            for tag in _tags(_HEADING, self.html):
+            for tag in _tags(_HEADING, self.html, self.skipped):
                 if not tag[1]:
                     opened = opened or (tag.start(), tag[2])
                 elif opened is not None and opened[1] == tag[2]:
@@ -130,7 +161,7 @@ class Splitter:
             return chunk + clip, end
         opening = _START.match(html, paragraph)
         inside = opening.end() if opening else html.index(">", paragraph) + 1
-        stack = _open_tags(html[inside:start])
+        stack = _open_tags(html[inside:start], self.skipped, inside)
         if not closed:
             if paragraph >= resume and _empty(html[inside:start]):  # nothing of it before the clip
                 chunk = chunk[: len(chunk) - (start - paragraph)]
@@ -151,10 +182,10 @@ class Splitter:
         return reopen + self._with_moved(resume, len(self.html))
 
 
-def _open_tags(html: str) -> list[tuple[str, str]]:
+def _open_tags(html: str, skipped: _Skipped, offset: int) -> list[tuple[str, str]]:
     """The inline elements left open at the end of `html`, outermost first: (name, start tag)."""
     stack: list[tuple[str, str]] = []
-    for match in _tags(_TAG, html):
+    for match in _tags(_TAG, html, skipped, offset):
         name = match[2].lower()
         if name in _VOID or match[3]:
             continue

@@ -9,7 +9,6 @@ mkdocstrings renders where `::: object` stands, or a mkdocs-macros `{{ … }}`.
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
 
@@ -162,7 +161,7 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
         if not _VIDEO_GEN_INFO.match(m["info"]):
             continue
         rows = rows or markdown.split("\n")
-        body = (_QUOTE_INDENT.sub("", s) for s in itertools.islice(rows, line, None))
+        body = (_QUOTE_INDENT.sub("", rows[i]) for i in range(line, len(rows)))  # no skipping from the top
         key = " ".join(next((s for s in body if s.strip()), "").split())
         candidates.append((line, "fence", key, line in code))
     candidates.sort()

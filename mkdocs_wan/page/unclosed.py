@@ -34,6 +34,7 @@ _CONTAINERS = {
 }
 ALL_CONTAINERS = tuple(_CONTAINERS)
 _QUOTED = re.compile(r"^(?:[ \t]{0,3}>[ ]?)+")  # a blockquote's `>`s: its lines are read without them
+_QUOTES = re.compile(r"(?:[ \t]{0,3}>[ ]?)+")  # the same, matched from a line's start within the text
 _PRIORITY = 27  # before fenced_code (25) and the raw-HTML block reader (20) swallow the rest
 PROBLEM = "this directive's comment is never closed, so it would hide the rest of the page: end it with -->"
 
@@ -66,7 +67,7 @@ def never_closed(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> lis
     code: set[int] | None = None
     examples: set[int] | None = None  # indented code blocks
     found: list[tuple[int, int, int]] = []
-    line, counted = 1, 0
+    line, counted, line_start = 1, 0, 0
     for match in _OPEN.finditer(text):
         # Closed if a `-->` comes before the next `<!--`. Each search stops at the next opener at
         # the latest, so however many openers a page has, they add up to one pass over it.
@@ -74,11 +75,14 @@ def never_closed(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> lis
         reopens = len(text) if reopens < 0 else reopens
         if text.find("-->", match.end(), reopens) >= 0:
             continue
+        newline = text.rfind("\n", counted, match.start())  # searched back to the last opener only
         line += text.count("\n", counted, match.start())
+        line_start = line_start if newline < 0 else newline + 1
         counted = match.start()
         code = code_lines(text) if code is None else code
-        line_start = text.rfind("\n", 0, match.start()) + 1
-        if _QUOTED.sub("", text[line_start : match.start()]).expandtabs(4).startswith("    "):
+        quoted = _QUOTES.match(text, line_start, match.start())
+        indent = quoted.end() if quoted else line_start  # 4 characters say whether it is indented 4
+        if text[indent : min(indent + 4, match.start())].expandtabs(4).startswith("    "):
             examples = indented_code(text, containers) if examples is None else examples
         paragraphs, ticks = marked("paragraphs"), marked("ticks")
         starts = bisect.bisect_right(paragraphs, match.start())
