@@ -33,8 +33,7 @@ _CONTAINERS = {
     "deflist": r":",
 }
 ALL_CONTAINERS = tuple(_CONTAINERS)
-_QUOTED = re.compile(r"^(?:[ \t]{0,3}>[ ]?)+")  # a blockquote's `>`s: its lines are read without them
-_QUOTES = re.compile(r"(?:[ \t]{0,3}>[ ]?)+")  # the same, matched from a line's start within the text
+_QUOTES = re.compile(r"(?:[ \t]{0,3}>[ ]?)+")  # a blockquote's `>`s at a line's start: its lines are read without them
 _PRIORITY = 27  # before fenced_code (25) and the raw-HTML block reader (20) swallow the rest
 PROBLEM = "this directive's comment is never closed, so it would hide the rest of the page: end it with -->"
 
@@ -106,7 +105,8 @@ def indented_code(text: str, containers: tuple[str, ...] = ALL_CONTAINERS) -> se
     code: set[int] = set()
     inside: int | None = None  # the indent of the container whose content the lines are
     for number, row in enumerate(text.split("\n"), start=1):
-        row = _QUOTED.sub("", row)
+        quoted = _QUOTES.match(row)
+        row = row[quoted.end() :] if quoted else row
         if not row.strip():
             continue
         indent = len(row.expandtabs(4)) - len(row.expandtabs(4).lstrip())
