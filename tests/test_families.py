@@ -6,7 +6,9 @@ Every family is a tiny random-weight pipeline of the real diffusers classes, sav
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -147,6 +149,45 @@ def test_a_lora_file_is_part_of_every_key(tinies, tmp_path):
     assert plan(settings(tinies["t2v-a14b"])).key not in (first,)
     with pytest.raises(SpecError, match="lora transformer_2 is for two-expert models"):
         settings("tiny", lora={"transformer_2": str(lora)}).lora_digest  # noqa: B018
+
+
+def read_so_far() -> int:
+    """Bytes this process has read (Linux `/proc/self/io`): a file hashed shows up in full."""
+    return int(re.search(r"rchar: (\d+)", Path("/proc/self/io").read_text())[1])
+
+
+def test_a_lora_is_hashed_once_per_version_of_the_file(tmp_path, monkeypatch):
+    """Lightning's LoRAs are ~1.2 GB each: hashing them again in every build (and in every serve
+    rebuild) cost seconds. Its digest is kept by the file's stat, and a rewrite is hashed again."""
+    from mkdocs_wan.settings import digests
+
+    lora, memo = tmp_path / "lightning.safetensors", tmp_path / "cache" / "digests.json"
+    options = {"model": "tiny", "lora": str(lora), "cache_dir": str(tmp_path / "cache")}
+
+    def digest() -> tuple[str, int]:  # as a new process (a new build) gets it
+        monkeypatch.setattr(digests, "_known", {})
+        before = read_so_far()
+        found = Settings.from_options(options, tmp_path, tmp_path).lora_digest
+        return found, read_so_far() - before
+
+    data = os.urandom(1 << 24)
+    lora.write_bytes(data)
+    assert digest() == (f"transformer={hashlib.sha256(data).hexdigest()[:16]}", pytest.approx(1 << 24, rel=0.1))
+    assert not memo.exists()  # just written: a write in the same clock tick could keep its stat
+    monkeypatch.setattr(digests, "SETTLE_NS", 0)
+    first, _ = digest()
+    assert memo.is_file() and digest() == (first, pytest.approx(0, abs=1 << 20))  # the memo, not the file
+    stat = lora.stat()
+    other = os.urandom(1 << 24)
+    lora.write_bytes(other)  # same size, and its old mtime put back: the ctime still tells
+    os.utime(lora, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert digest()[0] == f"transformer={hashlib.sha256(other).hexdigest()[:16]}" != first
+    for hostile in (b"{not json", b'{"x": ' * 100_000, b"[]", b"x" * (2 << 20)):
+        memo.write_bytes(hostile)
+        assert digest() == (f"transformer={hashlib.sha256(other).hexdigest()[:16]}", pytest.approx(1 << 24, rel=0.1))
+    memo.unlink()
+    os.mkfifo(memo)  # never blocks
+    assert digest()[0].endswith(hashlib.sha256(other).hexdigest()[:16])
 
 
 def test_preview_and_final_have_their_own_keys_and_a_final_build_never_shows_a_preview(tinies, site):

@@ -78,7 +78,7 @@ def recipe(files: dict[str, Path]) -> dict[str, object]:
 
 
 def test_the_loras_load_into_both_experts_and_the_image_model_with_eulers_schedule(lightning, tmp_path):
-    s = Settings.from_options(recipe(lightning), Path("/"), Path("/"))
+    s = Settings.from_options(recipe(lightning) | {"cache_dir": str(tmp_path / "cache")}, Path("/"), Path("/"))
     generator = WanGenerator(
         s.model, tmp_path, image_model=s.image_model,
         loras=tuple((t, str(p)) for t, p in s.loras.items()),
@@ -137,8 +137,9 @@ def test_the_lightning_recipe_in_a_real_build_changes_clips_and_keys(lightning, 
 def test_a_lora_without_one_for_the_image_model_is_one_line(lightning, site):
     options = recipe(lightning)
     del options["image_lora"]
+    own = {"cache_dir": str(site.root / "cache")}
     with pytest.raises(SpecError, match=r"image_model .* is another checkpoint that the same LoRA was not trained"):
-        Settings.from_options(options, Path("/"), Path("/")).check_model()
+        Settings.from_options(options | own, Path("/"), Path("/")).check_model()
     site.options |= options
     site.page("index.md", "# Clip\n\n<!-- @video-gen A kite -->\n")
     result = site.build()

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from mkdocs_wan.models.families import I2V_14B, I2V_A14B, Family, FamilyError, sparse_problem
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import FIELDS, SpecError, check_text, parse_bool, parse_crf
+from mkdocs_wan.settings.digests import MEMO_NAME, remembered_digest
 
 DEFAULT_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 
@@ -381,13 +382,18 @@ class Settings:
     @cached_property
     def lora_digest(self) -> str:
         """The LoRA files' contents, in every key ("" without LoRA): a changed file is a new clip."""
-        return _lora_digest(self.loras, self.family, "lora")
+        return _lora_digest(self.loras, self.family, "lora", self._digests)
 
     @cached_property
     def image_lora_digest(self) -> str:
         """As `lora_digest`, for the image-to-video steps `image_model` makes."""
         family = self.image_family
-        return _lora_digest(self.image_loras, family, "image_lora") if family is not None else ""
+        return _lora_digest(self.image_loras, family, "image_lora", self._digests) if family is not None else ""
+
+    @property
+    def _digests(self) -> Path:
+        """Where big files' digests are remembered between builds (`settings.digests`)."""
+        return self.cache_root / MEMO_NAME
 
     @cached_property
     def clip_defaults(self) -> dict[str, Any]:
@@ -508,22 +514,30 @@ def _family(model: ModelRef, option: str, name: str) -> Family:
     return family
 
 
-def _lora_digest(loras: Mapping[str, Path], family: Family, option: str) -> str:
+def _lora_digest(loras: Mapping[str, Path], family: Family, option: str, memo: Path) -> str:
     parts = []
     for target, path in loras.items():
         if target == "transformer_2" and family.experts == 1:
             raise SpecError(f"{option} transformer_2 is for two-expert models (Wan2.2-A14B); {family.name} has one")
-        parts.append(f"{target}={_file_digest(path, f'{option} {target}')}")
+        parts.append(f"{target}={_file_digest(path, f'{option} {target}', memo)}")
     return ";".join(parts)
 
 
 MAX_LORA_BYTES = 8 << 30  # Wan2.2-Lightning's are ~1.2 GB each
 
 
-def _file_digest(path: Path, option: str) -> str:
-    """sha256 of a regular file, read in chunks (never a FIFO or device, never unbounded)."""
+def _file_digest(path: Path, option: str, memo: Path | None = None) -> str:
+    """sha256 of a regular file, read in chunks (never a FIFO or device, never unbounded); hashed
+    once per version of the file where `memo` (see `settings.digests`) can keep it."""
     import hashlib
     import stat
+
+    def sha256() -> str:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()[:16]
 
     try:
         info = path.stat()
@@ -531,10 +545,6 @@ def _file_digest(path: Path, option: str) -> str:
             raise SpecError(f"{option}: {path} is not a regular file")
         if info.st_size > MAX_LORA_BYTES:
             raise SpecError(f"{option}: {path} is {info.st_size:,} bytes, over the limit of {MAX_LORA_BYTES:,}")
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
+        return remembered_digest(path, info, memo, sha256)
     except OSError as err:
         raise SpecError(f"{option}: cannot read {path}: {err.strerror or err}") from None
-    return digest.hexdigest()[:16]
