@@ -110,6 +110,7 @@ class Splitter:
         self.ids_out = -1  # the paragraph whose start tags (ids included) are written already
         self.after: list[tuple[int, str]] = []  # (where a heading ends, a clip its text stood in)
         self.headings: list[tuple[int, int]] | None = None  # (start, end) of each <h1>…</h6>
+        self.open_in: tuple[int, int, list[tuple[str, str]]] = (-1, -1, [])  # (paragraph, up to, its open tags)
 
     def _heading_end(self, position: int) -> int | None:
         """Where the heading that `position` stands in ends (after its `</hN>`), if it does."""
@@ -140,6 +141,17 @@ class Splitter:
         before = bisect.bisect_left(self.at, position)
         return self.at[before - 1] if before and self.opens[before - 1] else None
 
+    def _open_tags(self, paragraph: int, inside: int, position: int) -> list[tuple[str, str]]:
+        """The inline elements open at `position` in the paragraph whose content starts at
+        `inside`: read on from the paragraph's previous directive, so a paragraph of thousands of
+        directives is read once, not once per directive."""
+        was, upto, stack = self.open_in
+        if was != paragraph or upto > position:
+            upto, stack = inside, []
+        stack = _open_tags(self.html[upto:position], self.skipped, upto, stack)
+        self.open_in = (paragraph, position, stack)
+        return stack
+
     def place(self, resume: int, start: int, end: int, clip: str) -> tuple[str, int]:
         """The page from `resume` up to the directive at `start`:`end`, then its `clip`; and where
         the page resumes after it."""
@@ -161,7 +173,7 @@ class Splitter:
             return chunk + clip, end
         opening = _START.match(html, paragraph)
         inside = opening.end() if opening else html.index(">", paragraph) + 1
-        stack = _open_tags(html[inside:start], self.skipped, inside)
+        stack = self._open_tags(paragraph, inside, start)
         if not closed:
             if paragraph >= resume and _empty(html[inside:start]):  # nothing of it before the clip
                 chunk = chunk[: len(chunk) - (start - paragraph)]
@@ -182,9 +194,10 @@ class Splitter:
         return reopen + self._with_moved(resume, len(self.html))
 
 
-def _open_tags(html: str, skipped: _Skipped, offset: int) -> list[tuple[str, str]]:
-    """The inline elements left open at the end of `html`, outermost first: (name, start tag)."""
-    stack: list[tuple[str, str]] = []
+def _open_tags(html: str, skipped: _Skipped, offset: int, open_before: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The inline elements left open at the end of `html` (`open_before` were open at its start),
+    outermost first: (name, start tag)."""
+    stack = list(open_before)
     for match in _tags(_TAG, html, skipped, offset):
         name = match[2].lower()
         if name in _VOID or match[3]:
