@@ -8,7 +8,8 @@ mtime and ctime, what git trusts to skip re-reading a file — and reused while 
 ctime changes with every write and no user can set it back, so a file rewritten with the same
 size and its old mtime restored is hashed again. A file written less than two seconds before it
 was hashed is not remembered: a later write within the same clock tick could leave its stat
-unchanged. The memo is an accelerator: a missing, damaged or unwritable one costs a re-hash.
+unchanged. On Windows, where st_ctime is the file's creation time, nothing is remembered. The
+memo is an accelerator: a missing, damaged or unwritable one costs a re-hash.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MEMO_NAME = "digests.json"  # in cache_dir (see `store.layout`)
 MAX_MEMO_BYTES = 1 << 20
 KEPT = 256  # entries; the oldest go first
 SETTLE_NS = 2_000_000_000
+TRUSTS_CTIME = os.name != "nt"  # POSIX: the inode's change time, which every write moves
 
 _DIGEST = re.compile(r"[0-9a-f]{16,64}")
 _known: dict[str, str] = {}  # this process's digests (a serve session's rebuilds), by `_entry`
@@ -34,6 +36,8 @@ _known: dict[str, str] = {}  # this process's digests (a serve session's rebuild
 def remembered_digest(path: Path, info: os.stat_result, memo: Path | None, compute: Callable[[], str]) -> str:
     """`compute()` (the digest of `path`, whose stat is `info`), or the digest it gave for this
     very version of the file before."""
+    if not TRUSTS_CTIME:
+        return compute()
     entry = _entry(path, info)
     if entry in _known:
         return _known[entry]
