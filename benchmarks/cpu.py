@@ -2,14 +2,16 @@
 
 Run: .venv/bin/python benchmarks/cpu.py [--pages 300]
 Builds a generated site with 2 directives per page (600 by default) once to fill the cache, then
-times, interleaved in one run, the cached build with the plugin against the same pages without
-it (median of 5 each), and reports the ratio. The same for a real, mid-sized site: the Markdown
-READMEs of the installed packages the test extra brings (real-world Markdown: tables, code,
-HTML, badges) with two directives each, built with the Material theme and SuperFences (as most
-Material sites are) and with MkDocs' default theme and no SuperFences; and with clips on only 2
-of its pages, as on most real sites. Also the import cost of the plugin module beyond MkDocs' own
-build modules, and pages of 5,000 and 10,000 uncached directives or unclosed openers
-(`--hostile-only` runs just those). Writes benchmarks/results/cpu-<date>.json.
+times, interleaved in one run, the cached build with the plugin against the same pages without it
+(median of 5 each), and reports the ratio; and the same build with the plugin loaded but its page
+engine left out (`engine_left_out_ratio`: what import, config and hooks cost alone). The same for a
+real, mid-sized site: the Markdown READMEs of the installed packages the test extra brings (real-
+world Markdown: tables, code, HTML, badges) with two directives each, built with the Material theme
+and SuperFences (as most Material sites are) and with MkDocs' default theme and no SuperFences; and
+with clips on only 2 of its pages, as on most real sites. Also the import cost of the plugin module
+beyond MkDocs' own build modules, and pages of 5,000 and 10,000 uncached directives, unclosed
+openers or directives in one paragraph (`--hostile-only` runs just those). Writes
+benchmarks/results/cpu-<date>.json.
 """
 
 from __future__ import annotations
@@ -34,10 +36,21 @@ from record import write_results
 WAN = {"model": "tiny", "size": "32x32", "frames": 5, "steps": 1, "guidance": 1.0}
 
 
-def build(root: Path, config: str) -> float:
+#: `mkdocs build` with the plugin loaded but its page engine left out: each page's directives are
+#: made plain comments and nothing is published. What the plugin costs beyond this is the engine's.
+ENGINE_LEFT_OUT = (
+    "import sys, mkdocs_wan.plugin as p\n"
+    "p.WanPlugin.on_page_content = lambda self, html, **kw: html.replace('@video-gen', '@x')\n"
+    "from mkdocs.__main__ import cli\n"
+    "sys.argv[0] = 'mkdocs'; cli()"
+)
+
+
+def build(root: Path, config: str, engine: bool = True) -> float:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_MKDOCS_2_WARNING": "1"}
+    run = ["-m", "mkdocs"] if engine else ["-c", ENGINE_LEFT_OUT]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", config], cwd=root, env=env, check=True)
+    subprocess.run([sys.executable, *run, "build", "-q", "-f", config], cwd=root, env=env, check=True)
     return time.perf_counter() - started
 
 
@@ -92,28 +105,35 @@ def cached_ratio(root: Path, base: dict[str, object], runs: int) -> dict[str, fl
     (root / "with.yml").write_text(yaml.safe_dump({**base, "plugins": ["search", {"wan": WAN}]}))
     (root / "without.yml").write_text(yaml.safe_dump({**base, "plugins": ["search"]}))
     cold = build(root, "with.yml")
-    with_plugin, without_plugin = [], []
+    with_plugin, without_plugin, engine_left_out = [], [], []
     for _ in range(runs):
         with_plugin.append(build(root, "with.yml"))
         without_plugin.append(build(root, "without.yml"))
+        engine_left_out.append(build(root, "with.yml", engine=False))
     return {
         "cold_build_s": round(cold, 2),
         "cached_build_with_plugin_s": round(statistics.median(with_plugin), 3),
         "build_without_plugin_s": round(statistics.median(without_plugin), 3),
         "cached_overhead_ratio": round(statistics.median(with_plugin) / statistics.median(without_plugin), 3),
+        "engine_left_out_ratio": round(statistics.median(engine_left_out) / statistics.median(without_plugin), 3),
     }
 
 
 def hostile_pages(runs: int) -> dict[str, dict[str, float]]:
-    """One page of N "not generated" boxes (`generate: never`) or N unclosed openers, with the plugin
-    over without it: each must stay within 2.5x and linear (N=5,000 against N=10,000)."""
+    """One page of N "not generated" boxes (`generate: never`), N unclosed openers or N directives in
+    one paragraph, with the plugin over without it: each must stay within 2.5x and linear (N=5,000 against N=10,000)."""
     rows: dict[str, dict[str, float]] = {}
-    for kind, line in {"boxes": "<!-- @video-gen Clip number {i} -->", "openers": "<!-- @video-gen Clip {i}"}.items():
+    kinds = {
+        "boxes": ("<!-- @video-gen Clip number {i} -->", "\n\n"),
+        "openers": ("<!-- @video-gen Clip {i}", "\n\n"),
+        "one_paragraph": ("word <!-- @video-gen Clip {i} --> more", "\n"),
+    }
+    for kind, (line, between) in kinds.items():
         for count in (5000, 10000):
             with tempfile.TemporaryDirectory() as tmp:
                 root = Path(tmp)
                 (root / "docs").mkdir()
-                body = "\n\n".join(line.format(i=i) for i in range(count))
+                body = between.join(line.format(i=i) for i in range(count))
                 (root / "docs" / "index.md").write_text(f"# Many\n\n{body}\n")
                 base = {"site_name": "Hostile", "theme": {"name": "mkdocs"}}
                 wan = {**WAN, "generate": "never", "cache_dir": str(root / "cache")}
@@ -195,10 +215,11 @@ def main() -> None:
         root = Path(tmp)
         generated_site(root, args.pages)
         cold = build(root, "with.yml")
-        with_plugin, without_plugin = [], []
+        with_plugin, without_plugin, engine_left_out = [], [], []
         for _ in range(args.runs):  # interleaved, so drift in machine load hits both alike
             with_plugin.append(build(root, "with.yml"))
             without_plugin.append(build(root, "without.yml"))
+            engine_left_out.append(build(root, "with.yml", engine=False))
         per_clip = tiny_seconds_per_clip(root / ".cache" / "mkdocs-wan")
     real: dict[str, object] = {}
     for label, base in {
@@ -225,6 +246,7 @@ def main() -> None:
         "cached_build_with_plugin_s": round(statistics.median(with_plugin), 3),
         "build_without_plugin_s": round(statistics.median(without_plugin), 3),
         "cached_overhead_ratio": round(statistics.median(with_plugin) / statistics.median(without_plugin), 3),
+        "engine_left_out_ratio": round(statistics.median(engine_left_out) / statistics.median(without_plugin), 3),
         "tiny_generate_s": {k: round(v, 4) for k, v in per_clip.items()},
         "real_site": real,
         "plugin_import_ms": plugin_import_ms(),
