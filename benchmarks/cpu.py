@@ -5,13 +5,13 @@ Builds a generated site with 2 directives per page (600 by default) once to fill
 times, interleaved in one run, the cached build with the plugin against the same pages without it
 (median of 5 each), and reports the ratio; and the same build with the plugin loaded but its page
 engine left out (`engine_left_out_ratio`: what import, config and hooks cost alone). The same for a
-real, mid-sized site: the Markdown READMEs of the installed packages the test extra brings (real-
-world Markdown: tables, code, HTML, badges) with two directives each, built with the Material theme
-and SuperFences (as most Material sites are) and with MkDocs' default theme and no SuperFences; and
-with clips on only 2 of its pages, as on most real sites. Also the import cost of the plugin module
-beyond MkDocs' own build modules, and pages of 5,000 and 10,000 uncached directives, unclosed
-openers or directives in one paragraph (`--hostile-only` runs just those). Writes
-benchmarks/results/cpu-<date>.json.
+real, mid-sized site: the Markdown READMEs of the installed packages the test extra brings
+(real-world Markdown: tables, code, HTML, badges) with two directives each, built with the Material
+theme and SuperFences (as most Material sites are) and with MkDocs' default theme and no
+SuperFences; and with clips on only 2 of its pages, as on most real sites. Also the import cost of
+the plugin module beyond MkDocs' own build modules, and pages of 5,000 and 10,000 uncached
+directives, unclosed openers or directives in one paragraph (`--hostile-only` runs just those).
+Writes benchmarks/results/cpu-<date>.json.
 """
 
 from __future__ import annotations
