@@ -48,7 +48,17 @@ def source_lines(
     same-kind candidate is used.
     """
     candidates = _candidates(markdown)
-    elsewhere = {name: _candidates(text) for name, text in included.items()}
+    # Each question below is a binary search, not a walk to the end: a page whose HTML has
+    # thousands of directives its source lacks (a macro's, a docstring's) is read in n log n.
+    places: dict[tuple[str, str | None, bool], list[int]] = {}  # (kind, key or any, code too): indexes
+    for i, (_, c_kind, c_key, in_code) in enumerate(candidates):
+        for key, allow_code in ((c_key, True), (None, True), (c_key, False), (None, False)):
+            if allow_code or not in_code:
+                places.setdefault((c_kind, key, allow_code), []).append(i)
+    origins: dict[tuple[str, str], tuple[str, int]] = {}  # the first included file holding each
+    for name, text in included.items():
+        for line, c_kind, c_key, _ in _candidates(text):
+            origins.setdefault((c_kind, c_key), (name, line))
     autodoc: list[int] = []  # lines whose output a plugin writes: `::: object`, `{{ macro() }}`
     blocks: dict[int, str] = {}  # of which `:::` lines, with the object each names
     if ":::" in markdown or "{{" in markdown or "{%" in markdown:
@@ -72,24 +82,24 @@ def source_lines(
         block = rendered[0](at) if rendered else None
         if block is not None and after <= block < before:
             return block  # the `:::` whose output it stands in
-        # A docstring can hold several directives; a macro call is taken to write one.
-        return next((line for line in autodoc if after < line < before or line == after in blocks), None)
+        # A docstring can hold several directives (its `:::` line again); a macro call is taken to write one.
+        if after in blocks:
+            return after
+        later = bisect.bisect_right(autodoc, after)
+        return autodoc[later] if later < len(autodoc) and autodoc[later] < before else None
 
     def pick(cursor: int, kind: str, key: str | None, allow_code: bool) -> int | None:
-        for i in range(cursor, len(candidates)):
-            _, c_kind, c_key, in_code = candidates[i]
-            if c_kind == kind and key in (None, c_key) and (allow_code or not in_code):
-                return i
-        return None
+        """The first candidate from `cursor` on of this kind (and key, unless None)."""
+        found = places.get((kind, key, allow_code), [])
+        at = bisect.bisect_left(found, cursor)
+        return found[at] if at < len(found) else None
 
     lines: list[tuple[str, int]] = []
     cursor = 0
     for kind, key, at in found:
         index = pick(cursor, kind, key, False)
         if index is None:  # not live in the page: an included file's, or shown in the page's code
-            origin = next(
-                ((name, c[0]) for name, cands in elsewhere.items() for c in cands if c[1:3] == (kind, key)), None
-            )
+            origin = origins.get((kind, key))
             if origin is not None:
                 lines.append(origin)
                 continue
