@@ -119,7 +119,9 @@ class WanPlugin(BasePlugin[WanConfig]):  # type: ignore[valid-type]
         assert self.engine is not None
         src_uri = page.file.src_uri
         try:
-            if not worth_reading(html):  # most pages: nothing to do, and their source is not read again
+            # Most pages: nothing to do, and their source is not read again. The Markdown is asked
+            # too: a misnamed fence under SuperFences leaves its name in the source only.
+            if not worth_reading(html) and not worth_reading(page.markdown or ""):
                 self.marked.discard(src_uri)
                 return html
             url, missing = self._url(page), self._missing(page)

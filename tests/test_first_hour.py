@@ -76,6 +76,20 @@ def test_near_misses_and_unclosed_directives_are_warned_with_their_line_and_fail
     ]
 
 
+@pytest.mark.parametrize("extensions", [["pymdownx.superfences"], []])
+def test_a_misnamed_fence_is_warned_once_at_its_line_with_or_without_superfences(site, extensions):
+    """SuperFences (every Material site) renders ```video_gen as plain code without its name: the
+    source says it. An example of one inside other code is documentation."""
+    site.config["markdown_extensions"] = extensions
+    site.options["generate"] = "never"
+    site.page("index.md", "# Clips\n\nNo word of it in the page.\n\n```video_gen\nprompt: a cow\n```\n")
+    site.page("syntax.md", "# Syntax\n\n````markdown\n```videogen\nprompt: an example\n```\n````\n\n    ```Video-Gen\n")
+    result = site.build("--strict")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    warned = [line.split("mkdocs_wan: ", 1)[1] for line in result.stderr.splitlines() if ".md:" in line]
+    assert warned == ["index.md:5: a 'video_gen' code block is not a directive: name the fence video-gen"]
+
+
 def test_directive_mistakes_get_messages_that_say_the_fix(site):
     from PIL import Image
 

@@ -32,6 +32,7 @@ from mkdocs_wan.page.directives import (
     Directive,
     DirectiveError,
     find_directives,
+    misnamed_fence,
     near_misses,
     parse_options,
     worth_reading,
@@ -45,6 +46,7 @@ from mkdocs_wan.page.embed import (
     withheld_html,
 )
 from mkdocs_wan.page.paragraphs import Splitter
+from mkdocs_wan.page.sourcelines import misspelt_fences
 from mkdocs_wan.page.spec import Presentation, SpecError, presentation_of
 from mkdocs_wan.page.unclosed import PROBLEM as UNCLOSED
 from mkdocs_wan.settings.options import Settings
@@ -118,7 +120,7 @@ class PageEngine(Settling, ShownAgain, Galleries):
     ) -> str:
         """`html` with each directive replaced; `markdown` is the page's source as an editor shows
         it (for line numbers), `included` the files it pulls in ({name: text}, e.g. snippets)."""
-        if not worth_reading(html):
+        if not worth_reading(html) and not worth_reading(markdown):
             return html
         directives = find_directives(html, markdown, included)
         labels: set[str] = set()  # ids of this page's AI labels, which describe the videos
@@ -133,6 +135,9 @@ class PageEngine(Settling, ShownAgain, Galleries):
         lines = Lines(markdown)
         for text, problem in near_misses(html):
             self.warn(f"{where_of(page, lines.line_of(text))}: {problem}")
+        for line, name in misspelt_fences(markdown):  # rendered without their name: the source says
+            if f'language-{name}"' not in html and f"language-{name} " not in html:  # or it did, above
+                self.warn(f"{where_of(page, line)}: {misnamed_fence(name)}")
         return "".join(out)
 
     def _replace(self, directive: Directive, page: str, url: UrlFor, missing: Missing, labels: set[str]) -> str:

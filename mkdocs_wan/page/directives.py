@@ -115,9 +115,12 @@ def near_misses(html: str) -> list[tuple[str, str]]:
             found.append((match.start(), match[0], problem))
     for match in _NEAR_FENCE.finditer(html):
         if match[1] != FENCE_NAME:
-            problem = f"a {match[1]!r} code block is not a directive: name the fence {FENCE_NAME}"
-            found.append((match.start(), match[1], problem))
+            found.append((match.start(), match[1], misnamed_fence(match[1])))
     return [(text, problem) for _, text, problem in sorted(found)]
+
+
+def misnamed_fence(name: str) -> str:
+    return f"a {name!r} code block is not a directive: name the fence {FENCE_NAME}"
 
 
 _RAW_TEXT = ("script", "style", "textarea", "title")

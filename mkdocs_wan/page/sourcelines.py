@@ -22,6 +22,7 @@ _ID = re.compile(r'\bid="([^"<>]*)"')
 _VIDEO_GEN_INFO = re.compile(r"[ \t]*\{?[ \t]*\.?video-gen\b")  # a fence line's info: ```video-gen, ``` {.video-gen}
 _QUOTE_INDENT = re.compile(r"^[ \t>]*")
 _FENCE_MARK = re.compile(r"```|~~~")
+_NEAR_INFO = re.compile(r"[ \t]*\{?[ \t]*\.?(video[\w-]*gen[\w-]*)", re.IGNORECASE)  # ```video_gen, ```Videogen
 _FENCE_LINE = re.compile(r"^[ \t>]*(?P<fence>`{3,}|~{3,})(?P<info>.*)$", re.MULTILINE)
 
 
@@ -176,6 +177,26 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
         candidates.append((line, "fence", key, line in code))
     candidates.sort()
     return candidates
+
+
+def misspelt_fences(markdown: str) -> list[tuple[int, str]]:
+    """(line, name) of each fence in the source named almost like the fenced form (`video_gen`,
+    `videogen`, `Video-Gen`). SuperFences (and so every Material site) renders such a block as
+    plain code and drops its name, so only the source shows the mistake. An example inside other
+    code is documentation, not a mistake."""
+    found: list[tuple[int, str]] = []
+    code: set[int] | None = None
+    line, counted = 1, 0
+    for m in _fence_lines(markdown):
+        line += markdown.count("\n", counted, m.start())
+        counted = m.start()
+        near = _NEAR_INFO.match(m["info"])
+        if near is None or near[1] == "video-gen":
+            continue
+        code = code_lines(markdown) | indented_code(markdown) if code is None else code
+        if line not in code:
+            found.append((line, near[1]))
+    return found
 
 
 def code_lines(markdown: str) -> set[int]:
