@@ -180,6 +180,9 @@ SPLITS = [
      "<p><textarea><!--</textarea> x <em>y </em></p>[C]<p><em> z</em></p>"),
     ("<p><!--> <em>y <!-- @video-gen k --> z</em></p>", "<p><!--> <em>y </em></p>[C]<p><em> z</em></p>"),
     ('<img alt="<p><!-- @video-gen x --></p>">', '<img alt="<p><!-- @video-gen x --></p>">'),
+    # a quote left open in a comment does not hide the tags after the comment
+    ('<p>Say <!-- TODO <a href=" --> then <em>a 12" screen<br />\nwith more <!-- @video-gen b --> here</em> end.</p>',
+     '<p>Say <!-- TODO <a href=" --> then <em>a 12" screen<br />\nwith more </em></p>[C]<p><em> here</em> end.</p>'),
     # several clips in one paragraph: the elements open at each are read on from the one before
     ('<p>a <em>b <!-- @video-gen 1 --> c</em> d <a href="#">e <!-- @video-gen 2 --> f</a> g</p>',
      '<p>a <em>b </em></p>[C]<p><em> c</em> d <a href="#">e </a></p>[C]<p><a href="#"> f</a> g</p>'),
@@ -227,4 +230,28 @@ def test_directives_no_source_has_are_placed_in_n_log_n() -> None:
         return took
 
     small, large = seconds(250), seconds(4_000)
+    assert large < 50 * small + 0.05  # sixteen times the directives: not 256 times the time
+
+
+def test_directives_on_one_long_line_are_read_in_linear_time() -> None:
+    """Whether a directive stands after an odd number of backticks (in code) was counted from its
+    line's start for each: thousands on one line were quadratic."""
+    import time
+
+    from mkdocs_wan.page.directives import find_directives
+
+    def seconds(count: int) -> float:
+        source = (
+            "# P\n\n" + " ".join(f"a `x` <!-- @video-gen C {i} --> b" for i in range(count)) + " `<!-- @video-gen no`\n"
+        )
+        html = "<p>" + source[5:].replace("`x`", "<code>x</code>").replace("`<!", "<code>&lt;!").replace(
+            "no`", "no</code>"
+        )
+        started = time.perf_counter()
+        found = find_directives(html, source)
+        took = time.perf_counter() - started
+        assert len(found) == count and {d.line for d in found} == {3}
+        return took
+
+    small, large = seconds(500), seconds(8_000)
     assert large < 50 * small + 0.05  # sixteen times the directives: not 256 times the time

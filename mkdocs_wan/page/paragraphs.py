@@ -71,10 +71,14 @@ def _tags(pattern: re.Pattern[str], html: str, skipped: _Skipped, offset: int = 
     `skipped` spans."""
     starts, ends = skipped
     found = []
-    for match in pattern.finditer(html):
+    at = 0
+    while (match := pattern.search(html, at)) is not None:
         index = bisect.bisect_right(starts, match.start() + offset)
-        if not index or ends[index - 1] <= match.start() + offset:
-            found.append(match)
+        if index and ends[index - 1] > match.start() + offset:  # text, not a tag: go on after the span,
+            at = ends[index - 1] - offset  # not after the match (a quote left open there can reach past it)
+            continue
+        found.append(match)
+        at = match.end()
     return found
 
 

@@ -154,11 +154,17 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
     code = code_lines(markdown)
     candidates: list[tuple[int, str, str, bool]] = []
     line, counted = 1, 0  # newlines are counted once, from one match to the next: linear in the page
+    ticks, ticked = 0, 0  # and so are the backticks before each match on its line
     for m in _RAW_COMMENT.finditer(markdown):
-        line += markdown.count("\n", counted, m.start())
+        new_lines = markdown.count("\n", counted, m.start())
+        line += new_lines
         counted = m.start()
-        line_start = markdown.rfind("\n", 0, m.start()) + 1
-        in_code = line in code or markdown.count("`", line_start, m.start()) % 2 == 1
+        if new_lines or not ticked:  # a new line: its backticks from its start
+            ticked = markdown.rfind("\n", 0, m.start()) + 1
+            ticks = 0
+        ticks += markdown.count("`", ticked, m.start())
+        ticked = m.start()
+        in_code = line in code or ticks % 2 == 1
         candidates.append((line, "comment", match_key("comment", m[1]), in_code))
     for start, stop, line in never_closed(markdown):  # closed for the reader where its paragraph ends
         opener = _OPENER.match(markdown, start)

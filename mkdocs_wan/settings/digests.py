@@ -8,18 +8,20 @@ mtime and ctime, what git trusts to skip re-reading a file — and reused while 
 ctime changes with every write and no user can set it back, so a file rewritten with the same
 size and its old mtime restored is hashed again. A file written less than two seconds before it
 was hashed is not remembered: a later write within the same clock tick could leave its stat
-unchanged. On Windows, where st_ctime is the file's creation time, nothing is remembered. The
+unchanged. On Windows, where st_ctime is the file's creation time, nothing is remembered. A
+write through a memory mapping of the file moves neither time until the page is written back
+(seconds later; on tmpfs, not while it stays mapped): weights are written as files, not so. The
 memo is an accelerator: a missing, damaged or unwritable one costs a re-hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from stat import S_ISREG
 
@@ -33,11 +35,13 @@ _DIGEST = re.compile(r"[0-9a-f]{16,64}")
 _known: dict[str, str] = {}  # this process's digests (a serve session's rebuilds), by `_entry`
 
 
-def remembered_digest(path: Path, info: os.stat_result, memo: Path | None, compute: Callable[[], str]) -> str:
-    """`compute()` (the digest of `path`, whose stat is `info`), or the digest it gave for this
-    very version of the file before."""
+def file_digest(path: Path, fd: int, info: os.stat_result, memo: Path | None) -> str:
+    """The sha256 (16 hex digits) of the regular file open as `fd` (opened from `path`, its stat
+    `info`), or the digest this very version of the file gave before. The open file itself is
+    keyed and read, never the path again: a link swapped while it is hashed cannot give one
+    file's digest to another."""
     if not TRUSTS_CTIME:
-        return compute()
+        return _sha256(fd)
     entry = _entry(path, info)
     if entry in _known:
         return _known[entry]
@@ -47,16 +51,21 @@ def remembered_digest(path: Path, info: os.stat_result, memo: Path | None, compu
         _known[entry] = digest
         return digest
     started = time.time_ns()
-    digest = compute()
-    try:
-        unchanged = _entry(path, path.stat()) == entry
-    except OSError:
-        unchanged = False
+    digest = _sha256(fd)
+    unchanged = _entry(path, os.fstat(fd)) == entry
     if unchanged and started - max(info.st_mtime_ns, info.st_ctime_ns) >= SETTLE_NS:
         _known[entry] = digest
         if memo is not None:
             _save(memo, stored, entry, digest)
     return digest
+
+
+def _sha256(fd: int) -> str:
+    digest = hashlib.sha256()
+    os.lseek(fd, 0, os.SEEK_SET)
+    while chunk := os.read(fd, 1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def _entry(path: Path, info: os.stat_result) -> str:
@@ -91,6 +100,7 @@ def _save(memo: Path, stored: dict[str, object], entry: str, digest: str) -> Non
         memo.parent.mkdir(parents=True, exist_ok=True)
         fd, scratch = tempfile.mkstemp(prefix=".digests.", suffix=".tmp", dir=memo.parent)
         try:
+            os.fchmod(fd, 0o644)  # nothing secret: a shared cache's other users read it too
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(kept, handle, indent=0)
             Path(scratch).replace(memo)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from mkdocs_wan.models.families import I2V_14B, I2V_A14B, Family, FamilyError, sparse_problem
 from mkdocs_wan.models.reference import ModelRef
 from mkdocs_wan.page.spec import FIELDS, SpecError, check_text, parse_bool, parse_crf
-from mkdocs_wan.settings.digests import MEMO_NAME, remembered_digest
+from mkdocs_wan.settings.digests import MEMO_NAME, file_digest
 
 DEFAULT_MODEL = "Wan-AI/Wan2.2-TI2V-5B-Diffusers"
 
@@ -528,23 +528,22 @@ MAX_LORA_BYTES = 8 << 30  # Wan2.2-Lightning's are ~1.2 GB each
 
 def _file_digest(path: Path, option: str, memo: Path | None = None) -> str:
     """sha256 of a regular file, read in chunks (never a FIFO or device, never unbounded); hashed
-    once per version of the file where `memo` (see `settings.digests`) can keep it."""
-    import hashlib
+    once per version of the file where `memo` (see `settings.digests`) can keep it. The file is
+    opened first, without blocking, and what is open is checked and read."""
     import stat
 
-    def sha256() -> str:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()[:16]
-
     try:
-        info = path.stat()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as err:
+        raise SpecError(f"{option}: cannot read {path}: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise SpecError(f"{option}: {path} is not a regular file")
         if info.st_size > MAX_LORA_BYTES:
             raise SpecError(f"{option}: {path} is {info.st_size:,} bytes, over the limit of {MAX_LORA_BYTES:,}")
-        return remembered_digest(path, info, memo, sha256)
+        return file_digest(path, fd, info, memo)
     except OSError as err:
         raise SpecError(f"{option}: cannot read {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
