@@ -133,10 +133,12 @@ class PageEngine(Settling, ShownAgain, Galleries):
             out.append(placed)
         out.append(page_out.rest(end))
         lines = Lines(markdown)
-        for text, problem in near_misses(html):
+        misses = near_misses(html)
+        for text, problem in misses:
             self.warn(f"{where_of(page, lines.line_of(text))}: {problem}")
-        for line, name in misspelt_fences(markdown):  # rendered without their name: the source says
-            if f'language-{name}"' not in html and f"language-{name} " not in html:  # or it did, above
+        shown = {text for text, _ in misses}  # a fence whose rendered block kept its name is warned above
+        for line, name in misspelt_fences(markdown):
+            if name not in shown:
                 self.warn(f"{where_of(page, line)}: {misnamed_fence(name)}")
         return "".join(out)
 

@@ -159,7 +159,7 @@ def _candidates(markdown: str) -> list[tuple[int, str, str, bool]]:
         new_lines = markdown.count("\n", counted, m.start())
         line += new_lines
         counted = m.start()
-        if new_lines or not ticked:  # a new line: its backticks from its start
+        if new_lines:  # a new line: its backticks from its start
             ticked = markdown.rfind("\n", 0, m.start()) + 1
             ticks = 0
         ticks += markdown.count("`", ticked, m.start())

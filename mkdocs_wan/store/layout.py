@@ -6,15 +6,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mkdocs_wan.settings.digests import MEMO_NAME
-
 VIDEOS_DIR = "assets/videos"  # where a built site publishes clips, posters and their records
 
 
 @dataclass(frozen=True)
 class CacheLayout:
     """`clips/` (MP4 + poster per key), `index/` (diskcache), `locks/`, `models/`, `serve/`,
-    `digests.json`."""
+    and `digests.json` (LoRA files' digests, which `settings.digests` keeps: settings sit below the store)."""
 
     root: Path
 
@@ -55,11 +53,6 @@ class CacheLayout:
     def credentials(self) -> Path:
         """The local C2PA signing identity (private key included): never published."""
         return self.root / "credentials"
-
-    @property
-    def digests(self) -> Path:
-        """Big input files' digests (LoRA weights), kept so each version is hashed once."""
-        return self.root / MEMO_NAME
 
     @property
     def reload_sentinel(self) -> Path:
