@@ -209,8 +209,8 @@ def test_a_paragraph_of_thousands_of_clips_is_read_once() -> None:
         assert out.count("[C]") == count and out.count("<p><i> u</i>") == count
         return time.perf_counter() - started
 
-    small, large = seconds(300), seconds(4_800)
-    assert large < 40 * small + 0.05  # sixteen times the clips: about sixteen times the time, not 256
+    small, large = (min(seconds(count) for _ in range(3)) for count in (300, 4_800))  # best of 3: a busy machine
+    assert large < 60 * small + 0.1  # sixteen times the clips: about sixteen times the time, not 256
 
 
 def test_directives_no_source_has_are_placed_in_n_log_n() -> None:
@@ -229,7 +229,7 @@ def test_directives_no_source_has_are_placed_in_n_log_n() -> None:
         assert [d.line for d in found[-4:]] == [4 * count - 5, 4 * count - 3, 4 * count - 1, 4 * count + 1]
         return took
 
-    small, large = seconds(250), seconds(4_000)
+    small, large = (min(seconds(count) for _ in range(3)) for count in (250, 4_000))  # best of 3: a busy machine
     assert large < 50 * small + 0.05  # sixteen times the directives: not 256 times the time
 
 
@@ -253,5 +253,5 @@ def test_directives_on_one_long_line_are_read_in_linear_time() -> None:
         assert len(found) == count and {d.line for d in found} == {3}
         return took
 
-    small, large = seconds(500), seconds(8_000)
+    small, large = (min(seconds(count) for _ in range(3)) for count in (500, 8_000))  # best of 3: a busy machine
     assert large < 50 * small + 0.05  # sixteen times the directives: not 256 times the time
